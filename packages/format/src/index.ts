@@ -1,0 +1,12 @@
+/**
+ * @vmprof/format: the profile model, the binary format of SPEC.md, its streaming reader and writer,
+ * the queries every view needs, and a deterministic text dump.
+ */
+export * from "./constants.js";
+export * from "./model.js";
+export { ProfileFormatError, type ProfileErrorCode } from "./errors.js";
+export { ProfileWriter, fileSink, memorySink, type Sink, type WriterOptions } from "./writer.js";
+export { ProfileDecoder, decodeProfile, readProfile, readProfileSync } from "./reader.js";
+export * from "./query.js";
+export { dumpProfile } from "./dump.js";
+export { redactArgv, redactEnv, isSecretName, REDACTED } from "./meta.js";

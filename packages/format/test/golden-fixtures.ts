@@ -1,0 +1,126 @@
+/**
+ * The golden profiles: small, deterministic, covering every record type, tier, VM state, function kind
+ * and meta value kind. `node dist/test/golden-fixtures.js --write` (npm run golden:update) regenerates
+ * test/golden/NAME.prof and NAME.dump.txt; the golden test checks that the writer still produces the
+ * same bytes (plain encodings only: deflate output may differ between zlib builds) and that the reader
+ * still produces the same dump.
+ */
+import { writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { FunctionKind, ProfileWriter, ThreadKind, Tier, VmState, decodeProfile, dumpProfile, memorySink } from "../src/index.js";
+
+/** Where the goldens live (in the source tree, not dist). */
+export const GOLDEN_DIR = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "test", "golden");
+
+/** A tiny deterministic PRNG (xorshift32), so fixtures do not depend on Math.random. */
+export function prng(seed: number): () => number {
+  let x = seed | 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) / 4294967296;
+  };
+}
+
+/** vmprof's own example (x.py) as a Node program: main -> f -> h -> g, with known shares. */
+function basic(w: ProfileWriter): void {
+  w.meta({ start_time: 1_764_000_000_000_000, mode: "cpu", period_us: 990, node_version: "v20.20.2", argv: ["node", "x.js"] });
+  const P = w.addProcess({ pid: 4242, ppid: 1, startTime: 1_764_000_000_000_000, name: "node" });
+  const T = w.addThread({ process: P, tid: 4242, name: "main", kind: ThreadKind.MAIN });
+  const main = w.addFunction({ name: "", file: "/app/x.js", line: 1, column: 1 });
+  const f = w.addFunction({ name: "f", file: "/app/x.js", line: 9, column: 11 });
+  const h = w.addFunction({ name: "h", file: "/app/x.js", line: 6, column: 11 });
+  const g = w.addFunction({ name: "g", file: "/app/x.js", line: 2, column: 11 });
+  const M = w.frame(main, Tier.INTERPRETED);
+  const F = w.frame(f, Tier.OPTIMIZED);
+  const stacks = [
+    w.stack([M, F]),
+    w.stack([M, F, w.frame(h, Tier.OPTIMIZED)]),
+    w.stack([M, F, w.frame(h, Tier.OPTIMIZED), w.frame(g, Tier.MAGLEV)]),
+  ];
+  // 100 samples: f self 45, h self 41, g 14 (the x.py shares: h cumulative 55%, g 14%).
+  const plan = [...Array(45).fill(0), ...Array(41).fill(1), ...Array(14).fill(2)];
+  const r = prng(7);
+  let t = 0;
+  for (let i = 0; i < plan.length; i++) {
+    const step = 990 + Math.floor(r() * 21) - 10;
+    t += step;
+    w.sample(T, t, step, step - Math.floor(r() * 5), VmState.JS, stacks[plan[(i * 37) % plan.length]]);
+  }
+  w.end({ end_time: 1_764_000_000_100_000, samples: 100, dropped_samples: 0 });
+}
+
+/** Two processes (parent and forked child), a worker, every tier, state, kind and meta kind. */
+function multi(w: ProfileWriter): void {
+  w.meta({ start_time: 1_764_000_000_000_000, mode: "wall", period_us: 990, ratio: 0.25, argv: ["node", "--token=<redacted>", "srv.js"] });
+  const P1 = w.addProcess({ pid: 100, ppid: 1, startTime: 1_764_000_000_000_000, name: "node srv.js" });
+  w.meta({ node_version: "v22.11.0", v8_version: "12.4.254.21-node.21" }, P1);
+  const P2 = w.addProcess({ pid: 101, ppid: 100, startTime: 1_764_000_000_050_000, name: "node child.js" });
+  const threads = [
+    w.addThread({ process: P1, tid: 100, name: "main", kind: ThreadKind.MAIN }),
+    w.addThread({ process: P1, tid: 107, name: "worker 1", kind: ThreadKind.WORKER }),
+    w.addThread({ process: P2, tid: 101, name: "main", kind: ThreadKind.MAIN }),
+  ];
+  const fns = [
+    w.addFunction({ name: "handle", file: "file:///srv/srv.js", line: 10, column: 3 }),
+    w.addFunction({ name: "JSON.parse", kind: FunctionKind.BUILTIN }),
+    w.addFunction({ name: "readFileSync", file: "node:fs", line: 441, column: 22 }),
+    w.addFunction({ name: "uv_fs_read", kind: FunctionKind.NATIVE }),
+    w.addFunction({ name: "wasm-function[3]", kind: FunctionKind.OTHER }),
+    w.addFunction({ name: "with;semi colon\nand newline", file: "/srv/odd name.js", line: 2, column: 0 }),
+    w.addFunction({ name: "ünïcode→λ", file: "/srv/ü.js", line: 1, column: 1 }),
+  ];
+  const tiers = [Tier.UNKNOWN, Tier.INTERPRETED, Tier.BASELINE, Tier.MAGLEV, Tier.OPTIMIZED];
+  const r = prng(11);
+  const stacks: number[] = [];
+  for (let k = 0; k < 12; k++) {
+    const depth = 1 + Math.floor(r() * 5);
+    const frames = [];
+    for (let d = 0; d < depth; d++) frames.push(w.frame(fns[Math.floor(r() * fns.length)], tiers[Math.floor(r() * tiers.length)]));
+    stacks.push(w.stack(frames));
+  }
+  const last = [0, 0, 0];
+  for (let i = 0; i < 300; i++) {
+    const ti = Math.floor(r() * 3);
+    const step = i % 50 === 49 ? 25_000 : 980 + Math.floor(r() * 40);
+    last[ti] += step;
+    const state = Math.floor(r() * 7);
+    const stack = r() < 0.1 ? 0 : stacks[Math.floor(r() * stacks.length)];
+    w.sample(threads[ti], last[ti], step, state === VmState.IDLE ? 0 : Math.floor(step * r()), state, stack);
+    if (i === 150) w.flush();
+  }
+  w.meta({ samples: 150 }, P2);
+  w.end({ end_time: 1_764_000_000_400_000, samples: 300, dropped_samples: 3 });
+}
+
+export interface Fixture {
+  name: string;
+  /** Whether the bytes are expected to be identical across zlib builds. */
+  exactBytes: boolean;
+  build: (w: ProfileWriter) => void;
+  compress: boolean;
+}
+
+export const FIXTURES: Fixture[] = [
+  { name: "basic", build: basic, compress: false, exactBytes: true },
+  { name: "multi", build: multi, compress: false, exactBytes: true },
+  { name: "multi-deflate", build: multi, compress: true, exactBytes: false },
+];
+
+/** The bytes the current writer produces for a fixture. */
+export function fixtureBytes(f: Fixture): Uint8Array {
+  const sink = memorySink();
+  f.build(new ProfileWriter(sink, { compress: f.compress, batchSize: 64 }));
+  return sink.bytes();
+}
+
+if (process.argv.includes("--write")) {
+  for (const f of FIXTURES) {
+    const bytes = fixtureBytes(f);
+    writeFileSync(join(GOLDEN_DIR, `${f.name}.prof`), bytes);
+    writeFileSync(join(GOLDEN_DIR, `${f.name}.dump.txt`), dumpProfile(decodeProfile(bytes, `${f.name}.prof`)));
+    console.log(`wrote ${f.name}.prof (${bytes.length} bytes) and ${f.name}.dump.txt`);
+  }
+}

@@ -1,0 +1,152 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import {
+  ProfileWriter,
+  SelectionError,
+  Tier,
+  VmState,
+  aggregate,
+  callTree,
+  decodeProfile,
+  findFunctions,
+  functionInfo,
+  functionProfile,
+  functionTotals,
+  memorySink,
+  stateFunctionId,
+  type Profile,
+  type TreeNode,
+} from "../src/index.js";
+
+/**
+ * Process 10 (threads main 10 and worker 11) and process 20 (main 20). T1 samples every 1000 µs:
+ * 10 x main>a>b, 5 x main>a, 3 x main>c>c>c, 2 x no frames in GC, 2 x main>a in native code.
+ * T2: 4 x main>b with cpu 0. T3: 6 x main in idle.
+ */
+function build(): Profile {
+  const sink = memorySink();
+  const w = new ProfileWriter(sink, { batchSize: 3 });
+  const P1 = w.addProcess({ pid: 10 });
+  const P2 = w.addProcess({ pid: 20, ppid: 10 });
+  const T1 = w.addThread({ process: P1, tid: 10, name: "main" });
+  const T2 = w.addThread({ process: P1, tid: 11, name: "worker", kind: 1 });
+  const T3 = w.addThread({ process: P2, tid: 20, name: "main" });
+  const [main, a, b, c] = ["main", "a", "b", "c"].map((name, i) => w.addFunction({ name, file: "/q.js", line: i + 1, column: 1 }));
+  const M = w.frame(main, Tier.OPTIMIZED);
+  const A = w.frame(a, Tier.INTERPRETED);
+  const Aopt = w.frame(a, Tier.OPTIMIZED);
+  const B = w.frame(b, Tier.OPTIMIZED);
+  const C = w.frame(c, Tier.BASELINE);
+  const plan1: [number[], number][] = [
+    ...Array(10).fill([[M, A, B], VmState.JS]),
+    ...Array(5).fill([[M, Aopt], VmState.JS]),
+    ...Array(3).fill([[M, C, C, C], VmState.JS]),
+    ...Array(2).fill([[], VmState.GC]),
+    ...Array(2).fill([[M, A], VmState.NATIVE]),
+  ];
+  plan1.forEach(([frames, state], i) => w.sample(T1, (i + 1) * 1000, 1000, 800, state, w.stack(frames)));
+  for (let i = 1; i <= 4; i++) w.sample(T2, i * 1000, 1000, 0, VmState.JS, w.stack([M, B]));
+  for (let i = 1; i <= 6; i++) w.sample(T3, i * 1000, 1000, 0, VmState.IDLE, w.stack([M]));
+  w.end();
+  return decodeProfile(sink.bytes(), "q.prof");
+}
+
+const p = build();
+const id = (name: string) => findFunctions(p, name)[0];
+
+test("cumulative counts each function once per sample (recursion included); self counts leaves", () => {
+  const agg = aggregate(p);
+  assert.equal(agg.samples, 32);
+  assert.equal(agg.total, 32);
+  const t = functionTotals(p, agg);
+  assert.equal(t.total[id("main")], 30);
+  assert.equal(t.total[id("a")], 17);
+  assert.equal(t.total[id("b")], 14);
+  assert.equal(t.total[id("c")], 3);
+  assert.equal(t.self[id("main")], 0);
+  assert.equal(t.self[id("a")], 5);
+  assert.equal(t.self[id("b")], 14);
+  assert.equal(t.self[id("c")], 3);
+  assert.equal(t.self[stateFunctionId(p, VmState.GC)], 2);
+  assert.equal(t.self[stateFunctionId(p, VmState.NATIVE)], 2);
+  assert.equal(t.self[stateFunctionId(p, VmState.IDLE)], 6);
+  assert.equal(functionInfo(p, stateFunctionId(p, VmState.GC)).name, "(garbage collector)");
+  // Tiers: a ran interpreted in 12 samples (10 + 2 native) and optimized in 5.
+  assert.equal(t.totalByTier[id("a") * 5 + Tier.INTERPRETED], 12);
+  assert.equal(t.totalByTier[id("a") * 5 + Tier.OPTIMIZED], 5);
+  assert.equal(t.selfByTier[id("a") * 5 + Tier.OPTIMIZED], 5);
+  let selfSum = 0;
+  for (const v of t.self) selfSum += v;
+  assert.equal(selfSum, 32, "every sample has exactly one leaf");
+});
+
+test("callers and callees (vmprof's function_profile)", () => {
+  const agg = aggregate(p);
+  const fb = functionProfile(p, agg, id("b"));
+  assert.deepEqual(fb.callers, [
+    { function: id("a"), weight: 10 },
+    { function: id("main"), weight: 4 },
+  ]);
+  assert.deepEqual(fb.callees, []);
+  assert.equal(fb.total, 14);
+  assert.equal(fb.self, 14);
+  const fa = functionProfile(p, agg, id("a"));
+  assert.deepEqual(fa.callees, [
+    { function: id("b"), weight: 10 },
+    { function: stateFunctionId(p, VmState.NATIVE), weight: 2 },
+  ]);
+  const fc = functionProfile(p, agg, id("c"));
+  assert.deepEqual(fc.callers, [
+    { function: id("main"), weight: 3 },
+    { function: id("c"), weight: 3 },
+  ]);
+  assert.deepEqual(fc.callees, [{ function: id("c"), weight: 3 }]);
+  assert.equal(fc.total, 3);
+  const fm = functionProfile(p, agg, id("main"));
+  assert.deepEqual(fm.callers, [{ function: 0, weight: 30 }]);
+});
+
+test("call tree", () => {
+  const root = callTree(p, aggregate(p));
+  const find = (n: TreeNode, name: string) => n.children.find((c) => functionInfo(p, c.function).name === name)!;
+  assert.equal(root.total, 32);
+  const main = find(root, "main");
+  assert.equal(main.total, 30);
+  assert.equal(find(root, "(garbage collector)").total, 2);
+  const a = find(main, "a");
+  assert.equal(a.total, 17);
+  assert.equal(a.self, 5);
+  assert.equal(a.selfByTier[Tier.OPTIMIZED], 5);
+  assert.equal(find(a, "b").total, 10);
+  assert.equal(find(a, "(native)").total, 2);
+  assert.equal(find(main, "b").total, 4);
+  assert.equal(find(find(find(main, "c"), "c"), "c").self, 3);
+  assert.deepEqual(
+    main.children.map((c) => c.total),
+    [...main.children.map((c) => c.total)].sort((x, y) => y - x),
+    "children sorted heaviest first",
+  );
+});
+
+test("selection by process, thread and time, and weights", () => {
+  assert.equal(aggregate(p, { selection: { pids: [20] } }).samples, 6);
+  assert.equal(aggregate(p, { selection: { tids: [11] } }).samples, 4);
+  assert.equal(aggregate(p, { selection: { threadNames: ["main"] } }).samples, 28);
+  assert.equal(aggregate(p, { selection: { pids: [10], threadNames: ["main"] } }).samples, 22);
+  // T1 has samples at 5000..9000 in [5000, 10000); T2 none past 4000; T3 at 5000 and 6000.
+  assert.equal(aggregate(p, { selection: { from: 5000, to: 10000 } }).samples, 7);
+  const cpu = aggregate(p, { weight: "cpu" });
+  assert.equal(cpu.total, 22 * 800);
+  assert.equal(functionTotals(p, cpu).total[id("b")], 10 * 800);
+  const wall = aggregate(p, { weight: "wall" });
+  assert.equal(wall.total, 32 * 1000);
+  assert.throws(() => aggregate(p, { selection: { pids: [99] } }), (e: Error) => e instanceof SelectionError && /pid 99 is not in q\.prof \(it has: 10, 20\)/.test(e.message));
+  assert.throws(() => aggregate(p, { selection: { threadNames: ["nope"] } }), SelectionError);
+});
+
+test("lookup by name", () => {
+  assert.deepEqual(findFunctions(p, /^[ab]$/).map((f) => functionInfo(p, f).name), ["a", "b"]);
+  assert.deepEqual(findFunctions(p, "c /q.js:4"), [id("c")]);
+  assert.deepEqual(findFunctions(p, /garbage/).map((f) => functionInfo(p, f).name), ["(garbage collector)"]);
+  assert.deepEqual(findFunctions(p, "zzz"), []);
+});
