@@ -1,15 +1,17 @@
 /**
  * Format benchmark: write then read a synthetic profile of N samples (default 10,000,000), several
- * runs, and print medians of write and read throughput and bytes per sample. The peer is Chrome's
- * .cpuprofile (what `node --cpu-prof` writes) holding the same samples: its size and JSON.parse time,
- * measured in the same run.
+ * runs, and print medians of write and read throughput and bytes per sample. Reads run in a fresh
+ * process, as a command would. The peer is Chrome's .cpuprofile (what `node --cpu-prof` writes)
+ * holding the same samples: its size and JSON.parse time, measured in the same run.
  *
  *   node tools/bench/dist/format.js [samples] [runs]
  */
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileSink, readProfileSync } from "@vmprof/format";
+import { fileURLToPath } from "node:url";
+import { fileSink } from "@vmprof/format";
 import { synthesize, writeSynthetic, type Synthetic } from "./synthetic.js";
 
 const N = Number(process.argv[2] ?? 10_000_000);
@@ -53,6 +55,14 @@ function toCpuProfile(s: Synthetic): string {
   return JSON.stringify({ nodes, startTime: 0, endTime: prev, samples, timeDeltas });
 }
 
+/** Times a read in a fresh process (what a report command does), checking the sample count. */
+function readInChild(kind: string, file: string): number {
+  const out = execFileSync(process.execPath, [fileURLToPath(new URL("./read-one.js", import.meta.url)), kind, file], { encoding: "utf8" });
+  const { ms, count } = JSON.parse(out) as { ms: number; count: number };
+  if (count !== N) throw new Error(`${kind}: read back ${count} of ${N} samples`);
+  return ms;
+}
+
 function main(): void {
   const dir = mkdtempSync(join(tmpdir(), "vmprof-bench-"));
   try {
@@ -71,17 +81,11 @@ function main(): void {
       t = performance.now();
       writeSynthetic(s, fileSink(ours));
       writes.push(performance.now() - t);
-      t = performance.now();
-      const p = readProfileSync(ours);
-      reads.push(performance.now() - t);
-      if (p.samples.count !== N || p.truncation) throw new Error(`read back ${p.samples.count} samples`);
+      reads.push(readInChild("vmprof", ours));
       t = performance.now();
       writeFileSync(peer, toCpuProfile(s));
       peerWrites.push(performance.now() - t);
-      t = performance.now();
-      const j = JSON.parse(readFileSync(peer, "utf8"));
-      peerReads.push(performance.now() - t);
-      if (j.samples.length !== N) throw new Error("peer lost samples");
+      peerReads.push(readInChild("cpuprofile", peer));
     }
     writeSynthetic(s, fileSink(plain), false);
     const size = statSync(ours).size;
