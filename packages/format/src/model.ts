@@ -7,7 +7,7 @@
  * Times are microseconds (µs). Sample times are µs since the profile's origin, whose wall-clock time
  * is the `start_time` metadata (µs since the Unix epoch).
  */
-import type { FunctionKind, ThreadKind, Tier, VmState } from "./constants.js";
+import type { FunctionKind, ThreadKind, Tier } from "./constants.js";
 
 /** A metadata value: text, a number, or a list of strings (argv). */
 export type MetaValue = string | number | string[];
