@@ -9,4 +9,5 @@ export { ProfileWriter, fileSink, memorySink, type Sink, type WriterOptions } fr
 export { ProfileDecoder, decodeProfile, readProfile, readProfileSync } from "./reader.js";
 export * from "./query.js";
 export { dumpProfile } from "./dump.js";
+export { writeProfiles } from "./merge.js";
 export { redactArgv, redactEnv, isSecretName, REDACTED } from "./meta.js";
