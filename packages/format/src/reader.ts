@@ -559,12 +559,14 @@ export async function readProfile(input: string | Uint8Array | Readable, source?
   if (input instanceof Uint8Array) return decodeProfile(input, source);
   if (typeof input === "string") {
     const name = source ?? input;
+    let bytes: Uint8Array | undefined;
     try {
-      if ((await stat(input)).isFile()) return decodeProfile(await readFile(input), name);
+      if ((await stat(input)).isFile()) bytes = await readFile(input);
     } catch (e) {
       throw ioError(e, name);
     }
-    return readStream(createReadStream(input), name);
+    // Only I/O is wrapped above: decoding errors keep their own code and message.
+    return bytes ? decodeProfile(bytes, name) : readStream(createReadStream(input), name);
   }
   return readStream(input, source ?? "<stdin>");
 }

@@ -3,10 +3,14 @@ import { test } from "node:test";
 import { ProfileWriter, VmState, decodeProfile, dumpProfile, memorySink, writeProfiles, type Profile } from "../src/index.js";
 import { FIXTURES, fixtureBytes } from "./golden-fixtures.js";
 
-function rewrite(inputs: Profile[]): Profile {
+function encode(inputs: Profile[]): Uint8Array {
   const sink = memorySink();
   writeProfiles(inputs, sink);
-  return decodeProfile(sink.bytes(), "merged.prof");
+  return sink.bytes();
+}
+
+function rewrite(inputs: Profile[]): Profile {
+  return decodeProfile(encode(inputs), "merged.prof");
 }
 
 test("re-encoding a profile keeps everything its dump shows", () => {
@@ -32,7 +36,7 @@ function child(pid: number, ppid: number, offset: number, samples: number): Prof
 test("merging a parent and its children: renumbered ids, one origin, summed counters", () => {
   const parent = child(10, 1, 0, 30);
   const kid = child(11, 10, 5000, 20);
-  const truncatedKid = decodeProfile(fixtureBytesOf(child(12, 10, 7000, 10)).subarray(0, -2), "p12.prof");
+  const truncatedKid = decodeProfile(encode([child(12, 10, 7000, 10)]).subarray(0, -2), "p12.prof");
   assert.ok(truncatedKid.truncation);
   const m = rewrite([parent, kid, truncatedKid]);
   assert.equal(m.truncation, undefined);
@@ -58,8 +62,3 @@ test("merging a parent and its children: renumbered ids, one origin, summed coun
   assert.deepEqual([...names].sort(), ["10:work10", "11:work11", "12:work12"]);
 });
 
-function fixtureBytesOf(p: Profile): Uint8Array {
-  const sink = memorySink();
-  writeProfiles([p], sink);
-  return sink.bytes();
-}
