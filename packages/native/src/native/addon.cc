@@ -1,0 +1,95 @@
+// The JS binding of the sampler (node-addon-api). Every function runs on the calling isolate's JS
+// thread. Loaded once per isolate: the main thread and each worker thread that uses it.
+#include <napi.h>
+#include <v8.h>
+
+#include "profiler.h"
+
+namespace {
+
+vmprof::MetaEntries ToMeta(const Napi::Array& entries) {
+  vmprof::MetaEntries meta;
+  for (uint32_t i = 0; i < entries.Length(); i++) {
+    Napi::Value item = entries.Get(i);
+    if (!item.IsArray()) throw Napi::TypeError::New(entries.Env(), "meta entries must be [key, value] pairs");
+    Napi::Array pair = item.As<Napi::Array>();
+    std::string key = pair.Get(0u).ToString().Utf8Value();
+    Napi::Value v = pair.Get(1u);
+    vmprof::MetaValue value{vmprof::MetaValue::kString, {}, 0, {}};
+    if (v.IsNumber()) {
+      value.kind = vmprof::MetaValue::kInt;
+      value.i = v.As<Napi::Number>().Int64Value();
+    } else if (v.IsArray()) {
+      value.kind = vmprof::MetaValue::kList;
+      Napi::Array list = v.As<Napi::Array>();
+      for (uint32_t j = 0; j < list.Length(); j++) value.list.push_back(list.Get(j).ToString().Utf8Value());
+    } else {
+      value.s = v.ToString().Utf8Value();
+    }
+    meta.emplace_back(std::move(key), std::move(value));
+  }
+  return meta;
+}
+
+Napi::Object StatsObject(Napi::Env env, const vmprof::Stats& st) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("samples", Napi::Number::New(env, static_cast<double>(st.samples)));
+  o.Set("dropped", Napi::Number::New(env, static_cast<double>(st.dropped)));
+  o.Set("timer", Napi::String::New(env, st.timer));
+  if (!st.error.empty()) o.Set("error", Napi::String::New(env, st.error));
+  return o;
+}
+
+// start(fd, {periodUs, mode, maxDepth, compress}, meta: [key, value][], processName)
+Napi::Value Start(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 4 || !info[0].IsNumber() || !info[1].IsObject() || !info[2].IsArray() || !info[3].IsString())
+    throw Napi::TypeError::New(env, "start(fd, options, meta, processName)");
+  Napi::Object o = info[1].As<Napi::Object>();
+  vmprof::Options options;
+  options.period_us = static_cast<uint64_t>(o.Get("periodUs").ToNumber().Int64Value());
+  options.cpu_mode = o.Get("mode").ToString().Utf8Value() != "wall";
+  options.max_depth = o.Get("maxDepth").ToNumber().Uint32Value();
+  options.compress = o.Get("compress").IsUndefined() || o.Get("compress").ToBoolean().Value();
+  if (options.period_us < 50) throw Napi::RangeError::New(env, "period must be at least 50 µs");
+  std::string error;
+  if (!vmprof::Start(info[0].As<Napi::Number>().Int32Value(), options, ToMeta(info[2].As<Napi::Array>()),
+                     info[3].As<Napi::String>().Utf8Value(), &error))
+    throw Napi::Error::New(env, error);
+  return env.Undefined();
+}
+
+// addThread(name, kind): profiles the calling isolate's thread.
+Napi::Value AddThread(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string error;
+  uint8_t kind = info.Length() > 1 ? static_cast<uint8_t>(info[1].ToNumber().Uint32Value()) : 0;
+  if (!vmprof::AddThread(v8::Isolate::GetCurrent(), info[0].ToString().Utf8Value(), kind, &error))
+    throw Napi::Error::New(env, error);
+  return env.Undefined();
+}
+
+Napi::Value Stop(const Napi::CallbackInfo& info) { return StatsObject(info.Env(), vmprof::Stop()); }
+Napi::Value Stats(const Napi::CallbackInfo& info) { return StatsObject(info.Env(), vmprof::CurrentStats()); }
+Napi::Value IsEnabled(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), vmprof::IsEnabled()); }
+Napi::Value InstallTerminationHandlers(const Napi::CallbackInfo& info) {
+  vmprof::InstallTerminationHandlers();
+  return info.Env().Undefined();
+}
+
+void OnEnvCleanup(void* isolate) { vmprof::IsolateExiting(static_cast<v8::Isolate*>(isolate)); }
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  napi_add_env_cleanup_hook(env, OnEnvCleanup, v8::Isolate::GetCurrent());
+  exports.Set("start", Napi::Function::New(env, Start));
+  exports.Set("addThread", Napi::Function::New(env, AddThread));
+  exports.Set("stop", Napi::Function::New(env, Stop));
+  exports.Set("stats", Napi::Function::New(env, Stats));
+  exports.Set("isEnabled", Napi::Function::New(env, IsEnabled));
+  exports.Set("installTerminationHandlers", Napi::Function::New(env, InstallTerminationHandlers));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(vmprof, Init)

@@ -1,0 +1,199 @@
+// Address -> function resolution; runs on the writer thread only (see codemap.h).
+#include "codemap.h"
+
+#include <algorithm>
+#include <cctype>
+
+namespace vmprof {
+
+uint32_t FunctionTable::Intern(const FunctionDesc& f) {
+  std::string key;
+  key.reserve(f.name.size() + f.file.size() + 24);
+  key.push_back(static_cast<char>('0' + f.kind));
+  key += f.name;
+  key.push_back('\0');
+  key += f.file;
+  key.push_back('\0');
+  key += std::to_string(f.line) + ":" + std::to_string(f.column);
+  auto [it, inserted] = ids_.emplace(std::move(key), static_cast<uint32_t>(all_.size() + 1));
+  if (inserted) all_.push_back(f);
+  return it->second;
+}
+
+static bool AllDigits(const std::string& s, size_t from, size_t to) {
+  if (from >= to) return false;
+  for (size_t i = from; i < to; i++)
+    if (!std::isdigit(static_cast<unsigned char>(s[i]))) return false;
+  return true;
+}
+
+void ParseCodeName(const std::string& v8_name, const std::string& script_name, bool bytecode, FunctionDesc& out,
+                   Tier& tier) {
+  size_t colon = v8_name.find(':');
+  std::string tag = colon == std::string::npos ? std::string() : v8_name.substr(0, colon);
+  std::string rest = colon == std::string::npos ? v8_name : v8_name.substr(colon + 1);
+  tier = bytecode ? kTierInterpreted : kTierUnknown;
+  bool marked = false;
+  if (!rest.empty()) {
+    switch (rest[0]) {
+      case '~': tier = kTierInterpreted; marked = true; break;
+      case '^': tier = kTierBaseline; marked = true; break;
+      case '+': tier = kTierMaglev; marked = true; break;
+      case '*': tier = kTierOptimized; marked = true; break;
+    }
+  }
+  if (marked) rest.erase(0, 1);
+  bool js = marked || bytecode || tag == "JS" || tag == "Function" || tag == "LazyCompile" || tag == "Script" ||
+            tag == "Eval";
+  if (!js) {
+    out.kind = tag == "Callback" ? kKindNative
+               : (tag == "Builtin" || tag == "Handler" || tag == "BytecodeHandler" || tag == "Stub" || tag == "RegExp")
+                   ? kKindBuiltin
+                   : kKindOther;
+    out.name = tag == "RegExp" ? "RegExp: " + rest : rest.empty() ? v8_name : rest;
+    return;
+  }
+  out.kind = kKindJS;
+  // "name file:line:column": peel the line and column, then the file.
+  size_t c2 = rest.rfind(':');
+  size_t c1 = c2 == std::string::npos || c2 == 0 ? std::string::npos : rest.rfind(':', c2 - 1);
+  std::string head = rest;
+  if (c1 != std::string::npos && AllDigits(rest, c1 + 1, c2) && AllDigits(rest, c2 + 1, rest.size())) {
+    out.line = static_cast<uint32_t>(std::stoul(rest.substr(c1 + 1, c2 - c1 - 1)));
+    out.column = static_cast<uint32_t>(std::stoul(rest.substr(c2 + 1)));
+    head = rest.substr(0, c1);
+  }
+  if (!script_name.empty() && head.size() >= script_name.size() &&
+      head.compare(head.size() - script_name.size(), script_name.size(), script_name) == 0) {
+    out.file = script_name;
+    head.resize(head.size() - script_name.size());
+    if (!head.empty() && head.back() == ' ') head.pop_back();
+    out.name = head;
+  } else if (out.line != 0) {
+    size_t sp = head.rfind(' ');
+    out.name = sp == std::string::npos ? std::string() : head.substr(0, sp);
+    out.file = sp == std::string::npos ? head : head.substr(sp + 1);
+  } else {
+    out.name = head;
+  }
+}
+
+void CodeMap::Erase(uintptr_t start, uintptr_t end) {
+  auto it = code_.upper_bound(start);
+  if (it != code_.begin()) {
+    auto prev = std::prev(it);
+    if (prev->first + prev->second.size > start) it = prev;
+  }
+  while (it != code_.end() && it->first < end) it = code_.erase(it);
+}
+
+void CodeMap::Apply(RawCodeEvent& e) {
+  if (e.type == RawCodeEvent::kMoved) {
+    auto it = code_.find(e.start);
+    if (it == code_.end()) return;
+    Code moved = std::move(it->second);
+    code_.erase(it);
+    Erase(e.new_start, e.new_start + moved.size);
+    code_.emplace(e.new_start, std::move(moved));
+    return;
+  }
+  if (e.script_id >= 0 && !e.script_name.empty()) script_names_[e.script_id] = e.script_name;
+  std::string script_name;
+  if (e.script_id >= 0) {
+    auto sn = script_names_.find(e.script_id);
+    if (sn != script_names_.end()) script_name = sn->second;
+  }
+  FunctionDesc f;
+  Tier tier;
+  ParseCodeName(e.name, script_name, e.bytecode, f, tier);
+  uint32_t function = functions_.Intern(f);
+  Code code{e.size == 0 ? 1 : e.size, function, tier, f.kind == kKindJS, e.script_id, nullptr, nullptr};
+  if (code.js && e.script_id >= 0 && !e.positions.empty()) {
+    if (e.bytecode) {
+      std::vector<uint32_t> pos;
+      pos.reserve(e.positions.size());
+      for (auto& p : e.positions) pos.push_back(p.second);
+      std::sort(pos.begin(), pos.end());
+      pos.erase(std::unique(pos.begin(), pos.end()), pos.end());
+      FunctionRange r{function, pos.front(), pos.back(), f.name.empty() && f.line <= 1 && f.column <= 1, std::move(pos)};
+      auto known = range_of_.find(function);
+      if (known != range_of_.end() && known->second.first == e.script_id) {
+        ranges_[e.script_id][known->second.second] = std::move(r);
+      } else {
+        auto& list = ranges_[e.script_id];
+        range_of_[function] = {e.script_id, list.size()};
+        list.push_back(std::move(r));
+      }
+    } else {
+      code.positions = std::make_shared<std::vector<std::pair<uint32_t, uint32_t>>>(std::move(e.positions));
+      code.inline_cache = std::make_shared<std::vector<int64_t>>(code.positions->size(), -1);
+    }
+  }
+  Erase(e.start, e.start + code.size);
+  code_.emplace(e.start, std::move(code));
+}
+
+uint32_t CodeMap::Innermost(int script_id, uint32_t pos, bool exact, const FunctionRange* within) {
+  auto it = ranges_.find(script_id);
+  if (it == ranges_.end()) return 0;
+  uint32_t best = 0, best_span = UINT32_MAX;
+  for (const auto& r : it->second) {
+    if (pos < r.min_pos || pos > r.max_pos) continue;
+    // Top-level code is never inlined, nor (in practice) a function's own lexical ancestors.
+    if (exact && (r.top_level || (within && r.min_pos <= within->min_pos && r.max_pos >= within->max_pos))) continue;
+    if (exact && !std::binary_search(r.positions.begin(), r.positions.end(), pos)) continue;
+    uint32_t span = r.max_pos - r.min_pos;
+    if (span < best_span) { best = r.function; best_span = span; }
+  }
+  return best;
+}
+
+// The function whose source produced `script_offset` inside optimized code of `code.function`, when
+// that is another function (inlined), else 0. V8 reports script offsets without saying which script
+// an inlined function came from: offsets inside the function's own source range belong to the
+// innermost function there; others must match a bytecode position of exactly one known function.
+uint32_t CodeMap::InlinedAt(const Code& code, uint32_t p) {
+  uint32_t self = code.function;
+  auto own = range_of_.find(self);
+  const FunctionRange* r = nullptr;
+  if (own != range_of_.end() && own->second.first == code.script_id) {
+    r = &ranges_[code.script_id][own->second.second];
+    if (p >= r->min_pos && p <= r->max_pos) {
+      uint32_t g = Innermost(code.script_id, p, false, nullptr);
+      return g == self ? 0 : g;
+    }
+  }
+  uint32_t g = Innermost(code.script_id, p, true, r);
+  if (g != 0) return g == self ? 0 : g;
+  uint32_t found = 0;
+  int count = 0;
+  for (const auto& [sid, list] : ranges_) {
+    if (sid == code.script_id) continue;
+    uint32_t c = Innermost(sid, p, true, nullptr);
+    if (c != 0) { found = c; count++; }
+  }
+  return count == 1 ? found : 0;
+}
+
+bool CodeMap::Resolve(uintptr_t address, bool is_return_address, std::vector<ResolvedFrame>& out) {
+  auto it = code_.upper_bound(address);
+  if (it == code_.begin()) return false;
+  --it;
+  if (address >= it->first + it->second.size) return false;
+  const Code& code = it->second;
+  out.push_back({code.function, code.tier});
+  if (!code.positions) return true;
+  uintptr_t offset = address - it->first;
+  if (is_return_address && offset > 0) offset--;
+  const auto& pos = *code.positions;
+  auto p = std::upper_bound(pos.begin(), pos.end(), offset,
+                            [](uintptr_t o, const std::pair<uint32_t, uint32_t>& e) { return o < e.first; });
+  if (p == pos.begin()) return true;
+  size_t index = static_cast<size_t>(p - pos.begin()) - 1;
+  int64_t& cached = (*code.inline_cache)[index];
+  if (cached < 0) cached = InlinedAt(code, pos[index].second);
+  if (cached > 0) out.push_back({static_cast<uint32_t>(cached), code.tier});
+  return true;
+}
+
+}  // namespace vmprof

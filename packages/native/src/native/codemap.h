@@ -1,0 +1,100 @@
+// The map from code addresses to functions of one isolate, rebuilt from V8's JIT code events.
+//
+// Threads: RawCodeEvents are made on the isolate's JS thread (in the JIT code event handler) and
+// queued; a CodeMap is owned by the writer thread, which applies the queued events in order and
+// resolves sampled addresses. Nothing here runs in a signal handler.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace vmprof {
+
+// Tiers and function kinds of SPEC.md (FRAME tier, FUNCTION kind).
+enum Tier : uint8_t { kTierUnknown = 0, kTierInterpreted = 1, kTierBaseline = 2, kTierMaglev = 3, kTierOptimized = 4 };
+enum FunctionKind : uint8_t { kKindJS = 0, kKindNative = 1, kKindBuiltin = 2, kKindOther = 3 };
+
+// A function as the format names it. Functions are interned by the writer (FunctionTable).
+struct FunctionDesc {
+  FunctionKind kind = kKindOther;
+  std::string name, file;
+  uint32_t line = 0, column = 0;
+};
+
+// Interns functions: equal descriptions get the same index (1, 2, ...; all()[index - 1]).
+class FunctionTable {
+ public:
+  uint32_t Intern(const FunctionDesc& f);
+  const std::vector<FunctionDesc>& all() const { return all_; }
+ private:
+  std::vector<FunctionDesc> all_;
+  std::unordered_map<std::string, uint32_t> ids_;
+};
+
+// One code event as copied on the JS thread. `seq` orders it against that thread's samples.
+struct RawCodeEvent {
+  enum Type : uint8_t { kAdded, kMoved } type = kAdded;
+  bool bytecode = false;         // a BytecodeArray (interpreted code), else machine code
+  uint64_t seq = 0;
+  uintptr_t start = 0, size = 0, new_start = 0;
+  std::string name;              // V8's name, e.g. "JS:*work /app/x.js:4:19"
+  int script_id = -1;            // -1: no script
+  std::string script_name;       // set when the script has a name
+  // (code offset, script offset) pairs of the code's source position table, sorted by code offset.
+  std::vector<std::pair<uint32_t, uint32_t>> positions;
+};
+
+// One sampled frame resolved: a function (FunctionTable index) and the tier it ran in.
+struct ResolvedFrame {
+  uint32_t function;
+  Tier tier;
+};
+
+// Address -> function resolution for one isolate, with inlined frames rebuilt from source positions.
+class CodeMap {
+ public:
+  explicit CodeMap(FunctionTable& functions) : functions_(functions) {}
+  void Apply(RawCodeEvent& event);
+  // Appends the frames of one physical frame at `address`, outermost first (an optimized function
+  // followed by the function inlined at that address, if any). `is_return_address` is true for every
+  // frame but the innermost. Returns false when the address is in no known code.
+  bool Resolve(uintptr_t address, bool is_return_address, std::vector<ResolvedFrame>& out);
+  size_t code_objects() const { return code_.size(); }
+
+ private:
+  struct FunctionRange {  // what a function's bytecode tells about its place in its script
+    uint32_t function;
+    uint32_t min_pos, max_pos;
+    bool top_level;  // a script's or module's top-level code (anonymous, at 1:1)
+    std::vector<uint32_t> positions;  // sorted, unique script offsets of its bytecode
+  };
+  struct Code {
+    uintptr_t size;
+    uint32_t function;
+    Tier tier;
+    bool js;
+    int script_id;
+    std::shared_ptr<std::vector<std::pair<uint32_t, uint32_t>>> positions;  // machine code only
+    std::shared_ptr<std::vector<int64_t>> inline_cache;  // per position entry: inlined function, 0 none, -1 unknown
+  };
+  void Erase(uintptr_t start, uintptr_t end);
+  uint32_t InlinedAt(const Code& code, uint32_t script_offset);
+  uint32_t Innermost(int script_id, uint32_t pos, bool exact, const FunctionRange* within);
+
+  FunctionTable& functions_;
+  std::map<uintptr_t, Code> code_;
+  std::unordered_map<int, std::string> script_names_;
+  std::unordered_map<int, std::vector<FunctionRange>> ranges_;  // by script id
+  std::unordered_map<uint32_t, std::pair<int, size_t>> range_of_;  // function -> (script, index)
+};
+
+// Parses V8's code name ("JS:~name /path/x.js:4:19", "Builtin:ArrayForEach", ...) into a function
+// and the tier marker it carries. `script_name` (may be empty) helps split names that contain spaces.
+void ParseCodeName(const std::string& v8_name, const std::string& script_name, bool bytecode, FunctionDesc& out,
+                   Tier& tier);
+
+}  // namespace vmprof

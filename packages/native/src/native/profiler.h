@@ -1,0 +1,68 @@
+// The sampler: one profiling session per process, one ThreadState per profiled isolate (main thread
+// and each worker), a signal handler that copies stack samples into per-thread rings, and a writer
+// thread that turns them into records of the profile format.
+//
+// Threads and what they may do:
+// - The isolate's JS thread calls Start/AddThread/RemoveThread/Stop (from JS) and runs the JIT code
+//   event handler (copies names and positions, takes the thread's event-queue mutex).
+// - The signal handler runs on the JS thread it interrupts: no allocation, no locks, no V8 heap
+//   access beyond Isolate::GetStackSample; only atomics, clock_gettime, ioctl, timer_getoverrun.
+// - The writer thread drains rings and event queues, resolves addresses, encodes and writes.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "encoder.h"
+
+namespace v8 { class Isolate; }
+
+namespace vmprof {
+
+// How to sample. Set once per session.
+struct Options {
+  uint64_t period_us = 990;  // sampling period, µs
+  bool cpu_mode = true;      // true: sample CPU time (perf task clock); false: wall-clock time
+  uint32_t max_depth = 256;  // frames kept per sample (innermost first); deeper stacks are cut
+  bool compress = true;      // deflate SAMPLES bodies
+};
+
+// Counters of a session, for stop() and stats().
+struct Stats {
+  uint64_t samples = 0;  // samples written
+  uint64_t dropped = 0;  // samples lost: ring full or timer overruns
+  std::string timer;     // "perf-task-clock", "wall-clock"
+  std::string error;     // the first write error, if any
+};
+
+// Starts a session writing to `fd` (not closed by the session): writes the header, `meta` (profile
+// scope) and one PROCESS record, then starts the writer thread. Returns false with `error` set if a
+// session is already running or the fd cannot be written.
+bool Start(int fd, const Options& options, const MetaEntries& meta, const std::string& process_name,
+           std::string* error);
+
+// Registers the calling thread's isolate with the running session: installs its JIT code event
+// handler and its sampling timer. Returns false with `error` set when no session runs or the timer
+// cannot be created.
+bool AddThread(v8::Isolate* isolate, const std::string& name, uint8_t kind, std::string* error);
+
+// Called when an isolate is about to go away (on its own thread): writes out its samples, removes
+// its handler and timer, frees its state. Safe to call for an isolate that was never registered.
+void IsolateExiting(v8::Isolate* isolate);
+
+// Ends the session: stops every timer, writes all pending samples, the final counters and the END
+// record. Idempotent; returns the session's counters (zeros when none ran).
+Stats Stop();
+
+// True while a session runs.
+bool IsEnabled();
+
+// Counters of the running (or last) session.
+Stats CurrentStats();
+
+// For SIGINT, SIGTERM and SIGHUP left at their default action: on delivery, the session is finished
+// (complete file) and the signal is then re-raised with its default action, so the process still
+// dies of it. A program that installs its own handler later replaces ours.
+void InstallTerminationHandlers();
+
+}  // namespace vmprof

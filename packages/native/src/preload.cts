@@ -1,0 +1,74 @@
+/**
+ * The preload: `vmprof-record` puts `--require <this file>` in NODE_OPTIONS, so it runs first in the
+ * program's process, in each of its worker threads, and in every Node child process that inherits
+ * the environment. Configured by the environment:
+ *   VMPROF_DIR        directory where each process writes <pid>.prof (unset: do nothing)
+ *   VMPROF_PERIOD_US  sampling period, µs          VMPROF_MODE       cpu | wall
+ *   VMPROF_MAX_DEPTH  frames kept per sample       VMPROF_CHILDREN   0: only the first process
+ *   VMPROF_NO_ARGV    1: do not record argv        VMPROF_ALLOW_UNPROFILED  1: run on without the sampler
+ * It never writes to the program's stdout or stderr; problems go to <dir>/error-<pid>.txt, where the
+ * recorder reads them.
+ */
+import fs = require("node:fs");
+import path = require("node:path");
+import wt = require("node:worker_threads");
+import addon = require("./addon.cjs");
+
+function run(): void {
+  const env = process.env;
+  const dir = env.VMPROF_DIR;
+  if (!dir) return;
+  if (!wt.isMainThread) {
+    let native: addon.Addon;
+    try {
+      native = addon.loadAddon();
+    } catch {
+      return; // the main thread already reported it
+    }
+    if (native.isEnabled()) native.addThread(`worker ${wt.threadId}`, 1);
+    return;
+  }
+  if (env.VMPROF_CHILDREN === "0") {
+    try {
+      fs.mkdirSync(path.join(dir, "root"));
+    } catch {
+      return; // not the first process: children are not profiled
+    }
+  }
+  let native: addon.Addon;
+  try {
+    native = addon.loadAddon();
+  } catch (e) {
+    fs.writeFileSync(path.join(dir, `error-${process.pid}.txt`), `${(e as Error).message}\n`);
+    if (env.VMPROF_ALLOW_UNPROFILED === "1") return;
+    process.exit(2);
+  }
+  const file = path.join(dir, `${process.pid}.prof`);
+  const fd = fs.openSync(file, "w");
+  const periodUs = Number(env.VMPROF_PERIOD_US) || Math.round(addon.DEFAULT_PERIOD * 1e6);
+  const mode = env.VMPROF_MODE === "wall" ? "wall" : "cpu";
+  const maxDepth = Number(env.VMPROF_MAX_DEPTH) || addon.DEFAULT_MAX_DEPTH;
+  const meta = addon.processMeta(env.VMPROF_NO_ARGV === "1" ? undefined : addon.commandLine());
+  native.start(fd, { periodUs, mode, maxDepth }, meta, addon.processName());
+  native.addThread("main", 0);
+  native.installTerminationHandlers();
+  process.on("exit", () => {
+    const stats = native.stop();
+    fs.closeSync(fd);
+    if (stats.error) fs.writeFileSync(path.join(dir, `error-${process.pid}.txt`), `writing ${file}: ${stats.error}\n`);
+  });
+}
+
+try {
+  run();
+} catch (e) {
+  // The profiler must never break the program: report and run on unprofiled.
+  const dir = process.env.VMPROF_DIR;
+  if (dir) {
+    try {
+      fs.writeFileSync(path.join(dir, `error-${process.pid}.txt`), `${(e as Error).message}\n`);
+    } catch {
+      /* nothing more to do */
+    }
+  }
+}
