@@ -30,6 +30,8 @@ export function writeProfiles(inputs: readonly Profile[], sink: Sink, options?: 
     if (ends.length > 0) merged.set("end_time", Math.max(...ends));
   }
   if (merged.size > 0) w.meta(Object.fromEntries(merged));
+  // Processes that ran the same code share its functions (so views count them once).
+  const functionIdsByKey = new Map<string, number>();
 
   for (const p of inputs) {
     const start = p.meta.get("start_time");
@@ -42,7 +44,12 @@ export function writeProfiles(inputs: readonly Profile[], sink: Sink, options?: 
       return id;
     });
     const threadIds = p.threads.map((t) => w.addThread({ ...t, process: processIds[t.process - 1] }));
-    const functionIds = p.functions.map((f) => w.addFunction(f));
+    const functionIds = p.functions.map((f) => {
+      const key = `${f.kind}\0${f.name}\0${f.file}\0${f.line}\0${f.column}`;
+      let id = functionIdsByKey.get(key);
+      if (id === undefined) functionIdsByKey.set(key, (id = w.addFunction(f)));
+      return id;
+    });
     const frameIds = p.frames.map((fr) => w.frame(functionIds[fr.function - 1], fr.tier));
     const stackIds = new Uint32Array(p.stacks.count);
     for (let s = 1; s < p.stacks.count; s++) {

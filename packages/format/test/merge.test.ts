@@ -62,3 +62,21 @@ test("merging a parent and its children: renumbered ids, one origin, summed coun
   assert.deepEqual([...names].sort(), ["10:work10", "11:work11", "12:work12"]);
 });
 
+
+test("merging processes that ran the same code: one function each, samples kept apart by thread", () => {
+  const sameCode = (pid: number) => {
+    const sink = memorySink();
+    const w = new ProfileWriter(sink);
+    w.meta({ start_time: 1_764_000_000_000_000 });
+    w.addProcess({ pid, ppid: 1, name: "node" });
+    const T = w.addThread({ process: 1, tid: pid, name: "main" });
+    const s = w.stack([w.frame(w.addFunction({ name: "shared", file: "/app.js", line: 3, column: 1 }))]);
+    for (let i = 1; i <= 5; i++) w.sample(T, i * 1000, 1000, 1000, VmState.JS, s);
+    w.end();
+    return decodeProfile(sink.bytes(), `p${pid}.prof`);
+  };
+  const m = rewrite([sameCode(20), sameCode(21)]);
+  assert.deepEqual(m.functions.map((f) => f.name), ["shared"]);
+  assert.equal(m.samples.count, 10);
+  assert.equal(new Set(m.samples.thread).size, 2);
+});
