@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
+#include <cstdlib>
 
 namespace vmprof {
 
@@ -87,7 +89,13 @@ void CodeMap::Erase(uintptr_t start, uintptr_t end) {
   while (it != code_.end() && it->first < end) it = code_.erase(it);
 }
 
+static const bool kDebug = getenv("VMPROF_DEBUG_CODE") != nullptr;
+
 void CodeMap::Apply(RawCodeEvent& e) {
+  if (kDebug) {
+    if (e.type == RawCodeEvent::kMoved) fprintf(stderr, "MOVE %lx -> %lx\n", e.start, e.new_start);
+    else fprintf(stderr, "ADD %lx+%lu %s script=%d '%s' bytecode=%d positions=%zu\n", e.start, e.size, e.name.c_str(), e.script_id, e.script_name.c_str(), e.bytecode, e.positions.size());
+  }
   if (e.type == RawCodeEvent::kMoved) {
     auto it = code_.find(e.start);
     if (it == code_.end()) return;
@@ -175,11 +183,68 @@ uint32_t CodeMap::InlinedAt(const Code& code, uint32_t p) {
   return count == 1 ? found : 0;
 }
 
-bool CodeMap::Resolve(uintptr_t address, bool is_return_address, std::vector<ResolvedFrame>& out) {
+// V8 may run its embedded builtins from a copy of the executable's pages mapped elsewhere (short
+// builtin calls), while its code events report them at their place in the executable. A file mapping
+// whose address does not follow the file's own load bias is such a copy.
+void CodeMap::RefreshAliases() {
+  aliases_.clear();
+  FILE* f = fopen("/proc/self/maps", "r");
+  if (f == nullptr) return;
+  struct Mapping { uintptr_t start, end, offset; unsigned long inode; };
+  std::vector<Mapping> maps;
+  char line[4096];
+  while (fgets(line, sizeof line, f) != nullptr) {
+    unsigned long start, end, offset, inode;
+    char perms[8];
+    unsigned dev_major, dev_minor;
+    if (sscanf(line, "%lx-%lx %7s %lx %x:%x %lu", &start, &end, perms, &offset, &dev_major, &dev_minor, &inode) != 7) continue;
+    if (inode == 0 || perms[2] != 'x') continue;
+    maps.push_back({start, end, offset, inode});
+  }
+  fclose(f);
+  for (const Mapping& m : maps) {
+    // The file's load bias is that of its lowest mapping; a mapping that disagrees is a copy.
+    const Mapping* first = &m;
+    for (const Mapping& o : maps)
+      if (o.inode == m.inode && o.start < first->start) first = &o;
+    intptr_t bias = static_cast<intptr_t>(first->start - first->offset);
+    intptr_t natural = static_cast<intptr_t>(m.offset) + bias;
+    if (natural != static_cast<intptr_t>(m.start))
+      aliases_.push_back({m.start, m.end, natural - static_cast<intptr_t>(m.start)});
+  }
+}
+
+bool CodeMap::Lookup(uintptr_t address, std::map<uintptr_t, Code>::const_iterator* found) const {
   auto it = code_.upper_bound(address);
   if (it == code_.begin()) return false;
   --it;
   if (address >= it->first + it->second.size) return false;
+  *found = it;
+  return true;
+}
+
+bool CodeMap::ResolveJS(uintptr_t pc, std::vector<ResolvedFrame>& out) {
+  std::map<uintptr_t, Code>::const_iterator it;
+  if (!Lookup(pc, &it) || !it->second.js) return false;
+  return Resolve(pc, false, out);
+}
+
+bool CodeMap::Resolve(uintptr_t address, bool is_return_address, std::vector<ResolvedFrame>& out) {
+  std::map<uintptr_t, Code>::const_iterator it;
+  if (!Lookup(address, &it)) {
+    bool aliased = false;
+    for (const Alias& a : aliases_) {
+      if (address >= a.start && address < a.end && Lookup(address + a.delta, &it)) {
+        address += a.delta;
+        aliased = true;
+        break;
+      }
+    }
+    if (!aliased) {
+      if (kDebug) fprintf(stderr, "UNKNOWN %lx\n", address);
+      return false;
+    }
+  }
   const Code& code = it->second;
   out.push_back({code.function, code.tier});
   if (!code.positions) return true;

@@ -64,6 +64,10 @@ class CodeMap {
   // frame but the innermost. Returns false when the address is in no known code.
   bool Resolve(uintptr_t address, bool is_return_address, std::vector<ResolvedFrame>& out);
   size_t code_objects() const { return code_.size(); }
+  // Like Resolve for the interrupted pc (not a return address), but only when it is in JS code.
+  bool ResolveJS(uintptr_t pc, std::vector<ResolvedFrame>& out);
+  // Re-reads where V8 copied code that it reported at other addresses (see FindRemappedCode).
+  void RefreshAliases();
 
  private:
   struct FunctionRange {  // what a function's bytecode tells about its place in its script
@@ -81,12 +85,18 @@ class CodeMap {
     std::shared_ptr<std::vector<std::pair<uint32_t, uint32_t>>> positions;  // machine code only
     std::shared_ptr<std::vector<int64_t>> inline_cache;  // per position entry: inlined function, 0 none, -1 unknown
   };
+  struct Alias {  // [start, end) runs the code reported at [start + delta, end + delta)
+    uintptr_t start, end;
+    intptr_t delta;
+  };
   void Erase(uintptr_t start, uintptr_t end);
+  bool Lookup(uintptr_t address, std::map<uintptr_t, Code>::const_iterator* found) const;
   uint32_t InlinedAt(const Code& code, uint32_t script_offset);
   uint32_t Innermost(int script_id, uint32_t pos, bool exact, const FunctionRange* within);
 
   FunctionTable& functions_;
   std::map<uintptr_t, Code> code_;
+  std::vector<Alias> aliases_;
   std::unordered_map<int, std::string> script_names_;
   std::unordered_map<int, std::vector<FunctionRange>> ranges_;  // by script id
   std::unordered_map<uint32_t, std::pair<int, size_t>> range_of_;  // function -> (script, index)

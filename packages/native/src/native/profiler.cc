@@ -30,6 +30,7 @@ namespace {
 
 constexpr uint32_t kMaxDepthCap = 1024;
 constexpr uint64_t kRingWords = 1 << 17;  // 1 MiB per thread: seconds of samples at 1 kHz
+constexpr uint64_t kHeaderWords = 5;       // ring words of a sample before its frames
 constexpr uint64_t kFlushIntervalNs = 1000000000;  // write at least once a second
 constexpr int kTickMs = 100;                       // how often the writer drains the rings
 constexpr size_t kFlushSamples = 8192;             // or sooner, when this many are pending
@@ -77,7 +78,7 @@ struct ThreadState {
   // One counter orders this thread's samples against its code events.
   std::atomic<uint64_t> seq{0};
   // Single-producer (signal handler) single-consumer (writer) ring of 64-bit words. A sample is
-  // [seq, monotonic ns, thread CPU ns, top_is_pc << 40 | state << 32 | frame count, frames...].
+  // [seq, monotonic ns, thread CPU ns, state << 32 | frame count, pc, frames...].
   std::unique_ptr<uint64_t[]> ring;
   std::atomic<uint64_t> head{0}, tail{0};
   std::atomic<uint64_t> dropped{0};
@@ -170,7 +171,7 @@ void TakeSample(ThreadState* ts, void* context) {
   uint64_t n = info.frames_count;
   uint64_t head = ts->head.load(std::memory_order_relaxed);
   uint64_t tail = ts->tail.load(std::memory_order_acquire);
-  if (head - tail + 4 + n > kRingWords) {
+  if (head - tail + kHeaderWords + n > kRingWords) {
     ts->dropped.fetch_add(1, std::memory_order_relaxed);
     return;
   }
@@ -179,12 +180,10 @@ void TakeSample(ThreadState* ts, void* context) {
   ring[head & mask] = seq;
   ring[(head + 1) & mask] = now;
   ring[(head + 2) & mask] = cpu;
-  // Frame 0 is the interrupted pc only when V8 code was running; otherwise (in C++, a builtin exit,
-  // a stub) it is a return address like every other frame, and must be looked up just before itself.
-  uint64_t top_is_pc = n > 0 && frames[0] == regs.pc ? 1 : 0;
-  ring[(head + 3) & mask] = top_is_pc << 40 | static_cast<uint64_t>(FormatState(info.vm_state)) << 32 | n;
-  for (uint64_t i = 0; i < n; i++) ring[(head + 4 + i) & mask] = reinterpret_cast<uintptr_t>(frames[i]);
-  ts->head.store(head + 4 + n, std::memory_order_release);
+  ring[(head + 3) & mask] = static_cast<uint64_t>(FormatState(info.vm_state)) << 32 | n;
+  ring[(head + 4) & mask] = reinterpret_cast<uintptr_t>(regs.pc);
+  for (uint64_t i = 0; i < n; i++) ring[(head + kHeaderWords + i) & mask] = reinterpret_cast<uintptr_t>(frames[i]);
+  ts->head.store(head + kHeaderWords + n, std::memory_order_release);
 }
 
 void OnProfSignal(int sig, siginfo_t* si, void* context) {
@@ -393,15 +392,20 @@ uint32_t PseudoFunction(Session* s, uint32_t* cache, const char* name) {
   return *cache;
 }
 
-void AddSample(Session* s, ThreadState* ts, uint64_t mono_ns, uint64_t cpu_ns, uint8_t state, bool top_is_pc,
+void AddSample(Session* s, ThreadState* ts, uint64_t mono_ns, uint64_t cpu_ns, uint8_t state, uint64_t pc,
                const uint64_t* frames, uint64_t n) {
   std::vector<ResolvedFrame>& out = s->scratch;
   out.clear();
   if (n >= ts->max_depth) out.push_back({PseudoFunction(s, &s->truncated_function, "(truncated stack)"), kTierUnknown});
+  // GetStackSample starts from the interrupted frame's return address (or, for an interpreted frame,
+  // its bytecode offset), so the code running at pc is not among the frames: add it, as V8's own
+  // profiler does, when pc is in JS code (not in the interpreter running frame 0's bytecode, nor in a
+  // builtin or stub, whose time stays with their caller as in V8's profiles).
   for (uint64_t i = n; i-- > 0;) {
-    if (!ts->codemap->Resolve(frames[i], i != 0 || !top_is_pc, out))
+    if (!ts->codemap->Resolve(frames[i], i != 0 || pc != frames[0], out))
       out.push_back({PseudoFunction(s, &s->unknown_function, "(unknown code)"), kTierUnknown});
   }
+  if (n == 0 || pc != frames[0]) ts->codemap->ResolveJS(pc, out);
   uint32_t stack = 0;
   for (const auto& f : out) stack = StackId(s, stack, FrameId(s, f.function, f.tier));
   uint64_t t = mono_ns > s->mono0_ns ? (mono_ns - s->mono0_ns) / 1000 : 0;
@@ -437,10 +441,11 @@ void Drain(Session* s, ThreadState* ts) {
     uint64_t cpu = ring[(tail + 2) & mask];
     uint64_t word = ring[(tail + 3) & mask];
     uint64_t n = word & 0xffffffffu;
-    for (uint64_t i = 0; i < n; i++) frames[i] = ring[(tail + 4 + i) & mask];
-    tail += 4 + n;
+    uint64_t pc = ring[(tail + 4) & mask];
+    for (uint64_t i = 0; i < n; i++) frames[i] = ring[(tail + kHeaderWords + i) & mask];
+    tail += kHeaderWords + n;
     while (ei < events.size() && events[ei].seq < seq) ts->codemap->Apply(events[ei++]);
-    AddSample(s, ts, mono, cpu, static_cast<uint8_t>(word >> 32), (word >> 40) & 1, frames, n);
+    AddSample(s, ts, mono, cpu, static_cast<uint8_t>(word >> 32), pc, frames, n);
   }
   ts->tail.store(tail, std::memory_order_release);
   for (; ei < events.size(); ei++) ts->codemap->Apply(events[ei]);
@@ -650,6 +655,7 @@ bool AddThread(v8::Isolate* isolate, const std::string& name, uint8_t kind, std:
   {
     std::lock_guard<std::mutex> l(s->mu);
     ts->codemap = std::make_unique<CodeMap>(s->functions);
+    ts->codemap->RefreshAliases();
     ts->cols.clear();
     ts->format_id = s->next_thread_id++;
     s->threads.push_back(ts);

@@ -1,0 +1,168 @@
+/**
+ * vmprof-record's whole behaviour: run a command with the sampler preloaded in every Node process
+ * and worker it starts, pass its stdio, environment and exit status through, then merge what each
+ * process wrote into one profile.
+ */
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { memorySink, readProfileSync, redactArgv, writeProfiles, type Profile } from "@vmprof/format";
+
+/** What to record and where. */
+export interface RecordOptions {
+  /** The program and its arguments, e.g. ["node", "app.js"]. */
+  command: string[];
+  /** Output path; "-" for stdout (the program's stdout then goes to stderr); undefined: vmprof-<pid>.prof in cwd. */
+  output?: string;
+  /** Sampling period, µs. */
+  periodUs: number;
+  mode: "cpu" | "wall";
+  /** Frames kept per sample. */
+  maxDepth: number;
+  /** Stored as `label.<key>` metadata. */
+  labels: Record<string, string>;
+  /** Store the command lines (redacted); false drops them. */
+  argv: boolean;
+  /** Profile Node child processes too. */
+  children: boolean;
+  /** Run the program unprofiled when the sampler cannot load for its Node. */
+  allowUnprofiled: boolean;
+  /** Where the recorder's own messages go (one line each). */
+  log: (line: string) => void;
+}
+
+/** How a recording ended. */
+export interface RecordResult {
+  /** The recorder's exit status: the program's, or 128+N when a signal N killed it. */
+  exitCode: number;
+  /** Where the profile went (undefined when none was written). */
+  output?: string;
+  samples: number;
+  processes: number;
+  threads: number;
+}
+
+/** A user error found before the program started: the message is one line; exit status 2. */
+export class RecordUsageError extends Error {}
+
+const FORWARDED: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
+
+/** Absolute path of the native package's preload. */
+function preloadPath(): string {
+  return fileURLToPath(import.meta.resolve("@vmprof/native/preload"));
+}
+
+/** Creates the file the profile is written to before renaming, to refuse an unwritable path early. */
+function openTemp(finalPath: string): string {
+  const temp = path.join(path.dirname(finalPath), `.${path.basename(finalPath)}.${process.pid}.tmp`);
+  try {
+    fs.closeSync(fs.openSync(temp, "wx"));
+  } catch (e) {
+    throw new RecordUsageError(`cannot write ${finalPath}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  return temp;
+}
+
+/** Runs the recording; resolves when the program has ended and the profile is written. */
+export async function record(o: RecordOptions): Promise<RecordResult> {
+  if (o.command.length === 0) throw new RecordUsageError("no program to run: give it after --, e.g. vmprof-record -o out.prof -- node app.js");
+  const toStdout = o.output === "-";
+  const temp = toStdout ? undefined : openTemp(path.resolve(o.output ?? "vmprof-record.prof"));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "vmprof-"));
+  const cleanup = () => {
+    fs.rmSync(dir, { recursive: true, force: true });
+    if (temp) fs.rmSync(temp, { force: true });
+  };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    NODE_OPTIONS: `--require ${JSON.stringify(preloadPath())} ${process.env.NODE_OPTIONS ?? ""}`.trim(),
+    VMPROF_DIR: dir,
+    VMPROF_PERIOD_US: String(o.periodUs),
+    VMPROF_MODE: o.mode,
+    VMPROF_MAX_DEPTH: String(o.maxDepth),
+    VMPROF_CHILDREN: o.children ? "1" : "0",
+    VMPROF_NO_ARGV: o.argv ? "0" : "1",
+    VMPROF_ALLOW_UNPROFILED: o.allowUnprofiled ? "1" : "0",
+  };
+  const child = spawn(o.command[0], o.command.slice(1), { stdio: ["inherit", toStdout ? 2 : "inherit", "inherit"], env });
+  const forward = (sig: NodeJS.Signals) => child.kill(sig);
+  let status: { code: number | null; signal: NodeJS.Signals | null };
+  try {
+    status = await new Promise((resolve, reject) => {
+      child.once("error", reject);
+      child.once("spawn", () => {
+        for (const sig of FORWARDED) process.on(sig, forward);
+      });
+      child.once("exit", (code, signal) => resolve({ code, signal }));
+    });
+  } catch (e) {
+    cleanup();
+    const code = (e as NodeJS.ErrnoException).code;
+    o.log(`${o.command[0]}: ${code === "ENOENT" ? "command not found" : code === "EACCES" ? "permission denied" : (e as Error).message}`);
+    return { exitCode: code === "ENOENT" ? 127 : 126, samples: 0, processes: 0, threads: 0 };
+  } finally {
+    for (const sig of FORWARDED) process.off(sig, forward);
+  }
+  const exitCode = status.signal ? 128 + (os.constants.signals[status.signal] ?? 0) : (status.code ?? 1);
+  try {
+    return { ...(await collect(o, dir, child.pid ?? 0, temp)), exitCode };
+  } finally {
+    cleanup();
+  }
+}
+
+/** Merges the per-process profiles found in `dir` into the output. */
+async function collect(o: RecordOptions, dir: string, rootPid: number, temp: string | undefined): Promise<Omit<RecordResult, "exitCode">> {
+  const names = fs.readdirSync(dir).sort();
+  for (const n of names.filter((n) => n.startsWith("error-"))) {
+    o.log(fs.readFileSync(path.join(dir, n), "utf8").trim());
+  }
+  const profiles: Profile[] = [];
+  for (const n of names.filter((n) => n.endsWith(".prof"))) {
+    const file = path.join(dir, n);
+    if (fs.statSync(file).size === 0) continue;
+    try {
+      const p = readProfileSync(file, `process ${n.slice(0, -5)}`);
+      if (p.truncation) {
+        o.log(`process ${n.slice(0, -5)} ended before finishing its profile (killed?): kept the ${p.samples.count} samples it had written`);
+      }
+      profiles.push(p);
+    } catch (e) {
+      o.log(`the profile of process ${n.slice(0, -5)} is unreadable and was left out: ${(e as Error).message}`);
+    }
+  }
+  if (profiles.length === 0) {
+    o.log("no Node.js process ran under the profiler; no profile written");
+    return { samples: 0, processes: 0, threads: 0 };
+  }
+  // The program's own process first: its metadata becomes the profile's.
+  const isRoot = (p: Profile) => p.processes.some((pr) => pr.pid === rootPid);
+  profiles.sort((a, b) => Number(isRoot(b)) - Number(isRoot(a)) || Number(a.meta.get("start_time") ?? 0) - Number(b.meta.get("start_time") ?? 0));
+  for (const p of profiles) {
+    const argv = p.meta.get("argv");
+    if (!o.argv) p.meta.delete("argv");
+    else if (Array.isArray(argv)) p.meta.set("argv", redactArgv(argv));
+  }
+  const top = profiles[0].meta;
+  if (o.argv) top.set("command", redactArgv(o.command));
+  for (const [k, v] of Object.entries(o.labels)) top.set(`label.${k}`, v);
+  const sink = memorySink();
+  writeProfiles(profiles, sink);
+  const bytes = sink.bytes();
+  const samples = profiles.reduce((n, p) => n + p.samples.count, 0);
+  const processes = profiles.reduce((n, p) => n + p.processes.length, 0);
+  const threads = profiles.reduce((n, p) => n + p.threads.length, 0);
+  if (!temp) {
+    await new Promise<void>((resolve) => {
+      process.stdout.once("error", () => resolve()); // a reader that went away is not our failure
+      process.stdout.write(bytes, () => resolve());
+    });
+    return { output: "-", samples, processes, threads };
+  }
+  fs.writeFileSync(temp, bytes);
+  const output = path.resolve(o.output ?? `vmprof-${rootPid}.prof`);
+  fs.renameSync(temp, output);
+  return { output, samples, processes, threads };
+}
