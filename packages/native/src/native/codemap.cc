@@ -188,6 +188,7 @@ uint32_t CodeMap::InlinedAt(const Code& code, uint32_t p) {
 // whose address does not follow the file's own load bias is such a copy.
 void CodeMap::RefreshAliases() {
   aliases_.clear();
+  native_.clear();
   FILE* f = fopen("/proc/self/maps", "r");
   if (f == nullptr) return;
   struct Mapping { uintptr_t start, end, offset; unsigned long inode; };
@@ -200,6 +201,7 @@ void CodeMap::RefreshAliases() {
     if (sscanf(line, "%lx-%lx %7s %lx %x:%x %lu", &start, &end, perms, &offset, &dev_major, &dev_minor, &inode) != 7) continue;
     if (inode == 0 || perms[2] != 'x') continue;
     maps.push_back({start, end, offset, inode});
+    native_.emplace_back(start, end);
   }
   fclose(f);
   for (const Mapping& m : maps) {
@@ -212,6 +214,12 @@ void CodeMap::RefreshAliases() {
     if (natural != static_cast<intptr_t>(m.start))
       aliases_.push_back({m.start, m.end, natural - static_cast<intptr_t>(m.start)});
   }
+}
+
+bool CodeMap::IsNative(uintptr_t address) const {
+  for (const auto& [start, end] : native_)
+    if (address >= start && address < end) return true;
+  return false;
 }
 
 bool CodeMap::Lookup(uintptr_t address, std::map<uintptr_t, Code>::const_iterator* found) const {
@@ -242,7 +250,7 @@ bool CodeMap::Resolve(uintptr_t address, bool is_return_address, std::vector<Res
     }
     if (!aliased) {
       if (kDebug) fprintf(stderr, "UNKNOWN %lx\n", address);
-      return false;
+      return IsNative(address);
     }
   }
   const Code& code = it->second;

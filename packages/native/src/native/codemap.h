@@ -61,7 +61,9 @@ class CodeMap {
   void Apply(RawCodeEvent& event);
   // Appends the frames of one physical frame at `address`, outermost first (an optimized function
   // followed by the function inlined at that address, if any). `is_return_address` is true for every
-  // frame but the innermost. Returns false when the address is in no known code.
+  // frame but the innermost. Returns false when the address is in no known code. An address in the
+  // machine code of a mapped file (Node's C++, where V8 was entered from) adds no frame and returns
+  // true: like V8's own profiler, the JS stack says where such calls came from.
   bool Resolve(uintptr_t address, bool is_return_address, std::vector<ResolvedFrame>& out);
   size_t code_objects() const { return code_.size(); }
   // Like Resolve for the interrupted pc (not a return address), but only when it is in JS code.
@@ -97,6 +99,8 @@ class CodeMap {
   FunctionTable& functions_;
   std::map<uintptr_t, Code> code_;
   std::vector<Alias> aliases_;
+  std::vector<std::pair<uintptr_t, uintptr_t>> native_;  // executable file mappings
+  bool IsNative(uintptr_t address) const;
   std::unordered_map<int, std::string> script_names_;
   std::unordered_map<int, std::vector<FunctionRange>> ranges_;  // by script id
   std::unordered_map<uint32_t, std::pair<int, size_t>> range_of_;  // function -> (script, index)

@@ -136,6 +136,7 @@ Session* g_session = nullptr;
 std::atomic<Session*> g_signal_session{nullptr};  // read by the termination signal handler
 struct sigaction g_previous_prof;
 bool g_prof_installed = false;
+struct sigaction g_previous_term[NSIG];  // what SIGINT/SIGTERM/SIGHUP did before our handler
 
 // ---- Signal handler (runs on the interrupted JS thread: async-signal-safe code only) ----
 
@@ -210,7 +211,7 @@ void OnTerminationSignal(int sig) {
     char c = static_cast<char>(sig);
     (void)!write(s->wake[1], &c, 1);
   } else {
-    signal(sig, SIG_DFL);
+    sigaction(sig, &g_previous_term[sig], nullptr);
     raise(sig);
   }
   errno = saved_errno;
@@ -550,8 +551,8 @@ void WriterLoop(Session* s) {
       if (sig != 0 || s->pending_samples >= kFlushSamples || MonoNs() - s->last_flush_ns >= kFlushIntervalNs) Flush(s);
       if (sig != 0) Finish(s);
     }
-    if (sig != 0) {  // a termination signal: the file is complete, now die of the signal as intended
-      signal(sig, SIG_DFL);
+    if (sig != 0) {  // a termination signal: the file is complete; now let it do what it did before us
+      sigaction(sig, &g_previous_term[sig], nullptr);
       kill(getpid(), sig);
       return;
     }
@@ -749,7 +750,10 @@ void InstallTerminationHandlers() {
   for (int sig : {SIGINT, SIGTERM, SIGHUP}) {
     struct sigaction current;
     if (sigaction(sig, nullptr, &current) != 0) continue;
-    if ((current.sa_flags & SA_SIGINFO) || current.sa_handler != SIG_DFL) continue;
+    // Ignored signals stay ignored (nohup). Node's own handler (it resets the terminal, then dies of
+    // the signal) runs after ours, when the profile is complete.
+    if (!(current.sa_flags & SA_SIGINFO) && (current.sa_handler == SIG_IGN || current.sa_handler == OnTerminationSignal)) continue;
+    g_previous_term[sig] = current;
     struct sigaction sa;
     std::memset(&sa, 0, sizeof sa);
     sa.sa_handler = OnTerminationSignal;

@@ -60,9 +60,10 @@ bool IsEnabled();
 // Counters of the running (or last) session.
 Stats CurrentStats();
 
-// For SIGINT, SIGTERM and SIGHUP left at their default action: on delivery, the session is finished
-// (complete file) and the signal is then re-raised with its default action, so the process still
-// dies of it. A program that installs its own handler later replaces ours.
+// For SIGINT, SIGTERM and SIGHUP not ignored: on delivery, the session is finished (complete file),
+// then the previous disposition (default, or Node's own handler) is restored and the signal re-raised,
+// so the process still dies of it. Call before the program runs: a program that installs its own
+// handler later replaces ours.
 void InstallTerminationHandlers();
 
 }  // namespace vmprof

@@ -1,0 +1,146 @@
+/** vmprof-record as a Unix command: endings, stdio, exit status, output, bad input. */
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import { test } from "node:test";
+import { decodeProfile } from "@vmprof/format";
+import { fixture, read, record, recordAsync, share, shares, tempDir } from "./helpers.js";
+
+const dir = tempDir();
+const out = (name: string) => path.join(dir, name);
+
+function ending(how: string, expectStatus: number, ms = "1200") {
+  const r = record(["-o", out(`${how}.prof`), "--", "node", fixture("endings.cjs"), how, ms], { cwd: dir });
+  assert.equal(r.status, expectStatus, r.stderr.toString());
+  const p = read(out(`${how}.prof`));
+  assert.equal(p.truncation, undefined);
+  assert.ok(share(shares(p), "work") > 80, `work ${share(shares(p), "work").toFixed(1)}%`);
+  return { r, p };
+}
+
+test("a complete profile on a normal exit, process.exit() and an uncaught exception", () => {
+  ending("normal", 0);
+  ending("exit", 3);
+  const { r } = ending("throw", 1);
+  assert.match(r.stderr.toString(), /the program failed/);
+});
+
+for (const [sig, status] of [["SIGTERM", 143], ["SIGINT", 130]] as const) {
+  test(`${sig} sent to the recorder reaches the program; the profile is complete; exit ${status}`, async () => {
+    const file = out(`${sig}.prof`);
+    const child = recordAsync(["-o", file, "--", "node", fixture("endings.cjs"), "wait"], dir);
+    let stdout = "";
+    await new Promise<void>((resolve) => child.stdout.on("data", (d) => { stdout += d; if (stdout.includes("ready")) resolve(); }));
+    await new Promise((r) => setTimeout(r, 700));
+    child.kill(sig);
+    const code = await new Promise((resolve) => child.on("exit", (c) => resolve(c)));
+    assert.equal(code, status);
+    const p = read(file);
+    assert.equal(p.truncation, undefined);
+    assert.ok(p.samples.count >= 400, `${p.samples.count} samples`);
+    assert.ok(share(shares(p), "work") > 80);
+  });
+}
+
+test("SIGKILL: the output holds what was flushed (at most about a second lost) and reads cleanly", () => {
+  const r = record(["-o", out("kill.prof"), "--", "node", fixture("endings.cjs"), "sigkill", "2500"], { cwd: dir });
+  assert.equal(r.status, 137);
+  assert.match(r.stderr.toString(), /ended before finishing its profile/);
+  const p = read(out("kill.prof"));
+  assert.equal(p.truncation, undefined, "the merged output is itself complete");
+  assert.ok(p.samples.count >= 1300, `${p.samples.count} samples of 2500 ms`);
+});
+
+test("stdin, stdout, stderr, environment, NODE_OPTIONS and exit status pass through", () => {
+  const r = record(["-o", out("stdio.prof"), "--", "node", fixture("stdio.cjs")], {
+    cwd: dir,
+    input: "hello",
+    env: { ...process.env, PASS_ME: "yes", NODE_OPTIONS: "--max-old-space-size=200" },
+  });
+  assert.equal(r.status, 7);
+  const stdout = r.stdout.toString();
+  assert.match(stdout, /^out:hello\|env:yes\|opts:.*--max-old-space-size=200$/);
+  assert.equal(r.stderr.toString(), "err:line\n");
+  assert.ok(read(out("stdio.prof")).samples.count >= 0);
+});
+
+test("-o - writes the profile to stdout and the program's stdout to stderr", () => {
+  const r = record(["-o", "-", "--", "node", "-e", "console.log('from the program'); const e = Date.now() + 300; while (Date.now() < e);"], { cwd: dir });
+  assert.equal(r.status, 0);
+  assert.match(r.stderr.toString(), /from the program/);
+  const p = decodeProfile(r.stdout, "stdout");
+  assert.equal(p.truncation, undefined);
+  assert.ok(p.samples.count >= 200, `${p.samples.count} samples`);
+});
+
+test("without -o: vmprof-<pid>.prof in the current directory, and says where", () => {
+  const cwd = fs.mkdtempSync(path.join(dir, "default-"));
+  const r = record(["--", "node", fixture("endings.cjs"), "normal", "200"], { cwd });
+  assert.equal(r.status, 0);
+  const files = fs.readdirSync(cwd);
+  assert.equal(files.length, 1);
+  assert.match(files[0], /^vmprof-\d+\.prof$/);
+  assert.match(r.stderr.toString(), new RegExp(`wrote \\d+ samples .* to ${path.join(cwd, files[0]).replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`));
+});
+
+test("labels are stored, secrets in command lines are redacted, --no-argv stores none", () => {
+  record(["-o", out("meta.prof"), "--label", "team=core", "--", "node", fixture("endings.cjs"), "normal", "100", "--token=hunter2", "API_KEY=abc"], { cwd: dir });
+  const p = read(out("meta.prof"));
+  assert.equal(p.meta.get("label.team"), "core");
+  const argv = p.meta.get("argv") as string[];
+  assert.ok(argv.includes("--token=<redacted>") && argv.includes("API_KEY=<redacted>"), argv.join(" "));
+  assert.ok(!JSON.stringify([...p.meta]).includes("hunter2"));
+  record(["-o", out("noargv.prof"), "--no-argv", "--", "node", fixture("endings.cjs"), "normal", "100", "--token=hunter2"], { cwd: dir });
+  const q = read(out("noargv.prof"));
+  assert.equal(q.meta.get("argv"), undefined);
+  assert.equal(q.meta.get("command"), undefined);
+  assert.ok(!fs.readFileSync(out("noargv.prof")).includes("hunter2"));
+});
+
+test("--rate and --period set the requested period", () => {
+  record(["-o", out("rate.prof"), "--rate", "200", "--", "node", fixture("endings.cjs"), "normal", "1000"], { cwd: dir });
+  const p = read(out("rate.prof"));
+  assert.equal(p.meta.get("period_us"), 5000);
+  assert.ok(p.samples.count >= 180 && p.samples.count <= 230, `${p.samples.count} samples at 200 Hz for 1 s`);
+  record(["-o", out("period.prof"), "--period", "0.002", "--", "node", fixture("endings.cjs"), "normal", "100"], { cwd: dir });
+  assert.equal(read(out("period.prof")).meta.get("period_us"), 2000);
+});
+
+test("bad input: exit 2 with one line (or 127 for a missing program), and the program never starts", () => {
+  const marker = out("started");
+  const program = ["node", "-e", `require('fs').writeFileSync(${JSON.stringify(marker)}, 'x')`];
+  const cases: [string[], number, RegExp][] = [
+    [["-o", out("x.prof"), "--"], 2, /no program to run/],
+    [["-o", "/nonexistent-dir/x.prof", "--", ...program], 2, /cannot write \/nonexistent-dir\/x\.prof: ENOENT/],
+    [["--mode", "fast", "-o", out("x.prof"), "--", ...program], 2, /mode/],
+    [["--period", "soon", "-o", out("x.prof"), "--", ...program], 2, /--period: expected a positive number of seconds, got "soon"/],
+    [["--rate", "0", "-o", out("x.prof"), "--", ...program], 2, /--rate/],
+    [["--label", "nokey", "-o", out("x.prof"), "--", ...program], 2, /--label: expected key=value, got "nokey"/],
+    [["--max-depth", "0", "-o", out("x.prof"), "--", ...program], 2, /max-depth/],
+  ];
+  for (const [args, status, message] of cases) {
+    const r = record(args, { cwd: dir });
+    assert.equal(r.status, status, `${args.join(" ")}: ${r.stderr}`);
+    assert.match(r.stderr.toString(), message);
+    assert.ok(!fs.existsSync(marker), `${args.join(" ")} started the program`);
+  }
+  const missing = record(["-o", out("missing.prof"), "--", "no-such-program-here"], { cwd: dir });
+  assert.equal(missing.status, 127);
+  assert.equal(missing.stderr.toString(), "vmprof-record: no-such-program-here: command not found\n");
+  assert.ok(!fs.existsSync(out("missing.prof")));
+  assert.deepEqual(fs.readdirSync(dir).filter((f) => f.endsWith(".tmp")), []);
+});
+
+test("a program that handles SIGINT itself keeps its own behaviour", async () => {
+  const file = out("handled.prof");
+  const program = "process.on('SIGINT', () => { console.log('handled'); process.exit(5); }); console.log('ready'); setInterval(() => { const e = Date.now() + 20; while (Date.now() < e); }, 25);";
+  const child = recordAsync(["-o", file, "--", "node", "-e", program], dir);
+  let stdout = "";
+  await new Promise<void>((resolve) => child.stdout.on("data", (d) => { stdout += d; if (stdout.includes("ready")) resolve(); }));
+  await new Promise((r) => setTimeout(r, 300));
+  child.kill("SIGINT");
+  const code = await new Promise((resolve) => child.on("exit", (c) => resolve(c)));
+  assert.equal(code, 5);
+  assert.match(stdout, /handled/);
+  assert.equal(read(file).truncation, undefined);
+});
