@@ -56,6 +56,7 @@ function preloadPath(): string {
 
 /** Creates the file the profile is written to before renaming, to refuse an unwritable path early. */
 function openTemp(finalPath: string): string {
+  if (fs.statSync(finalPath, { throwIfNoEntry: false })?.isDirectory()) throw new RecordUsageError(`cannot write ${finalPath}: it is a directory`);
   const temp = path.join(path.dirname(finalPath), `.${path.basename(finalPath)}.${process.pid}.tmp`);
   try {
     fs.closeSync(fs.openSync(temp, "wx"));

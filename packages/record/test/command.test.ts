@@ -112,6 +112,7 @@ test("bad input: exit 2 with one line (or 127 for a missing program), and the pr
   const cases: [string[], number, RegExp][] = [
     [["-o", out("x.prof"), "--"], 2, /no program to run/],
     [["-o", "/nonexistent-dir/x.prof", "--", ...program], 2, /cannot write \/nonexistent-dir\/x\.prof: ENOENT/],
+    [["-o", dir, "--", ...program], 2, /cannot write .*: it is a directory/],
     [["--mode", "fast", "-o", out("x.prof"), "--", ...program], 2, /mode/],
     [["--period", "soon", "-o", out("x.prof"), "--", ...program], 2, /--period: expected a positive number of seconds, got "soon"/],
     [["--rate", "0", "-o", out("x.prof"), "--", ...program], 2, /--rate/],
