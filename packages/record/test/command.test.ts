@@ -61,7 +61,7 @@ test("stdin, stdout, stderr, environment, NODE_OPTIONS and exit status pass thro
   const stdout = r.stdout.toString();
   assert.match(stdout, /^out:hello\|env:yes\|opts:.*--max-old-space-size=200$/);
   assert.equal(r.stderr.toString(), "err:line\n");
-  assert.ok(read(out("stdio.prof")).samples.count >= 0);
+  assert.equal(read(out("stdio.prof")).truncation, undefined);
 });
 
 test("-o - writes the profile to stdout and the program's stdout to stderr", () => {

@@ -65,7 +65,6 @@ class CodeMap {
   // machine code of a mapped file (Node's C++, where V8 was entered from) adds no frame and returns
   // true: like V8's own profiler, the JS stack says where such calls came from.
   bool Resolve(uintptr_t address, bool is_return_address, std::vector<ResolvedFrame>& out);
-  size_t code_objects() const { return code_.size(); }
   // Like Resolve for the interrupted pc (not a return address), but only when it is in JS code.
   bool ResolveJS(uintptr_t pc, std::vector<ResolvedFrame>& out);
   // Re-reads where V8 copied code that it reported at other addresses (see FindRemappedCode).

@@ -60,7 +60,7 @@ struct SampleColumns {
 };
 
 // Appends SAMPLES records for samples [from, to) of `cols` (at most 65536 per record), deflated when
-// `compress` and smaller that way. `last_stack` carries nothing across records: each starts at 0.
+// `compress` and smaller that way. Stack deltas start at 0 in each record.
 void EncodeSamples(Bytes& out, uint64_t thread_id, const SampleColumns& cols, size_t from, size_t to,
                    bool compress);
 
