@@ -9,9 +9,9 @@ import path = require("node:path");
 export interface SamplerStats {
   /** Samples written to the profile. */
   samples: number;
-  /** Samples lost: a full buffer or timer overruns. */
+  /** Samples lost: a full buffer, or a tick while the previous signal was still pending. */
   dropped: number;
-  /** The timer that drove sampling: "perf-task-clock" (CPU time) or "wall-clock"; "" before any thread. */
+  /** The timer that drove sampling: "thread-cpu-clock" (cpu mode) or "wall-clock". */
   timer: string;
   /** The first write error, if writing the profile failed. */
   error?: string;

@@ -6,7 +6,9 @@
 // - The isolate's JS thread calls Start/AddThread/RemoveThread/Stop (from JS) and runs the JIT code
 //   event handler (copies names and positions, takes the thread's event-queue mutex).
 // - The signal handler runs on the JS thread it interrupts: no allocation, no locks, no V8 heap
-//   access beyond Isolate::GetStackSample; only atomics, clock_gettime, ioctl, timer_getoverrun.
+//   access beyond Isolate::GetStackSample; only atomics and clock_gettime.
+// - The sampler thread wakes every period and signals (SIGPROF, tagged) each registered JS thread
+//   that is due: every one in wall mode, those that ran a period of CPU time in cpu mode.
 // - The writer thread drains rings and event queues, resolves addresses, encodes and writes.
 #pragma once
 
@@ -22,7 +24,7 @@ namespace vmprof {
 // How to sample. Set once per session.
 struct Options {
   uint64_t period_us = 990;  // sampling period, µs
-  bool cpu_mode = true;      // true: sample CPU time (perf task clock); false: wall-clock time
+  bool cpu_mode = true;      // true: sample CPU time (thread CPU clocks); false: wall-clock time
   uint32_t max_depth = 256;  // frames kept per sample (innermost first); deeper stacks are cut
   bool compress = true;      // deflate SAMPLES bodies
 };
@@ -30,8 +32,8 @@ struct Options {
 // Counters of a session, for stop() and stats().
 struct Stats {
   uint64_t samples = 0;  // samples written
-  uint64_t dropped = 0;  // samples lost: ring full or timer overruns
-  std::string timer;     // "perf-task-clock", "wall-clock"
+  uint64_t dropped = 0;  // samples lost: ring full, or a tick while the last signal was pending
+  std::string timer;     // "thread-cpu-clock" (cpu mode) or "wall-clock"
   std::string error;     // the first write error, if any
 };
 
