@@ -29,6 +29,21 @@ export interface Selection {
   to?: number;
 }
 
+/**
+ * Which samples count and which frames show, by function. A RegExp is tested like findFunctions
+ * (against the name and "name file:line"); VM-state pseudo-functions such as "(idle)" match too.
+ */
+export interface PathFilter {
+  /** Keep only samples with a matching function on their path. */
+  focus?: RegExp;
+  /** Drop samples with a matching function on their path. */
+  ignore?: RegExp;
+  /** Remove matching frames from every path; their time goes to their caller and the samples stay. */
+  hide?: RegExp;
+  /** Remove Node's own JS frames (files starting with "node:"), folding them into their callers. */
+  hideInternals?: boolean;
+}
+
 /** A selection that names a process or thread the profile does not have. */
 export class SelectionError extends Error {
   override readonly name = "SelectionError";
@@ -86,17 +101,43 @@ export interface Aggregate {
   samples: number;
   /** Their total weight (samples, or µs). */
   total: number;
+  /** Functions removed from every path (index: function id), from PathFilter.hide/hideInternals. */
+  hidden?: Uint8Array;
   /** Distinct (stack, state) pairs with their weight; parallel arrays of equal length. */
   stacks: Uint32Array;
   states: Uint8Array;
   weights: Float64Array;
 }
 
-/** Sums the selected samples under a weight. One pass over the samples. */
-export function aggregate(p: Profile, opts: { weight?: Weight; selection?: Selection } = {}): Aggregate {
+/** Marks (index: function id) the functions, real or pseudo, that `pattern` matches. */
+export function matchFunctions(p: Profile, pattern: RegExp): Uint8Array {
+  const mask = new Uint8Array(functionIdLimit(p));
+  for (const id of findFunctions(p, pattern)) mask[id] = 1;
+  return mask;
+}
+
+/** For each stack (index: stack id), whether a function marked in `mask` is on it. */
+function stacksThrough(p: Profile, mask: Uint8Array): Uint8Array {
+  const through = new Uint8Array(p.stacks.count);
+  for (let s = 1; s < p.stacks.count; s++) {
+    through[s] = through[p.stacks.parent[s]] | mask[p.frames[p.stacks.frame[s] - 1].function];
+  }
+  return through;
+}
+
+/** Sums the selected samples under a weight, after the filter's focus and ignore. One pass over the samples. */
+export function aggregate(p: Profile, opts: { weight?: Weight; selection?: Selection; filter?: PathFilter } = {}): Aggregate {
   const weight = opts.weight ?? "samples";
   const sel = opts.selection ?? {};
+  const filter = opts.filter ?? {};
   const mask = selectThreads(p, sel);
+  // A sample's path is its stack plus, unless it is a JS sample with frames, its state's pseudo-function.
+  const onPath = (fnMask: Uint8Array, through: Uint8Array, st: number, state: number) =>
+    through[st] === 1 || ((state !== VmState.JS || st === 0) && fnMask[stateFunctionId(p, state)] === 1);
+  const focusMask = filter.focus ? matchFunctions(p, filter.focus) : null;
+  const focusThrough = focusMask ? stacksThrough(p, focusMask) : null;
+  const ignoreMask = filter.ignore ? matchFunctions(p, filter.ignore) : null;
+  const ignoreThrough = ignoreMask ? stacksThrough(p, ignoreMask) : null;
   const from = sel.from ?? -Infinity;
   const to = sel.to ?? Infinity;
   const s = p.samples;
@@ -110,11 +151,13 @@ export function aggregate(p: Profile, opts: { weight?: Weight; selection?: Selec
   for (let i = 0; i < s.count; i++) {
     if (mask[s.thread[i]] === 0) continue;
     if (timed && !(s.time[i] >= from && s.time[i] < to)) continue;
+    const st = s.stack[i];
+    const state = s.state[i];
+    if (focusMask && !onPath(focusMask, focusThrough!, st, state)) continue;
+    if (ignoreMask && onPath(ignoreMask, ignoreThrough!, st, state)) continue;
     const w = col === null ? 1 : col[i];
     n++;
     total += w;
-    const st = s.stack[i];
-    const state = s.state[i];
     if (state === VmState.JS && st !== 0) {
       jsByStack[st] += w;
       jsSeen[st] = 1;
@@ -138,10 +181,16 @@ export function aggregate(p: Profile, opts: { weight?: Weight; selection?: Selec
     states.push(key % 8);
     weights.push(w);
   }
+  let hidden: Uint8Array | undefined;
+  if (filter.hide || filter.hideInternals) {
+    hidden = filter.hide ? matchFunctions(p, filter.hide) : new Uint8Array(functionIdLimit(p));
+    if (filter.hideInternals) for (const f of p.functions) if (f.file.startsWith("node:")) hidden[f.id] = 1;
+  }
   return {
     weight,
     samples: n,
     total,
+    hidden,
     stacks: Uint32Array.from(stacks),
     states: Uint8Array.from(states),
     weights: Float64Array.from(weights),
@@ -150,13 +199,15 @@ export function aggregate(p: Profile, opts: { weight?: Weight; selection?: Selec
 
 /**
  * Calls `fn` for each aggregate entry with its path of function ids, root first, including the
- * state pseudo-function leaf. `path` is reused between calls: copy it to keep it.
+ * state pseudo-function leaf, without the aggregate's hidden functions (so `len` may be 0). `path`
+ * is reused between calls: copy it to keep it.
  */
 export function forEachPath(
   p: Profile,
   agg: Aggregate,
   fn: (path: Uint32Array, len: number, weight: number, tiers: Uint8Array) => void,
 ): void {
+  const hidden = agg.hidden;
   let path = new Uint32Array(64);
   let tiers = new Uint8Array(64);
   for (let k = 0; k < agg.stacks.length; k++) {
@@ -181,7 +232,16 @@ export function forEachPath(
       path[depth] = stateFunctionId(p, state);
       tiers[depth] = 0;
     }
-    fn(path, len, w, tiers);
+    let kept = len;
+    if (hidden) {
+      kept = 0;
+      for (let j = 0; j < len; j++) {
+        if (hidden[path[j]] === 1) continue;
+        path[kept] = path[j];
+        tiers[kept++] = tiers[j];
+      }
+    }
+    fn(path, kept, w, tiers);
   }
 }
 
@@ -221,6 +281,7 @@ export function functionTotals(p: Profile, agg: Aggregate): FunctionTotals {
         totalByTier[ft] += w;
       }
     }
+    if (len === 0) return;
     const leaf = path[len - 1];
     self[leaf] += w;
     selfByTier[leaf * 5 + tiers[len - 1]] += w;
@@ -293,13 +354,15 @@ export interface TreeNode {
   self: number;
   /** Self weight by tier (index: Tier). */
   selfByTier: Float64Array;
+  /** Weight through this node by the tier its own frame ran in (index: Tier). */
+  totalByTier: Float64Array;
   /** Children, heaviest first. */
   children: TreeNode[];
 }
 
 /** The call tree over functions (frames of one function in different tiers merge). */
 export function callTree(p: Profile, agg: Aggregate): TreeNode {
-  const mk = (f: number): TreeNode => ({ function: f, total: 0, self: 0, selfByTier: new Float64Array(5), children: [] });
+  const mk = (f: number): TreeNode => ({ function: f, total: 0, self: 0, selfByTier: new Float64Array(5), totalByTier: new Float64Array(5), children: [] });
   const root = mk(0);
   const index = new Map<TreeNode, Map<number, TreeNode>>();
   forEachPath(p, agg, (path, len, w, tiers) => {
@@ -316,9 +379,10 @@ export function callTree(p: Profile, agg: Aggregate): TreeNode {
       }
       node = next;
       node.total += w;
+      node.totalByTier[tiers[i]] += w;
     }
     node.self += w;
-    node.selfByTier[tiers[len - 1]] += w;
+    if (len > 0) node.selfByTier[tiers[len - 1]] += w;
   });
   const sort = (n: TreeNode): void => {
     n.children.sort((a, b) => b.total - a.total || a.function - b.function);

@@ -150,3 +150,33 @@ test("lookup by name", () => {
   assert.deepEqual(findFunctions(p, /garbage/).map((f) => functionInfo(p, f).name), ["(garbage collector)"]);
   assert.deepEqual(findFunctions(p, "zzz"), []);
 });
+
+test("focus keeps samples through a function (VM states included); ignore drops them", () => {
+  const focus = aggregate(p, { filter: { focus: /^b$/ } });
+  assert.equal(focus.samples, 14); // 10 main>a>b + 4 main>b
+  const gc = aggregate(p, { filter: { focus: /garbage/ } });
+  assert.equal(gc.samples, 2);
+  const ignore = aggregate(p, { filter: { ignore: /^(b|\(idle\))$/ } });
+  assert.equal(ignore.samples, 32 - 14 - 6);
+  const t = functionTotals(p, ignore);
+  assert.equal(t.total[id("b")], 0);
+  assert.equal(t.total[id("main")], 10);
+});
+
+test("hide removes frames and gives their time to the caller; the samples stay", () => {
+  const agg = aggregate(p, { filter: { hide: /^a$/ } });
+  assert.equal(agg.samples, 32);
+  const t = functionTotals(p, agg);
+  assert.equal(t.total[id("a")], 0);
+  assert.equal(t.self[id("main")], 5); // main>a became main
+  assert.equal(t.self[id("b")], 14);
+  const tree = callTree(p, agg);
+  const main = tree.children.find((n) => n.function === id("main"))!;
+  assert.deepEqual(
+    main.children.map((n) => [functionInfo(p, n.function).name, n.total]),
+    [["b", 14], ["(idle)", 6], ["c", 3], ["(native)", 2]],
+  );
+  // hiding every frame of a sample leaves it on the root
+  const all = aggregate(p, { filter: { hide: /./ } });
+  assert.equal(callTree(p, all).self, 32);
+});
