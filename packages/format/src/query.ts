@@ -107,6 +107,8 @@ export interface Aggregate {
   stacks: Uint32Array;
   states: Uint8Array;
   weights: Float64Array;
+  /** Number of samples behind each entry's weight. */
+  counts: Float64Array;
 }
 
 /** Marks (index: function id) the functions, real or pseudo, that `pattern` matches. */
@@ -143,8 +145,8 @@ export function aggregate(p: Profile, opts: { weight?: Weight; selection?: Selec
   const s = p.samples;
   const col = weight === "cpu" ? s.cpu : weight === "wall" ? s.wall : null;
   const jsByStack = new Float64Array(p.stacks.count);
-  const jsSeen = new Uint8Array(p.stacks.count);
-  const other = new Map<number, number>();
+  const jsCount = new Float64Array(p.stacks.count);
+  const other = new Map<number, [number, number]>();
   const timed = from !== -Infinity || to !== Infinity;
   let n = 0;
   let total = 0;
@@ -160,26 +162,33 @@ export function aggregate(p: Profile, opts: { weight?: Weight; selection?: Selec
     total += w;
     if (state === VmState.JS && st !== 0) {
       jsByStack[st] += w;
-      jsSeen[st] = 1;
+      jsCount[st]++;
     } else {
       const key = st * 8 + state;
-      other.set(key, (other.get(key) ?? 0) + w);
+      const o = other.get(key);
+      if (o) {
+        o[0] += w;
+        o[1]++;
+      } else other.set(key, [w, 1]);
     }
   }
   const stacks: number[] = [];
   const states: number[] = [];
   const weights: number[] = [];
+  const counts: number[] = [];
   for (let st = 1; st < p.stacks.count; st++) {
-    if (jsSeen[st]) {
+    if (jsCount[st] > 0) {
       stacks.push(st);
       states.push(VmState.JS);
       weights.push(jsByStack[st]);
+      counts.push(jsCount[st]);
     }
   }
-  for (const [key, w] of [...other].sort((a, b) => a[0] - b[0])) {
+  for (const [key, [w, c]] of [...other].sort((a, b) => a[0] - b[0])) {
     stacks.push(Math.floor(key / 8));
     states.push(key % 8);
     weights.push(w);
+    counts.push(c);
   }
   let hidden: Uint8Array | undefined;
   if (filter.hide || filter.hideInternals) {
@@ -194,7 +203,13 @@ export function aggregate(p: Profile, opts: { weight?: Weight; selection?: Selec
     stacks: Uint32Array.from(stacks),
     states: Uint8Array.from(states),
     weights: Float64Array.from(weights),
+    counts: Float64Array.from(counts),
   };
+}
+
+/** The same selection weighed by sample count: weights become the counts. No pass over the samples. */
+export function countsOf(agg: Aggregate): Aggregate {
+  return agg.weight === "samples" ? agg : { ...agg, weight: "samples", total: agg.samples, weights: agg.counts };
 }
 
 /**

@@ -1,0 +1,13 @@
+#!/usr/bin/env node
+// vmprof-report: the common command lines run without loading oclif (its start-up would triple the
+// time of a small report); help and anything unusual go to oclif.
+import { runFast } from "../dist/src/fast.js";
+
+const term = { stdin: process.stdin, stdoutIsTTY: process.stdout.isTTY === true, columns: process.stdout.columns ?? 0, env: process.env };
+const status = await runFast(process.argv.slice(2), term);
+if (status === undefined) {
+  const { execute } = await import("@oclif/core");
+  await execute({ dir: import.meta.url });
+} else {
+  process.exitCode = status;
+}

@@ -1,0 +1,43 @@
+/** The `vmprof-report` command as oclif sees it: help, parse errors, then the same run as the fast path. */
+import { Args, Command, Flags, type Interfaces } from "@oclif/core";
+import { FLAGS, FlagError, toOptions, type FlagValues } from "./flags.js";
+import { printReport } from "./report.js";
+
+function oclifFlags(): Interfaces.FlagInput {
+  const out: Interfaces.FlagInput = {};
+  for (const [name, s] of Object.entries(FLAGS)) {
+    const common = { summary: s.summary, exclusive: s.exclusive, helpValue: s.helpValue };
+    if (s.type === "boolean") out[name] = Flags.boolean({ ...common, allowNo: s.allowNo === true });
+    else if (s.type === "integer") out[name] = s.multiple ? Flags.integer({ ...common, min: s.min, multiple: true }) : Flags.integer({ ...common, min: s.min });
+    else out[name] = s.multiple ? Flags.string({ ...common, multiple: true }) : Flags.string({ ...common, options: s.options });
+  }
+  return out;
+}
+
+export default class ReportCommand extends Command {
+  static override summary = "Print where time goes in a profile: top, flat, tree, callers/callees, diff.";
+  static override description = `Reads a vmprof profile from FILE, or from stdin when it is a pipe or FILE is "-". Percentages are of the selected samples, weighted by CPU time for a cpu-mode recording and by wall time for a wall-mode one (--weight to choose). VM states show as their own entries: (garbage collector), (idle), (compiler), (native)...`;
+  static override examples = [
+    "vmprof-report out.prof",
+    "vmprof-record -o - -- node app.js | vmprof-report --top",
+    "vmprof-report --flat --limit 20 out.prof",
+    "vmprof-report --tree --min-percent 5 --depth 8 out.prof",
+    "vmprof-report --function '^parse$' out.prof",
+    "vmprof-report --diff before.prof after.prof",
+    "vmprof-report --thread main --from 2 --to 5 --no-internals --json out.prof",
+  ];
+  static override args = { file: Args.string({ ignoreStdin: true, description: 'Profile to read; "-" or absent: stdin.' }) };
+  static override flags = oclifFlags();
+
+  async run(): Promise<void> {
+    const { args, flags } = await this.parse(ReportCommand);
+    const term = { stdin: process.stdin, stdoutIsTTY: process.stdout.isTTY === true, columns: process.stdout.columns ?? 0, env: process.env };
+    try {
+      process.exitCode = await printReport(toOptions(flags as FlagValues, args.file, term), process.stdout, process.stderr);
+    } catch (e) {
+      if (!(e instanceof FlagError)) throw e;
+      process.stderr.write(`vmprof-report: ${e.message}\n`);
+      this.exit(2);
+    }
+  }
+}

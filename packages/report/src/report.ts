@@ -1,0 +1,134 @@
+/**
+ * What `vmprof-report` does, as a library call: read the profile (a file, or a stream such as stdin),
+ * build the chosen view under the selection and filters, and render it as text or JSON.
+ */
+import type { Readable } from "node:stream";
+import { ProfileFormatError, SelectionError, readProfile, type PathFilter, type Profile, type Selection, type Weight } from "@vmprof/format";
+import { renderText } from "./text.js";
+import { compilePattern, diffView, flatView, functionView, metaValue, topView, treeView, type View } from "./views.js";
+
+/** Bad input or bad usage: one line for the user, exit status 2. */
+export class ReportUsageError extends Error {
+  override readonly name = "ReportUsageError";
+}
+
+/** Everything the command's flags say. */
+export interface ReportOptions {
+  /** A path, "-" for `stdin`, or absent for `stdin` (which must then not be a terminal). */
+  input?: string;
+  /** Where "-" and an absent input read from. */
+  stdin: Readable & { isTTY?: boolean };
+  view: "top" | "flat" | "tree" | "function" | "diff";
+  /** --function PATTERN (a regular expression). */
+  pattern?: string;
+  /** --diff BASE: the base profile's path. */
+  base?: string;
+  weight?: Weight;
+  pids?: number[];
+  tids?: number[];
+  threads?: string[];
+  /** Seconds from the profile's start. */
+  from?: number;
+  to?: number;
+  focus?: string;
+  ignore?: string;
+  hide?: string;
+  /** false: fold node: internals into their callers. */
+  internals?: boolean;
+  /** Rows (and, in --tree, children per node) shown; text views default to 50, JSON to all. */
+  limit?: number;
+  minPercent?: number;
+  depth?: number;
+  json?: boolean;
+  color?: boolean;
+  /** Terminal width for text; 0 or absent: lines are never cut. */
+  width?: number;
+}
+
+/** The report's output and the warnings for stderr (a truncated profile). */
+export interface ReportResult {
+  output: string;
+  warnings: string[];
+  view: View;
+}
+
+/** Text views show this many rows unless --limit says otherwise. */
+export const DEFAULT_TEXT_LIMIT = 50;
+
+async function load(input: string | undefined, stdin: ReportOptions["stdin"]): Promise<Profile> {
+  try {
+    if (input === undefined || input === "-") {
+      if (input === undefined && stdin.isTTY) throw new ReportUsageError("no profile given: name a file, or pipe one in (vmprof-record -o - -- node app.js | vmprof-report)");
+      return await readProfile(stdin, "<stdin>");
+    }
+    return await readProfile(input);
+  } catch (e) {
+    if (e instanceof ProfileFormatError) throw new ReportUsageError(e.code === "EMPTY" ? `${e.source}: empty input, no profile` : e.message);
+    throw e;
+  }
+}
+
+/** Runs the report. Throws ReportUsageError for anything the user can fix. */
+export async function report(o: ReportOptions): Promise<ReportResult> {
+  const patterns = {
+    focus: o.focus !== undefined ? compileOr("--focus", o.focus) : undefined,
+    ignore: o.ignore !== undefined ? compileOr("--ignore", o.ignore) : undefined,
+    hide: o.hide !== undefined ? compileOr("--hide", o.hide) : undefined,
+    fn: o.pattern !== undefined ? compileOr("--function", o.pattern) : undefined,
+  };
+  if (o.from !== undefined && o.to !== undefined && o.to <= o.from) throw new ReportUsageError(`--to (${o.to}) must be after --from (${o.from})`);
+  const p = await load(o.input, o.stdin);
+  const base = o.view === "diff" ? await load(o.base, o.stdin) : undefined;
+  const warnings: string[] = [];
+  for (const q of [base, p]) if (q?.truncation) warnings.push(`warning: ${q.truncation.message}; showing what it holds`);
+  const selection: Selection = {
+    pids: o.pids,
+    tids: o.tids,
+    threadNames: o.threads,
+    from: o.from !== undefined ? o.from * 1e6 : undefined,
+    to: o.to !== undefined ? o.to * 1e6 : undefined,
+  };
+  const filter: PathFilter = { focus: patterns.focus, ignore: patterns.ignore, hide: patterns.hide, hideInternals: o.internals === false };
+  const limit = o.limit ?? (o.json ? undefined : DEFAULT_TEXT_LIMIT);
+  const common = { weight: o.weight, selection, filter, limit };
+  let view: View;
+  try {
+    if (o.view === "flat") view = flatView(p, common);
+    else if (o.view === "tree") view = treeView(p, { ...common, limit: o.limit, minPercent: o.minPercent, depth: o.depth });
+    else if (o.view === "function") view = functionView(p, patterns.fn!, common);
+    else if (o.view === "diff") view = diffView(p, base!, common);
+    else view = topView(p, common);
+  } catch (e) {
+    if (e instanceof SelectionError) throw new ReportUsageError(e.message);
+    throw e;
+  }
+  const output = o.json
+    ? JSON.stringify(view, null, 2) + "\n"
+    : renderText(view, { color: o.color, width: o.width, cwd: String(metaValue(p, "cwd") ?? "") || undefined });
+  return { output, warnings, view };
+}
+
+function compileOr(flag: string, pattern: string): RegExp {
+  try {
+    return compilePattern(flag, pattern);
+  } catch (e) {
+    throw new ReportUsageError((e as Error).message);
+  }
+}
+
+/**
+ * Runs the report and prints it: the output to `out`, warnings and a usage error (one line, prefixed
+ * "vmprof-report: ") to `err`. Resolves to the exit status: 0, or 2 for a usage error.
+ */
+export async function printReport(o: ReportOptions, out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<number> {
+  try {
+    const result = await report(o);
+    for (const w of result.warnings) err.write(`vmprof-report: ${w}\n`);
+    await new Promise<void>((resolve) => out.write(result.output, () => resolve()));
+    return 0;
+  } catch (e) {
+    if (!(e instanceof ReportUsageError)) throw e;
+    err.write(`vmprof-report: ${e.message}\n`);
+    return 2;
+  }
+}

@@ -1,0 +1,457 @@
+/**
+ * The data of every view of vmprof-report, computed from the model with the format package's queries.
+ * Each view returns a plain object: it is the `--json` output as it is (documented in README.md), and
+ * what text.ts renders. Percentages are of the selected samples' total weight (0-100); weights are in
+ * the unit of the chosen weight (samples, or µs of CPU or wall-clock time).
+ */
+import {
+  Tier,
+  aggregate,
+  callTree,
+  countsOf,
+  findFunctions,
+  functionIdLimit,
+  functionInfo,
+  functionProfile,
+  functionTotals,
+  isStateFunction,
+  selectThreads,
+  type Aggregate,
+  type FunctionTotals,
+  type MetaValue,
+  type PathFilter,
+  type Profile,
+  type Selection,
+  type TreeNode,
+  type Weight,
+} from "@vmprof/format";
+
+/** Which samples a view looks at, and what they weigh. */
+export interface ViewOptions {
+  /** Default: defaultWeight(profile). */
+  weight?: Weight;
+  selection?: Selection;
+  filter?: PathFilter;
+}
+
+/** What identifies a function in a view: its name and where it is defined. */
+export interface FunctionRef {
+  /** Function id in the profile (VM states have ids after the real functions). */
+  id: number;
+  /** Name; "(anonymous)" for anonymous functions, "(garbage collector)", "(idle)"... for VM states. */
+  name: string;
+  /** Script path or URL; "" when unknown (VM states, builtins). */
+  file: string;
+  /** 1-based line of the definition; 0 when unknown. */
+  line: number;
+  /** "js", "native", "builtin", "state" (a VM state) or "other". */
+  kind: "js" | "native" | "builtin" | "state" | "other";
+}
+
+/** Share of a JS function's time by the tier that ran it, in percent of its cumulative weight. */
+export interface Tiers {
+  interpreted: number;
+  baseline: number;
+  maglev: number;
+  optimized: number;
+}
+
+/** One function of --top or --flat. */
+export interface FunctionRow extends FunctionRef {
+  /** Cumulative share: samples with the function anywhere on the stack, each counted once. */
+  totalPercent: number;
+  /** Self share: samples with the function as the leaf. */
+  selfPercent: number;
+  /** Number of samples (not weighted) behind totalPercent and selfPercent. */
+  totalSamples: number;
+  selfSamples: number;
+  /** Weights behind them in the unit of `weight`. */
+  totalWeight: number;
+  selfWeight: number;
+  /** JS functions only: how its time splits across tiers. */
+  tiers?: Tiers;
+}
+
+/** The facts about the profile and the selection that every view prints. */
+export interface Summary {
+  /** Where the profile was read from. */
+  source: string;
+  /** The recorded command line, when stored. */
+  command?: string[];
+  /** Seconds from the first to the last selected sample. */
+  durationSeconds: number;
+  /** Samples selected (after --pid/--tid/--from/--to/--focus/--ignore). */
+  samples: number;
+  /** Samples in the whole profile. */
+  profileSamples: number;
+  /** Samples per second: of CPU time in cpu mode, of each thread's elapsed time otherwise. */
+  rate: number;
+  rateBasis: "cpu" | "elapsed";
+  /** Samples the sampler lost (profile metadata); 0 when not recorded. */
+  droppedSamples: number;
+  /** Recording mode ("cpu" or "wall"), "" when unknown. */
+  mode: string;
+  /** Requested sampling period in µs; 0 when unknown. */
+  periodUs: number;
+  weight: Weight;
+  /** Total weight of the selected samples. */
+  totalWeight: number;
+  /** Present when the profile ended early: the reader's message. */
+  truncated?: string;
+}
+
+/** --top: vmprof's table, cumulative share per function, highest first. */
+export interface TopView {
+  view: "top";
+  summary: Summary;
+  /** Functions with samples left out by the limit. */
+  omitted: number;
+  /** The count of samples used (as summary.samples). */
+  samples: number;
+  functions: FunctionRow[];
+}
+
+/** --flat: self and total per function, highest self first. */
+export interface FlatView {
+  view: "flat";
+  summary: Summary;
+  /** Functions with samples left out by the limit. */
+  omitted: number;
+  samples: number;
+  functions: FunctionRow[];
+}
+
+/** A node of --tree. */
+export interface TreeRow extends FunctionRef {
+  /** Share of the selected total. */
+  totalPercent: number;
+  /** Share of its parent's total (100 for the top level). */
+  parentPercent: number;
+  selfPercent: number;
+  totalSamples: number;
+  totalWeight: number;
+  tiers?: Tiers;
+  children: TreeRow[];
+}
+
+/** --tree: the call tree, pruned. */
+export interface TreeView {
+  view: "tree";
+  summary: Summary;
+  samples: number;
+  minPercent: number;
+  /** Deepest level shown (1 = the roots); 0 for unlimited. */
+  depth: number;
+  roots: TreeRow[];
+}
+
+/** A caller or callee of a function. */
+export interface Neighbour extends FunctionRef {
+  /** Share of the selected total through this edge. */
+  percent: number;
+  /** Share of the function's own cumulative weight. */
+  ofFunctionPercent: number;
+  samples: number;
+  weight: number;
+}
+
+/** One function of --function. */
+export interface FunctionEntry extends FunctionRef {
+  totalPercent: number;
+  selfPercent: number;
+  totalSamples: number;
+  selfSamples: number;
+  /** Direct callers, heaviest first; "(root)" (id 0) when the function starts a stack. */
+  callers: Neighbour[];
+  /** Direct callees, heaviest first. */
+  callees: Neighbour[];
+}
+
+/** --function PATTERN: callers and callees of each matching function. */
+export interface FunctionView {
+  view: "function";
+  summary: Summary;
+  samples: number;
+  pattern: string;
+  functions: FunctionEntry[];
+}
+
+/** One function of --diff. */
+export interface DiffRow {
+  name: string;
+  file: string;
+  line: number;
+  kind: FunctionRef["kind"];
+  /** Cumulative share in the base and in this profile (0 when absent). */
+  baseTotalPercent: number;
+  totalPercent: number;
+  /** totalPercent - baseTotalPercent, in points: positive got slower, negative faster. */
+  deltaTotal: number;
+  baseSelfPercent: number;
+  selfPercent: number;
+  deltaSelf: number;
+}
+
+/** --diff BASE: change in share per function, largest change first. */
+export interface DiffView {
+  view: "diff";
+  summary: Summary;
+  base: Summary;
+  samples: number;
+  functions: DiffRow[];
+}
+
+export type View = TopView | FlatView | TreeView | FunctionView | DiffView;
+
+/** A metadata value of the profile, or of its first process (a profile of one process keeps it at the top). */
+export function metaValue(p: Profile, key: string): MetaValue | undefined {
+  return p.meta.get(key) ?? p.processes.find((pr) => pr.meta.has(key))?.meta.get(key);
+}
+
+/** The weight that fits the recording: CPU time for a cpu-mode profile, wall time for wall mode, else samples. */
+export function defaultWeight(p: Profile): Weight {
+  const mode = metaValue(p, "mode");
+  return mode === "cpu" ? "cpu" : mode === "wall" ? "wall" : "samples";
+}
+
+/** The selected samples under the options, plus their unweighted twin for sample counts. */
+interface Prepared {
+  p: Profile;
+  weight: Weight;
+  agg: Aggregate;
+  counts: Aggregate;
+  summary: Summary;
+}
+
+function prepare(p: Profile, o: ViewOptions): Prepared {
+  const weight = o.weight ?? defaultWeight(p);
+  const agg = aggregate(p, { weight, selection: o.selection, filter: o.filter });
+  const counts = countsOf(agg);
+  return { p, weight, agg, counts, summary: summarize(p, agg, o) };
+}
+
+/** Duration, rate and the recording's facts for the selected samples. */
+export function summarize(p: Profile, agg: Aggregate, o: ViewOptions = {}): Summary {
+  const sel = o.selection ?? {};
+  const mask = selectThreads(p, sel);
+  const from = sel.from ?? -Infinity;
+  const to = sel.to ?? Infinity;
+  const s = p.samples;
+  const first = new Float64Array(p.threads.length + 1).fill(Infinity);
+  const last = new Float64Array(p.threads.length + 1).fill(-Infinity);
+  let cpuUs = 0;
+  let selected = 0;
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (let i = 0; i < s.count; i++) {
+    const t = s.thread[i];
+    const time = s.time[i];
+    if (mask[t] === 0 || !(time >= from && time < to)) continue;
+    selected++;
+    cpuUs += s.cpu[i];
+    if (time < first[t]) first[t] = time - s.wall[i];
+    if (time > last[t]) last[t] = time;
+    if (time - s.wall[i] < lo) lo = Math.max(0, time - s.wall[i]);
+    if (time > hi) hi = time;
+  }
+  let elapsedUs = 0;
+  for (let t = 1; t <= p.threads.length; t++) if (last[t] > first[t]) elapsedUs += last[t] - first[t];
+  const mode = String(metaValue(p, "mode") ?? "");
+  const cpuBasis = mode === "cpu" && cpuUs > 0;
+  const command = metaValue(p, "command") ?? metaValue(p, "argv");
+  let dropped = 0;
+  const top = p.meta.get("dropped_samples");
+  if (typeof top === "number") dropped = top;
+  else for (const pr of p.processes) dropped += Number(pr.meta.get("dropped_samples") ?? 0);
+  const summary: Summary = {
+    source: p.source,
+    durationSeconds: hi > lo ? (hi - lo) / 1e6 : 0,
+    samples: agg.samples,
+    profileSamples: s.count,
+    rate: cpuBasis ? selected / (cpuUs / 1e6) : elapsedUs > 0 ? selected / (elapsedUs / 1e6) : 0,
+    rateBasis: cpuBasis ? "cpu" : "elapsed",
+    droppedSamples: dropped,
+    mode,
+    periodUs: Number(metaValue(p, "period_us") ?? 0),
+    weight: agg.weight,
+    totalWeight: agg.total,
+  };
+  if (Array.isArray(command)) summary.command = command;
+  if (p.truncation) summary.truncated = p.truncation.message;
+  return summary;
+}
+
+function ref(p: Profile, id: number): FunctionRef {
+  const f = functionInfo(p, id);
+  const kinds = ["js", "native", "builtin", "other"] as const;
+  return {
+    id,
+    name: id === 0 ? "(root)" : f.name === "" ? "(anonymous)" : f.name,
+    file: f.file,
+    line: f.line,
+    kind: id === 0 ? "other" : isStateFunction(p, id) ? "state" : kinds[f.kind] ?? "other",
+  };
+}
+
+const pct = (w: number, total: number) => (total > 0 ? (100 * w) / total : 0);
+
+function tiersOf(byTier: ArrayLike<number>, total: number, at = 0): Tiers {
+  return {
+    interpreted: pct(byTier[at + Tier.INTERPRETED], total),
+    baseline: pct(byTier[at + Tier.BASELINE], total),
+    maglev: pct(byTier[at + Tier.MAGLEV], total),
+    optimized: pct(byTier[at + Tier.OPTIMIZED], total),
+  };
+}
+
+function rows(x: Prepared, limit: number | undefined, order: "total" | "self"): { functions: FunctionRow[]; omitted: number } {
+  const { p, agg } = x;
+  const t: FunctionTotals = functionTotals(p, agg);
+  const c: FunctionTotals = x.counts === agg ? t : functionTotals(p, x.counts);
+  const ids: number[] = [];
+  for (let id = 1; id < functionIdLimit(p); id++) if (c.total[id] > 0) ids.push(id);
+  const key = order === "total" ? t.total : t.self;
+  const other = order === "total" ? t.self : t.total;
+  ids.sort((a, b) => key[b] - key[a] || other[b] - other[a] || a - b);
+  const shown = ids.slice(0, limit ?? ids.length).map((id) => {
+    const row: FunctionRow = {
+    ...ref(p, id),
+    totalPercent: pct(t.total[id], agg.total),
+    selfPercent: pct(t.self[id], agg.total),
+    totalSamples: c.total[id],
+    selfSamples: c.self[id],
+    totalWeight: t.total[id],
+    selfWeight: t.self[id],
+    };
+    if (row.kind === "js" && t.total[id] > 0) row.tiers = tiersOf(t.totalByTier, t.total[id], id * 5);
+    return row;
+  });
+  return { functions: shown, omitted: ids.length - shown.length };
+}
+
+/** --top: every function's cumulative share, highest first (at most `limit` rows). */
+export function topView(p: Profile, o: ViewOptions & { limit?: number } = {}): TopView {
+  const x = prepare(p, o);
+  return { view: "top", summary: x.summary, samples: x.agg.samples, ...rows(x, o.limit, "total") };
+}
+
+/** --flat: every function's self and cumulative share, highest self first. */
+export function flatView(p: Profile, o: ViewOptions & { limit?: number } = {}): FlatView {
+  const x = prepare(p, o);
+  return { view: "flat", summary: x.summary, samples: x.agg.samples, ...rows(x, o.limit, "self") };
+}
+
+/**
+ * --tree: the function call tree; nodes under `minPercent` of the total are pruned, and levels below
+ * `depth` (when > 0) are cut. `limit` caps the children shown per node.
+ */
+export function treeView(p: Profile, o: ViewOptions & { minPercent?: number; depth?: number; limit?: number } = {}): TreeView {
+  const x = prepare(p, o);
+  const minPercent = o.minPercent ?? 1;
+  const depth = o.depth ?? 0;
+  const root = callTree(p, x.agg);
+  const counts = x.counts === x.agg ? root : callTree(p, x.counts);
+  const convert = (n: TreeNode, c: TreeNode | undefined, parentTotal: number, level: number): TreeRow => {
+    const row: TreeRow = {
+      ...ref(p, n.function),
+      totalPercent: pct(n.total, x.agg.total),
+      parentPercent: pct(n.total, parentTotal),
+      selfPercent: pct(n.self, x.agg.total),
+      totalSamples: c?.total ?? 0,
+      totalWeight: n.total,
+      children: [],
+    };
+    if (row.kind === "js" && n.total > 0) row.tiers = tiersOf(n.totalByTier, n.total);
+    if (depth > 0 && level >= depth) return row;
+    const kids = n.children.filter((k) => pct(k.total, x.agg.total) >= minPercent);
+    for (const k of kids.slice(0, o.limit ?? kids.length)) {
+      row.children.push(convert(k, c?.children.find((ck) => ck.function === k.function), n.total, level + 1));
+    }
+    return row;
+  };
+  const top = root.children.filter((k) => pct(k.total, x.agg.total) >= minPercent);
+  const roots = top
+    .slice(0, o.limit ?? top.length)
+    .map((k) => convert(k, counts.children.find((ck) => ck.function === k.function), root.total, 1));
+  return { view: "tree", summary: x.summary, samples: x.agg.samples, minPercent, depth, roots };
+}
+
+/** Compiles a user's pattern: a regular expression, or SyntaxError with a message naming it. */
+export function compilePattern(flag: string, pattern: string): RegExp {
+  try {
+    return new RegExp(pattern);
+  } catch (e) {
+    const why = (e as Error).message.split(": ").pop();
+    throw new SyntaxError(`${flag}: "${pattern}" is not a valid regular expression (${why})`);
+  }
+}
+
+/** --function PATTERN: for each function whose name (or "name file:line") matches, its callers and callees. */
+export function functionView(p: Profile, pattern: RegExp, o: ViewOptions & { limit?: number } = {}): FunctionView {
+  const x = prepare(p, o);
+  const t = functionTotals(p, x.agg);
+  const ids = findFunctions(p, pattern)
+    .filter((id) => t.total[id] > 0)
+    .sort((a, b) => t.total[b] - t.total[a] || a - b);
+  const functions = ids.slice(0, o.limit ?? ids.length).map((id): FunctionEntry => {
+    const fp = functionProfile(p, x.agg, id);
+    const fc = x.counts === x.agg ? fp : functionProfile(p, x.counts, id);
+    const neighbours = (list: typeof fp.callers, countList: typeof fp.callers): Neighbour[] =>
+      list.map((e) => ({
+        ...ref(p, e.function),
+        percent: pct(e.weight, x.agg.total),
+        ofFunctionPercent: pct(e.weight, fp.total),
+        samples: countList.find((c) => c.function === e.function)?.weight ?? 0,
+        weight: e.weight,
+      }));
+    return {
+      ...ref(p, id),
+      totalPercent: pct(fp.total, x.agg.total),
+      selfPercent: pct(fp.self, x.agg.total),
+      totalSamples: fc.total,
+      selfSamples: fc.self,
+      callers: neighbours(fp.callers, fc.callers),
+      callees: neighbours(fp.callees, fc.callees),
+    };
+  });
+  return { view: "function", summary: x.summary, samples: x.agg.samples, pattern: pattern.source, functions };
+}
+
+/**
+ * --diff: the change in cumulative and self share per function between `base` and `p`, largest
+ * absolute change in cumulative share first. Functions are matched by name, file and line.
+ */
+export function diffView(p: Profile, base: Profile, o: ViewOptions & { limit?: number } = {}): DiffView {
+  const weight = o.weight ?? defaultWeight(p);
+  const now = topView(p, { ...o, weight, limit: undefined });
+  // The base is read whole under the same weight and filter; a selection of pids or threads names
+  // this profile's processes, so it applies to the base only by time.
+  const was = topView(base, { weight, filter: o.filter, selection: { from: o.selection?.from, to: o.selection?.to } });
+  const key = (r: FunctionRef) => `${r.kind}\0${r.name}\0${r.file}\0${r.line}`;
+  const rowsByKey = new Map<string, DiffRow>();
+  const get = (r: FunctionRef) => {
+    let d = rowsByKey.get(key(r));
+    if (!d) {
+      d = { name: r.name, file: r.file, line: r.line, kind: r.kind, baseTotalPercent: 0, totalPercent: 0, deltaTotal: 0, baseSelfPercent: 0, selfPercent: 0, deltaSelf: 0 };
+      rowsByKey.set(key(r), d);
+    }
+    return d;
+  };
+  for (const r of was.functions) {
+    const d = get(r);
+    d.baseTotalPercent += r.totalPercent;
+    d.baseSelfPercent += r.selfPercent;
+  }
+  for (const r of now.functions) {
+    const d = get(r);
+    d.totalPercent += r.totalPercent;
+    d.selfPercent += r.selfPercent;
+  }
+  const all = [...rowsByKey.values()];
+  for (const d of all) {
+    d.deltaTotal = d.totalPercent - d.baseTotalPercent;
+    d.deltaSelf = d.selfPercent - d.baseSelfPercent;
+  }
+  all.sort((a, b) => Math.abs(b.deltaTotal) - Math.abs(a.deltaTotal) || Math.abs(b.deltaSelf) - Math.abs(a.deltaSelf) || a.name.localeCompare(b.name));
+  return { view: "diff", summary: now.summary, base: was.summary, samples: now.samples, functions: all.slice(0, o.limit ?? all.length) };
+}
