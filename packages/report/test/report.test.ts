@@ -67,7 +67,9 @@ const goldenName = (args: string[]) =>
 test("every view and selection flag matches its golden output (UPDATE_GOLDEN=1 rewrites them)", () => {
   fs.mkdirSync(GOLDEN, { recursive: true });
   for (const args of GOLDENS) {
-    const withFile = args.some((a) => a.endsWith(".prof") && !args[args.indexOf(a) - 1]?.startsWith("--diff")) ? args : [...args, APP];
+    // Paths relative to the package, as the JSON output names its source.
+    const rel = args.map((a) => (a.startsWith(root) ? path.relative(root, a) : a));
+    const withFile = args.some((a) => a.endsWith(".prof") && !args[args.indexOf(a) - 1]?.startsWith("--diff")) ? rel : [...rel, path.relative(root, APP)];
     const r = run(withFile);
     assert.equal(r.status, 0, `${args.join(" ")}: ${r.stderr}`);
     assert.equal(r.stderr, "", args.join(" "));
