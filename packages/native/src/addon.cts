@@ -36,27 +36,45 @@ export class AddonLoadError extends Error {}
 const ROOT = path.resolve(__dirname, "..", "..");
 let loaded: Addon | undefined;
 
+/** Where builds live: build/abi-<ABI>/ (scripts/build-abi.cjs) and build/Release/ (the building Node). */
+function builds(): { dir: string; node: string; modules: string }[] {
+  const dirs = [path.join(ROOT, "build", "Release")];
+  try {
+    for (const d of fs.readdirSync(path.join(ROOT, "build"))) if (d.startsWith("abi-")) dirs.push(path.join(ROOT, "build", d));
+  } catch {
+    // no build directory at all
+  }
+  const out: { dir: string; node: string; modules: string }[] = [];
+  for (const dir of dirs) {
+    try {
+      const info = JSON.parse(fs.readFileSync(path.join(dir, "built-for.json"), "utf8")) as { node: string; modules: string };
+      if (fs.existsSync(path.join(dir, "vmprof.node"))) out.push({ dir, ...info });
+    } catch {
+      // not built
+    }
+  }
+  return out;
+}
+
 /**
- * Loads the addon once per thread. Refuses, with an AddonLoadError naming the supported Node and the
- * build command, when the addon is missing or was built for another Node ABI (loading it anyway
- * could crash inside V8).
+ * Loads the addon once per thread: the build for this Node's ABI. Refuses, with an AddonLoadError
+ * naming the supported Node versions and the build command, when there is none (loading a build for
+ * another ABI could crash inside V8).
  */
 export function loadAddon(): Addon {
   if (loaded) return loaded;
-  const binary = path.join(ROOT, "build", "Release", "vmprof.node");
-  const howTo = `build it for this Node with: npm run build -w @vmprof/native (run with ${process.execPath})`;
-  let builtFor: { node: string; modules: string };
-  try {
-    builtFor = JSON.parse(fs.readFileSync(path.join(ROOT, "build", "Release", "built-for.json"), "utf8"));
-  } catch {
-    throw new AddonLoadError(`the vmprof sampler is not built (${binary} is missing); ${howTo}`);
-  }
-  if (builtFor.modules !== process.versions.modules) {
+  const all = builds();
+  const mine = all.find((b) => b.modules === process.versions.modules);
+  if (!mine) {
+    const major = process.versions.node.split(".")[0];
+    const supported = all.map((b) => `${b.node} (ABI ${b.modules})`).join(", ");
     throw new AddonLoadError(
-      `the vmprof sampler was built for Node ${builtFor.node} (ABI ${builtFor.modules}) and supports only that ABI; ` +
-        `this is Node ${process.version} (ABI ${process.versions.modules}); ${howTo}`,
+      `the vmprof sampler is not built for Node ${process.version} (ABI ${process.versions.modules}); ` +
+        `${supported ? `it is built for ${supported}` : "it is not built at all"}; build it for this Node with: ` +
+        `node ${path.join(ROOT, "scripts", "build-abi.cjs")} ${major}`,
     );
   }
+  const binary = path.join(mine.dir, "vmprof.node");
   loaded = require(binary) as Addon;
   return loaded;
 }

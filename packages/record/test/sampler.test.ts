@@ -118,3 +118,32 @@ test("a real workload: the same hottest functions as node --cpu-prof", () => {
   assert.deepEqual(new Set(rank(ours).slice(0, 3)), new Set(rank(v8).slice(0, 3)), `top 3: ${detail}`);
   for (const n of work) assert.ok(Math.abs(share(ours, n) - share(v8, n)) <= 5, detail);
 });
+
+test("a cluster: the primary and each worker are profiled, each its own process", () => {
+  run(["-o", out("cluster.prof"), "--", "node", fixture("cluster.cjs")]);
+  const p = read(out("cluster.prof"));
+  assert.equal(p.processes.length, 3);
+  const [primary, ...workers] = p.processes;
+  for (const w of workers) {
+    assert.equal(w.ppid, primary.pid);
+    const tid = p.threads.find((t) => p.processes[t.process - 1].pid === w.pid)!.tid;
+    assert.ok(share(shares(p, "samples", [tid]), "clusterWork") > 70, `worker ${w.pid}`);
+  }
+});
+
+test("-- npm start and -- npx tsx app.ts: the program behind npm and tsx is profiled", () => {
+  const npmApp = path.join(fixture("npm-app"));
+  const r = record(["-o", out("npm.prof"), "--", "npm", "start", "--silent"], { cwd: npmApp });
+  assert.equal(r.status, 0, r.stderr.toString());
+  const p = read(out("npm.prof"));
+  assert.ok(p.processes.length >= 2, "npm and the app"); // npm itself is a Node program
+  assert.ok(share(shares(p), "appWork") > 20, `appWork ${share(shares(p), "appWork")}`);
+
+  const tsx = path.resolve(fixture("."), "../../../../node_modules/.bin/tsx");
+  run(["-o", out("tsx.prof"), "--", tsx, fixture("app.ts")]);
+  const q = read(out("tsx.prof"));
+  const typed = q.functions.find((f) => f.name === "typedWork");
+  assert.ok(typed, "typedWork is named");
+  assert.match(typed.file, /app\.ts$/);
+  assert.ok(share(shares(q), "typedWork") > 20, `typedWork ${share(shares(q), "typedWork")}`);
+});

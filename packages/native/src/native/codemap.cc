@@ -44,7 +44,8 @@ void ParseCodeName(const std::string& v8_name, const std::string& script_name, b
       case '*': tier = kTierOptimized; marked = true; break;
     }
   }
-  if (marked) rest.erase(0, 1);
+  // Newer V8 (Node 24+) adds ' after the marker of context-specialized optimized code ("JS:*'name").
+  if (marked) rest.erase(0, rest.size() > 1 && rest[1] == '\'' ? 2 : 1);
   bool js = marked || bytecode || tag == "JS" || tag == "Function" || tag == "LazyCompile" || tag == "Script" ||
             tag == "Eval";
   if (!js) {
