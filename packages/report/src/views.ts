@@ -369,10 +369,7 @@ export function treeView(p: Profile, o: ViewOptions & { minPercent?: number; dep
     }
     return row;
   };
-  const top = root.children.filter((k) => pct(k.total, x.agg.total) >= minPercent);
-  const roots = top
-    .slice(0, o.limit ?? top.length)
-    .map((k) => convert(k, counts.children.find((ck) => ck.function === k.function), root.total, 1));
+  const roots = convert(root, counts, root.total, 0).children;
   return { view: "tree", summary: x.summary, samples: x.agg.samples, minPercent, depth, roots };
 }
 
