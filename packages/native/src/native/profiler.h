@@ -38,21 +38,21 @@ struct Stats {
 };
 
 // Starts a session writing to `fd` (not closed by the session): writes the header, `meta` (profile
-// scope) and one PROCESS record, then starts the writer thread. Returns false with `error` set if a
+// scope) and one PROCESS record, then starts the writer and sampler threads. Returns false with `error` set if a
 // session is already running or the fd cannot be written.
 bool Start(int fd, const Options& options, const MetaEntries& meta, const std::string& process_name,
            std::string* error);
 
 // Registers the calling thread's isolate with the running session: installs its JIT code event
-// handler and its sampling timer. Returns false with `error` set when no session runs or the timer
-// cannot be created.
+// handler and makes it a target of the sampler thread. Returns false with `error` set when no session
+// runs or the thread is already registered.
 bool AddThread(v8::Isolate* isolate, const std::string& name, uint8_t kind, std::string* error);
 
 // Called when an isolate is about to go away (on its own thread): writes out its samples, removes
-// its handler and timer, frees its state. Safe to call for an isolate that was never registered.
+// its handler, stops its signals, frees its state. Safe to call for an isolate that was never registered.
 void IsolateExiting(v8::Isolate* isolate);
 
-// Ends the session: stops every timer, writes all pending samples, the final counters and the END
+// Ends the session: stops the signals and the sampler thread, writes all pending samples, the final counters and the END
 // record. Idempotent; returns the session's counters (zeros when none ran).
 Stats Stop();
 
