@@ -3,8 +3,7 @@
 // time of a small report); help and anything unusual go to oclif.
 import { runFast } from "../dist/src/fast.js";
 
-const term = { stdin: process.stdin, stdoutIsTTY: process.stdout.isTTY === true, columns: process.stdout.columns ?? 0, env: process.env };
-const status = await runFast(process.argv.slice(2), term);
+const status = await runFast(process.argv.slice(2));
 if (status === undefined) {
   const { execute } = await import("@oclif/core");
   await execute({ dir: import.meta.url });

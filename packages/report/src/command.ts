@@ -1,6 +1,6 @@
 /** The `vmprof-report` command as oclif sees it: help, parse errors, then the same run as the fast path. */
 import { Args, Command, Flags, type Interfaces } from "@oclif/core";
-import { FLAGS, FlagError, toOptions, type FlagValues } from "./flags.js";
+import { FLAGS, FlagError, processTerminal, toOptions, type FlagValues } from "./flags.js";
 import { printReport } from "./report.js";
 
 function oclifFlags(): Interfaces.FlagInput {
@@ -31,7 +31,7 @@ export default class ReportCommand extends Command {
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(ReportCommand);
-    const term = { stdin: process.stdin, stdoutIsTTY: process.stdout.isTTY === true, columns: process.stdout.columns ?? 0, env: process.env };
+    const term = processTerminal();
     try {
       process.exitCode = await printReport(toOptions(flags as FlagValues, args.file, term), process.stdout, process.stderr);
     } catch (e) {

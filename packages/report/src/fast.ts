@@ -4,7 +4,7 @@
  * views at once) is left to oclif, which prints help and every parse error.
  */
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { FLAGS, FlagError, toOptions, type FlagValues, type Terminal } from "./flags.js";
+import { FLAGS, FlagError, processTerminal, toOptions, type FlagValues, type Terminal } from "./flags.js";
 import { printReport } from "./report.js";
 
 /** Parses argv as oclif would for the flags of FLAGS; undefined when oclif must decide. */
@@ -50,7 +50,7 @@ export function parseFast(argv: string[]): { flags: FlagValues; file?: string } 
 }
 
 /** Runs the command if the fast path can; resolves to the exit status, or undefined to hand over to oclif. */
-export async function runFast(argv: string[], term: Terminal): Promise<number | undefined> {
+export async function runFast(argv: string[], term: Terminal = processTerminal()): Promise<number | undefined> {
   const parsed = parseFast(argv);
   if (!parsed) return undefined;
   try {

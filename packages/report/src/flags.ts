@@ -75,6 +75,11 @@ export interface Terminal {
   env: NodeJS.ProcessEnv;
 }
 
+/** This process's streams as a Terminal. */
+export function processTerminal(): Terminal {
+  return { stdin: process.stdin, stdoutIsTTY: process.stdout.isTTY === true, columns: process.stdout.columns ?? 0, env: process.env };
+}
+
 /** The report's options from parsed flags and the file argument. Throws FlagError for bad values. */
 export function toOptions(f: FlagValues, file: string | undefined, term: Terminal): ReportOptions {
   const minPercent = f["min-percent"] === undefined ? 1 : Number(f["min-percent"]);

@@ -5,6 +5,7 @@
  * the unit of the chosen weight (samples, or µs of CPU or wall-clock time).
  */
 import {
+  FUNCTION_KIND_NAMES,
   Tier,
   aggregate,
   callTree,
@@ -12,6 +13,7 @@ import {
   findFunctions,
   functionIdLimit,
   functionInfo,
+  functionLabel,
   functionProfile,
   functionTotals,
   isStateFunction,
@@ -217,7 +219,6 @@ export function defaultWeight(p: Profile): Weight {
 /** The selected samples under the options, plus their unweighted twin for sample counts. */
 interface Prepared {
   p: Profile;
-  weight: Weight;
   agg: Aggregate;
   counts: Aggregate;
   summary: Summary;
@@ -226,8 +227,7 @@ interface Prepared {
 function prepare(p: Profile, o: ViewOptions): Prepared {
   const weight = o.weight ?? defaultWeight(p);
   const agg = aggregate(p, { weight, selection: o.selection, filter: o.filter });
-  const counts = countsOf(agg);
-  return { p, weight, agg, counts, summary: summarize(p, agg, o) };
+  return { p, agg, counts: countsOf(agg), summary: summarize(p, agg, o) };
 }
 
 /** Duration, rate and the recording's facts for the selected samples. */
@@ -283,13 +283,12 @@ export function summarize(p: Profile, agg: Aggregate, o: ViewOptions = {}): Summ
 
 function ref(p: Profile, id: number): FunctionRef {
   const f = functionInfo(p, id);
-  const kinds = ["js", "native", "builtin", "other"] as const;
   return {
     id,
-    name: id === 0 ? "(root)" : f.name === "" ? "(anonymous)" : f.name,
+    name: id === 0 ? "(root)" : functionLabel(f),
     file: f.file,
     line: f.line,
-    kind: id === 0 ? "other" : isStateFunction(p, id) ? "state" : kinds[f.kind] ?? "other",
+    kind: id === 0 ? "other" : isStateFunction(p, id) ? "state" : FUNCTION_KIND_NAMES[f.kind] ?? "other",
   };
 }
 
@@ -315,13 +314,13 @@ function rows(x: Prepared, limit: number | undefined, order: "total" | "self"): 
   ids.sort((a, b) => key[b] - key[a] || other[b] - other[a] || a - b);
   const shown = ids.slice(0, limit ?? ids.length).map((id) => {
     const row: FunctionRow = {
-    ...ref(p, id),
-    totalPercent: pct(t.total[id], agg.total),
-    selfPercent: pct(t.self[id], agg.total),
-    totalSamples: c.total[id],
-    selfSamples: c.self[id],
-    totalWeight: t.total[id],
-    selfWeight: t.self[id],
+      ...ref(p, id),
+      totalPercent: pct(t.total[id], agg.total),
+      selfPercent: pct(t.self[id], agg.total),
+      totalSamples: c.total[id],
+      selfSamples: c.self[id],
+      totalWeight: t.total[id],
+      selfWeight: t.self[id],
     };
     if (row.kind === "js" && t.total[id] > 0) row.tiers = tiersOf(t.totalByTier, t.total[id], id * 5);
     return row;
