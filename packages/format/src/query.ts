@@ -9,7 +9,7 @@
  * functions: `stateFunctionId(profile, state)`.
  */
 import { FunctionKind, VM_STATE_NAMES, VmState } from "./constants.js";
-import type { FunctionInfo, Profile } from "./model.js";
+import type { FunctionInfo, MetaValue, Profile } from "./model.js";
 import { functionLabel } from "./model.js";
 
 /** What a sample weighs: 1 per sample, its CPU µs, or its wall-clock µs. */
@@ -67,6 +67,17 @@ export function functionInfo(p: Profile, id: number): FunctionInfo {
   if (id >= 1 && id <= p.functions.length) return p.functions[id - 1];
   const state = id - p.functions.length - 1;
   return { id, kind: FunctionKind.OTHER, name: STATE_LABELS[state] ?? "(?)", file: "", line: 0, column: 0 };
+}
+
+/** A metadata value of the whole profile, or else of its first process that has it. */
+export function metaValue(p: Profile, key: string): MetaValue | undefined {
+  return p.meta.get(key) ?? p.processes.find((pr) => pr.meta.has(key))?.meta.get(key);
+}
+
+/** The weight that fits the recording: CPU time for a cpu-mode profile, wall time for wall mode, else samples. */
+export function defaultWeight(p: Profile): Weight {
+  const mode = metaValue(p, "mode");
+  return mode === "cpu" ? "cpu" : mode === "wall" ? "wall" : "samples";
 }
 
 /** True for the VM-state pseudo-function ids. */
@@ -127,12 +138,12 @@ function stacksThrough(p: Profile, mask: Uint8Array): Uint8Array {
   return through;
 }
 
-/** Sums the selected samples under a weight, after the filter's focus and ignore. One pass over the samples. */
-export function aggregate(p: Profile, opts: { weight?: Weight; selection?: Selection; filter?: PathFilter } = {}): Aggregate {
-  const weight = opts.weight ?? "samples";
-  const sel = opts.selection ?? {};
-  const filter = opts.filter ?? {};
-  const mask = selectThreads(p, sel);
+/**
+ * Marks (index: sample index) the samples a selection and the filter's focus and ignore keep. One pass
+ * over the samples. Throws SelectionError for a process or thread the profile does not have.
+ */
+export function selectSamples(p: Profile, selection: Selection = {}, filter: PathFilter = {}): Uint8Array {
+  const mask = selectThreads(p, selection);
   // A sample's path is its stack plus, unless it is a JS sample with frames, its state's pseudo-function.
   const onPath = (fnMask: Uint8Array, through: Uint8Array, st: number, state: number) =>
     through[st] === 1 || ((state !== VmState.JS || st === 0) && fnMask[stateFunctionId(p, state)] === 1);
@@ -140,16 +151,11 @@ export function aggregate(p: Profile, opts: { weight?: Weight; selection?: Selec
   const focusThrough = focusMask ? stacksThrough(p, focusMask) : null;
   const ignoreMask = filter.ignore ? matchFunctions(p, filter.ignore) : null;
   const ignoreThrough = ignoreMask ? stacksThrough(p, ignoreMask) : null;
-  const from = sel.from ?? -Infinity;
-  const to = sel.to ?? Infinity;
-  const s = p.samples;
-  const col = weight === "cpu" ? s.cpu : weight === "wall" ? s.wall : null;
-  const jsByStack = new Float64Array(p.stacks.count);
-  const jsCount = new Float64Array(p.stacks.count);
-  const other = new Map<number, [number, number]>();
+  const from = selection.from ?? -Infinity;
+  const to = selection.to ?? Infinity;
   const timed = from !== -Infinity || to !== Infinity;
-  let n = 0;
-  let total = 0;
+  const s = p.samples;
+  const keep = new Uint8Array(s.count);
   for (let i = 0; i < s.count; i++) {
     if (mask[s.thread[i]] === 0) continue;
     if (timed && !(s.time[i] >= from && s.time[i] < to)) continue;
@@ -157,6 +163,39 @@ export function aggregate(p: Profile, opts: { weight?: Weight; selection?: Selec
     const state = s.state[i];
     if (focusMask && !onPath(focusMask, focusThrough!, st, state)) continue;
     if (ignoreMask && onPath(ignoreMask, ignoreThrough!, st, state)) continue;
+    keep[i] = 1;
+  }
+  return keep;
+}
+
+/** The functions (index: function id) the filter's hide and hideInternals remove from paths; undefined for none. */
+export function hiddenFunctions(p: Profile, filter: PathFilter = {}): Uint8Array | undefined {
+  if (!filter.hide && !filter.hideInternals) return undefined;
+  const hidden = filter.hide ? matchFunctions(p, filter.hide) : new Uint8Array(functionIdLimit(p));
+  if (filter.hideInternals) for (const f of p.functions) if (f.file.startsWith("node:")) hidden[f.id] = 1;
+  return hidden;
+}
+
+/** The weight column of a sample-weighing choice: CPU or wall µs, or null for 1 per sample. */
+export function weightColumn(p: Profile, weight: Weight): Uint32Array | null {
+  return weight === "cpu" ? p.samples.cpu : weight === "wall" ? p.samples.wall : null;
+}
+
+/** Sums the selected samples under a weight, after the filter's focus and ignore. */
+export function aggregate(p: Profile, opts: { weight?: Weight; selection?: Selection; filter?: PathFilter } = {}): Aggregate {
+  const weight = opts.weight ?? "samples";
+  const keep = selectSamples(p, opts.selection, opts.filter);
+  const s = p.samples;
+  const col = weightColumn(p, weight);
+  const jsByStack = new Float64Array(p.stacks.count);
+  const jsCount = new Float64Array(p.stacks.count);
+  const other = new Map<number, [number, number]>();
+  let n = 0;
+  let total = 0;
+  for (let i = 0; i < s.count; i++) {
+    if (keep[i] === 0) continue;
+    const st = s.stack[i];
+    const state = s.state[i];
     const w = col === null ? 1 : col[i];
     n++;
     total += w;
@@ -190,16 +229,11 @@ export function aggregate(p: Profile, opts: { weight?: Weight; selection?: Selec
     weights.push(w);
     counts.push(c);
   }
-  let hidden: Uint8Array | undefined;
-  if (filter.hide || filter.hideInternals) {
-    hidden = filter.hide ? matchFunctions(p, filter.hide) : new Uint8Array(functionIdLimit(p));
-    if (filter.hideInternals) for (const f of p.functions) if (f.file.startsWith("node:")) hidden[f.id] = 1;
-  }
   return {
     weight,
     samples: n,
     total,
-    hidden,
+    hidden: hiddenFunctions(p, opts.filter),
     stacks: Uint32Array.from(stacks),
     states: Uint8Array.from(states),
     weights: Float64Array.from(weights),
@@ -421,4 +455,14 @@ export function findFunctions(p: Profile, pattern: string | RegExp): number[] {
     if (hit) out.push(id);
   }
   return out;
+}
+
+/** Compiles a user's pattern: a regular expression, or SyntaxError with a message naming the flag. */
+export function compilePattern(flag: string, pattern: string): RegExp {
+  try {
+    return new RegExp(pattern);
+  } catch (e) {
+    const why = (e as Error).message.split(": ").pop();
+    throw new SyntaxError(`${flag}: "${pattern}" is not a valid regular expression (${why})`);
+  }
 }

@@ -3,9 +3,9 @@
  * build the chosen view under the selection and filters, and render it as text or JSON.
  */
 import type { Readable } from "node:stream";
-import { ProfileFormatError, SelectionError, readProfile, type PathFilter, type Profile, type Selection, type Weight } from "@vmprof/format";
+import { ProfileFormatError, SelectionError, compilePattern, metaValue, readProfile, type PathFilter, type Profile, type Selection, type Weight } from "@vmprof/format";
 import { renderText } from "./text.js";
-import { compilePattern, diffView, flatView, functionView, metaValue, topView, treeView, type View } from "./views.js";
+import { diffView, flatView, functionView, topView, treeView, type View } from "./views.js";
 
 /** Bad input or bad usage: one line for the user, exit status 2. */
 export class ReportUsageError extends Error {

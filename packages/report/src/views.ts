@@ -10,6 +10,7 @@ import {
   aggregate,
   callTree,
   countsOf,
+  defaultWeight,
   findFunctions,
   functionIdLimit,
   functionInfo,
@@ -17,10 +18,10 @@ import {
   functionProfile,
   functionTotals,
   isStateFunction,
+  metaValue,
   selectThreads,
   type Aggregate,
   type FunctionTotals,
-  type MetaValue,
   type PathFilter,
   type Profile,
   type Selection,
@@ -205,17 +206,6 @@ export interface DiffView {
 
 export type View = TopView | FlatView | TreeView | FunctionView | DiffView;
 
-/** A metadata value of the profile, or of its first process (a profile of one process keeps it at the top). */
-export function metaValue(p: Profile, key: string): MetaValue | undefined {
-  return p.meta.get(key) ?? p.processes.find((pr) => pr.meta.has(key))?.meta.get(key);
-}
-
-/** The weight that fits the recording: CPU time for a cpu-mode profile, wall time for wall mode, else samples. */
-export function defaultWeight(p: Profile): Weight {
-  const mode = metaValue(p, "mode");
-  return mode === "cpu" ? "cpu" : mode === "wall" ? "wall" : "samples";
-}
-
 /** The selected samples under the options, plus their unweighted twin for sample counts. */
 interface Prepared {
   p: Profile;
@@ -370,16 +360,6 @@ export function treeView(p: Profile, o: ViewOptions & { minPercent?: number; dep
   };
   const roots = convert(root, counts, root.total, 0).children;
   return { view: "tree", summary: x.summary, samples: x.agg.samples, minPercent, depth, roots };
-}
-
-/** Compiles a user's pattern: a regular expression, or SyntaxError with a message naming it. */
-export function compilePattern(flag: string, pattern: string): RegExp {
-  try {
-    return new RegExp(pattern);
-  } catch (e) {
-    const why = (e as Error).message.split(": ").pop();
-    throw new SyntaxError(`${flag}: "${pattern}" is not a valid regular expression (${why})`);
-  }
 }
 
 /** --function PATTERN: for each function whose name (or "name file:line") matches, its callers and callees. */

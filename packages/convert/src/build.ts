@@ -1,0 +1,107 @@
+/**
+ * How importers make the model: they describe processes, threads, functions and samples to a
+ * ModelBuilder, which encodes them with the format's writer and decodes the result, so an imported
+ * profile passes every check a recorded one does.
+ */
+import {
+  FunctionKind,
+  ProfileWriter,
+  STATE_LABELS,
+  Tier,
+  VmState,
+  decodeProfile,
+  memorySink,
+  type MetaValue,
+  type Profile,
+  type ThreadKind,
+} from "@vmprof/format";
+
+/** A function as an importer sees it. `line` and `column` are 1-based, 0 when unknown. */
+export interface FunctionSpec {
+  name: string;
+  file?: string;
+  line?: number;
+  column?: number;
+  kind?: FunctionKind;
+}
+
+/**
+ * Leaf names that stand for a VM state rather than a function: ours (STATE_LABELS) and Chrome's.
+ * "(program)" is V8's time outside JS that it cannot attribute: our OTHER state.
+ */
+const STATE_BY_LABEL = new Map<string, number>([
+  ...STATE_LABELS.map((label, state) => [label, state] as [string, number]).filter(([, s]) => s !== VmState.JS),
+  ["(program)", VmState.OTHER],
+]);
+
+/** The VM state a frame name stands for when it is a leaf with no file, else undefined. */
+export function stateOfLabel(name: string, file = ""): number | undefined {
+  return file === "" ? STATE_BY_LABEL.get(name) : undefined;
+}
+
+/** Builds one Profile from importer calls. Functions are deduplicated by their whole description. */
+export class ModelBuilder {
+  private readonly sink = memorySink();
+  private readonly w = new ProfileWriter(this.sink, { compress: false, batchSize: 1 << 16 });
+  private readonly fnIds = new Map<string, number>();
+  private readonly frameOf = new Map<number, number>();
+  private readonly lastTime = new Map<number, number>();
+
+  /** Whole-profile metadata (process 0) or one process's. */
+  meta(entries: Record<string, MetaValue>, process = 0): void {
+    this.w.meta(entries, process);
+  }
+
+  /** Defines a process; returns its id. `startTime` is µs since the Unix epoch. */
+  process(p: { pid: number; ppid?: number; startTime?: number; name?: string }): number {
+    return this.w.addProcess(p);
+  }
+
+  /** Defines a thread; returns its id. */
+  thread(t: { process: number; tid: number; name?: string; kind?: ThreadKind }): number {
+    return this.w.addThread(t);
+  }
+
+  /** The id of a function, defined on first use. */
+  fn(f: FunctionSpec): number {
+    const key = `${f.kind ?? 0}\0${f.name}\0${f.file ?? ""}\0${f.line ?? 0}\0${f.column ?? 0}`;
+    let id = this.fnIds.get(key);
+    if (id === undefined) {
+      id = this.w.addFunction({ ...f, line: clampLine(f.line), column: clampLine(f.column) });
+      this.fnIds.set(key, id);
+    }
+    return id;
+  }
+
+  /** The stack id of a root-first list of function ids (tier unknown). */
+  stack(functionIds: readonly number[]): number {
+    let s = 0;
+    for (const id of functionIds) {
+      let fr = this.frameOf.get(id);
+      if (fr === undefined) this.frameOf.set(id, (fr = this.w.frame(id, Tier.UNKNOWN)));
+      s = this.w.child(s, fr);
+    }
+    return s;
+  }
+
+  /**
+   * Adds a sample. `time` is µs since the origin; a time before the thread's previous sample is
+   * moved up to it (sources such as .cpuprofile can step back). Weights are µs.
+   */
+  sample(thread: number, time: number, wall: number, cpu: number, state: number, stack: number): void {
+    const last = this.lastTime.get(thread) ?? 0;
+    const t = Math.max(Math.round(time), last);
+    this.lastTime.set(thread, t);
+    this.w.sample(thread, t, Math.max(0, wall), Math.max(0, cpu), state, stack);
+  }
+
+  /** Ends the profile and returns the model, named `source` in messages. */
+  finish(source: string, meta?: Record<string, MetaValue>): Profile {
+    this.w.end(meta);
+    return decodeProfile(this.sink.bytes(), source);
+  }
+}
+
+function clampLine(v: number | undefined): number {
+  return v !== undefined && Number.isFinite(v) && v > 0 ? Math.round(v) : 0;
+}

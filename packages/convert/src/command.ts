@@ -1,0 +1,104 @@
+/** The `vmprof-convert` command: flags in, one library call (convert or serveViewer), bytes out. */
+import { Args, Command, Flags } from "@oclif/core";
+import { compilePattern, type PathFilter, type Selection, type Weight } from "@vmprof/format";
+import { OUTPUT_FORMATS, convert, type OutputFormat } from "./convert.js";
+import { ConvertError } from "./errors.js";
+import { openBrowser, serveViewer } from "./open.js";
+import { readAnyProfile } from "./read.js";
+
+function seconds(flag: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const x = Number(v);
+  if (v.trim() === "" || !Number.isFinite(x) || x < 0) throw new ConvertError(`--${flag}: expected a number of seconds >= 0, got "${v}"`);
+  return x * 1e6;
+}
+
+function pattern(flag: string, v: string | undefined): RegExp | undefined {
+  if (v === undefined) return undefined;
+  try {
+    return compilePattern(flag, v);
+  } catch (e) {
+    throw new ConvertError((e as Error).message);
+  }
+}
+
+export default class ConvertCommand extends Command {
+  static override summary = "Convert a profile: to speedscope, pprof, Chrome .cpuprofile, collapsed stacks or an SVG flame graph, and from pprof, .cpuprofile, speedscope or collapsed stacks to ours.";
+  static override description = `Reads INPUT, or stdin when it is absent or "-"; its format is found from the content (a vmprof profile, pprof gzipped or not, a Chrome .cpuprofile, a speedscope file, collapsed stacks). Writes stdout, or the -o file through a temporary file renamed into place, so a failed conversion leaves nothing behind. The output format is --to, or else the -o file's name: .speedscope.json, .pb.gz/.pprof, .cpuprofile, .collapsed/.folded, .svg, .prof. Weights follow the recording's mode (CPU time for a cpu-mode recording) unless --weight says otherwise.`;
+  static override examples = [
+    "vmprof-convert --to speedscope out.prof > out.speedscope.json",
+    "vmprof-convert -o out.pb.gz out.prof && go tool pprof -top out.pb.gz",
+    "vmprof-convert -o main.cpuprofile --tid 4242 out.prof",
+    "vmprof-convert --to collapsed out.prof | flamegraph.pl > out.svg",
+    "vmprof-convert -o flame.svg --no-internals out.prof",
+    "vmprof-convert -o app.prof CPU.20251124.cpuprofile",
+    "vmprof-convert --open out.prof",
+  ];
+  static override args = { input: Args.string({ ignoreStdin: true, description: 'Profile to read; "-" or absent: stdin.' }) };
+  static override flags = {
+    to: Flags.string({ summary: "Output format [default: from the -o file's name].", options: [...OUTPUT_FORMATS] }),
+    output: Flags.string({ char: "o", summary: 'Write here instead of stdout ("-": stdout).', helpValue: "FILE" }),
+    open: Flags.boolean({ summary: "Show the profile in speedscope's bundled viewer, served on 127.0.0.1; prints the URL and serves until interrupted.", exclusive: ["to", "output"] }),
+    port: Flags.integer({ summary: "--open: port to serve on [default: any free port].", min: 0, max: 65535, dependsOn: ["open"] }),
+    weight: Flags.string({ summary: "What a sample weighs [default: the recording's mode].", options: ["samples", "cpu", "wall"] }),
+    pid: Flags.integer({ summary: "Only this process (repeatable).", multiple: true }),
+    tid: Flags.integer({ summary: "Only this thread id (repeatable; a .cpuprofile takes one).", multiple: true }),
+    thread: Flags.string({ summary: 'Only threads with this name, e.g. "main" (repeatable).', multiple: true }),
+    start: Flags.string({ summary: "Only samples from this many seconds after the start.", helpValue: "SECONDS" }),
+    end: Flags.string({ summary: "Only samples before this many seconds after the start.", helpValue: "SECONDS" }),
+    focus: Flags.string({ summary: "Only samples through a function matching this regular expression.", helpValue: "REGEX" }),
+    ignore: Flags.string({ summary: "Drop samples through a function matching this regular expression.", helpValue: "REGEX" }),
+    hide: Flags.string({ summary: "Remove matching frames, giving their time to their callers.", helpValue: "REGEX" }),
+    internals: Flags.boolean({ summary: "Keep Node's internal (node:) functions; --no-internals folds them into their callers.", allowNo: true }),
+  };
+
+  async run(): Promise<void> {
+    const { args, flags } = await this.parse(ConvertCommand);
+    try {
+      const selection: Selection = { pids: flags.pid, tids: flags.tid, threadNames: flags.thread, from: seconds("start", flags.start), to: seconds("end", flags.end) };
+      if (selection.from !== undefined && selection.to !== undefined && selection.to <= selection.from) throw new ConvertError("--end must be after --start");
+      const filter: PathFilter = {
+        focus: pattern("--focus", flags.focus),
+        ignore: pattern("--ignore", flags.ignore),
+        hide: pattern("--hide", flags.hide),
+        hideInternals: flags.internals === false,
+      };
+      const weight = flags.weight as Weight | undefined;
+      if (flags.open) {
+        await this.open(args.input, { weight, selection, filter, port: flags.port });
+        return;
+      }
+      await convert({
+        input: args.input,
+        stdin: process.stdin,
+        to: flags.to as OutputFormat | undefined,
+        output: flags.output,
+        weight,
+        selection,
+        filter,
+        stdout: process.stdout,
+        stderr: process.stderr,
+      });
+    } catch (e) {
+      if (!(e instanceof ConvertError)) throw e;
+      process.stderr.write(`vmprof-convert: ${e.message}\n`);
+      this.exit(2);
+    }
+  }
+
+  private async open(input: string | undefined, o: { weight?: Weight; selection: Selection; filter: PathFilter; port?: number }): Promise<void> {
+    if (input === undefined && process.stdin.isTTY) throw new ConvertError("no profile given: name a file, or pipe one in");
+    const { profile } = await readAnyProfile(input === undefined || input === "-" ? process.stdin : input);
+    const viewer = await serveViewer(profile, o).catch((e: NodeJS.ErrnoException) => {
+      throw new ConvertError(`cannot serve on 127.0.0.1${o.port ? `:${o.port}` : ""} (${e.code ?? e.message})`);
+    });
+    process.stdout.write(`${viewer.url}\n`);
+    const opened = process.env.VMPROF_NO_BROWSER ? false : await openBrowser(viewer.url);
+    process.stderr.write(`vmprof-convert: ${opened ? "opened a browser; " : "open the URL above in a browser; "}serving on 127.0.0.1 until interrupted (Ctrl-C)\n`);
+    await new Promise<void>((resolve) => {
+      const stop = () => void viewer.close().then(resolve);
+      process.once("SIGINT", stop);
+      process.once("SIGTERM", stop);
+    });
+  }
+}

@@ -1,0 +1,214 @@
+/**
+ * What `vmprof-convert` does, as a library call: read a profile in any supported format, export it
+ * in the chosen one, and write it to stdout or, through a temporary file renamed into place, to a
+ * file, so a failed conversion never leaves a partial or broken output behind.
+ */
+import { closeSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import type { Readable } from "node:stream";
+import { SelectionError, memorySink, writeProfiles, type PathFilter, type Profile, type Selection, type Weight } from "@vmprof/format";
+import { ConvertError } from "./errors.js";
+import { toCollapsed } from "./export/collapsed.js";
+import { toCpuprofile } from "./export/cpuprofile.js";
+import { toPprof } from "./export/pprof.js";
+import { toSpeedscope } from "./export/speedscope.js";
+import { toSvg } from "./export/svg.js";
+import { readAnyProfile, type InputFormat } from "./read.js";
+import type { ExportOptions } from "./select.js";
+
+/** The formats vmprof-convert writes. */
+export const OUTPUT_FORMATS = ["speedscope", "pprof", "cpuprofile", "collapsed", "svg", "vmprof"] as const;
+export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+
+/** Output formats by file name ending, longest first. */
+const EXTENSIONS: [string, OutputFormat][] = [
+  [".speedscope.json", "speedscope"],
+  [".cpuprofile", "cpuprofile"],
+  [".pb.gz", "pprof"],
+  [".pprof", "pprof"],
+  [".pb", "pprof"],
+  [".collapsed", "collapsed"],
+  [".folded", "collapsed"],
+  [".svg", "svg"],
+  [".prof", "vmprof"],
+  [".vmprof", "vmprof"],
+];
+
+/** The output format a file name implies, or undefined. */
+export function formatFromName(path: string): OutputFormat | undefined {
+  const lower = path.toLowerCase();
+  return EXTENSIONS.find(([ext]) => lower.endsWith(ext))?.[1];
+}
+
+/** Formats whose bytes are binary, not text. */
+const BINARY: OutputFormat[] = ["pprof", "vmprof"];
+
+/** Options of exportProfile beyond the common ones. */
+export interface AnyExportOptions extends ExportOptions {
+  onNote?: (message: string) => void;
+}
+
+/** The chunks of `p` in format `to`. Throws ConvertError for a selection the format cannot carry. */
+export function exportProfile(p: Profile, to: OutputFormat, o: AnyExportOptions = {}): Iterable<string | Uint8Array> {
+  return guarded(() => chunksOf(p, to, o));
+}
+
+/** Iterates `make()`'s chunks, turning a selection of unknown threads into a ConvertError. */
+function* guarded(make: () => Iterable<string | Uint8Array>): Generator<string | Uint8Array> {
+  try {
+    yield* make();
+  } catch (e) {
+    if (e instanceof SelectionError) throw new ConvertError(e.message);
+    throw e;
+  }
+}
+
+function chunksOf(p: Profile, to: OutputFormat, o: AnyExportOptions): Iterable<string | Uint8Array> {
+  switch (to) {
+    case "speedscope":
+      return toSpeedscope(p, o);
+    case "pprof":
+      return [toPprof(p, o)];
+    case "cpuprofile":
+      return toCpuprofile(p, o);
+    case "collapsed":
+      return toCollapsed(p, o);
+    case "svg":
+      return [toSvg(p, o)];
+    case "vmprof": {
+      const sel = o.selection ?? {};
+      const f = o.filter ?? {};
+      if (Object.values(sel).some((v) => v !== undefined && (!Array.isArray(v) || v.length > 0)) || f.focus || f.ignore || f.hide || f.hideInternals)
+        throw new ConvertError("--to vmprof writes the whole profile: selections and filters apply to the other formats");
+      const sink = memorySink();
+      writeProfiles([p], sink);
+      return [sink.bytes()];
+    }
+  }
+}
+
+/** Everything the command's flags say. */
+export interface ConvertOptions {
+  /** A path, or "-" / absent for `stdin`. */
+  input?: string;
+  stdin: Readable & { isTTY?: boolean };
+  /** The output format; default from the name of `output`. */
+  to?: OutputFormat;
+  /** A path, or "-" / absent for stdout. */
+  output?: string;
+  weight?: Weight;
+  selection?: Selection;
+  filter?: PathFilter;
+  stdout: NodeJS.WritableStream & { isTTY?: boolean };
+  /** Notes, warnings and progress go here. */
+  stderr: NodeJS.WritableStream & { isTTY?: boolean };
+}
+
+/** What a conversion did. */
+export interface ConvertResult {
+  from: InputFormat;
+  to: OutputFormat;
+  profile: Profile;
+  /** Bytes written. */
+  bytes: number;
+}
+
+/** Chooses the output format from --to or the output's name. Throws ConvertError when neither says. */
+export function outputFormat(to: OutputFormat | undefined, output: string | undefined): OutputFormat {
+  if (to) return to;
+  const byName = output && output !== "-" ? formatFromName(output) : undefined;
+  if (byName) return byName;
+  throw new ConvertError(
+    output && output !== "-"
+      ? `cannot tell the output format from the name "${basename(output)}": say --to ${OUTPUT_FORMATS.join("|")}`
+      : `no output format: say --to ${OUTPUT_FORMATS.join("|")} (or name an output file with -o)`,
+  );
+}
+
+/** Progress on a terminal: silent for the first second, then one updating line. */
+function progressLine(err: ConvertOptions["stderr"], label: string) {
+  const start = Date.now();
+  let shown = false;
+  let last = 0;
+  return {
+    update(fraction: number) {
+      const now = Date.now();
+      if (!err.isTTY || now - start < 1000 || now - last < 200) return;
+      last = now;
+      shown = true;
+      err.write(`\rvmprof-convert: ${label} ${Math.min(100, Math.floor(fraction * 100))}%  `);
+    },
+    done() {
+      if (shown) err.write("\r\x1b[K");
+    },
+  };
+}
+
+/** Runs a conversion. Throws ConvertError for anything the user can fix; no output file is left then. */
+export async function convert(o: ConvertOptions): Promise<ConvertResult> {
+  const to = outputFormat(o.to, o.output);
+  const toStdout = o.output === undefined || o.output === "-";
+  if (toStdout && o.stdout.isTTY && BINARY.includes(to)) throw new ConvertError(`not writing ${to} (binary) to a terminal: use -o FILE or a pipe`);
+  const fromStdin = o.input === undefined || o.input === "-";
+  if (fromStdin && o.input === undefined && o.stdin.isTTY) throw new ConvertError("no profile given: name a file, or pipe one in");
+  const { profile, format } = await readAnyProfile(fromStdin ? o.stdin : o.input!);
+  if (profile.truncation) o.stderr.write(`vmprof-convert: warning: ${profile.truncation.message}; converting what it holds\n`);
+  const progress = progressLine(o.stderr, `writing ${to}`);
+  const chunks = exportProfile(profile, to, {
+    weight: o.weight,
+    selection: o.selection,
+    filter: o.filter,
+    onProgress: (f) => progress.update(f),
+    onNote: (m) => o.stderr.write(`vmprof-convert: ${m}\n`),
+  });
+  let bytes = 0;
+  try {
+    if (toStdout) {
+      for (const c of chunks) {
+        bytes += typeof c === "string" ? Buffer.byteLength(c) : c.length;
+        if (!o.stdout.write(c)) await new Promise((r) => o.stdout.once("drain", r));
+      }
+    } else {
+      bytes = writeAtomically(o.output!, chunks);
+    }
+  } finally {
+    progress.done();
+  }
+  return { from: format, to, profile, bytes };
+}
+
+/** Writes chunks to a temporary file beside `path`, then renames it into place; removes it on failure. */
+export function writeAtomically(path: string, chunks: Iterable<string | Uint8Array>): number {
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
+  let fd: number;
+  try {
+    fd = openSync(tmp, "w");
+  } catch (e) {
+    throw new ConvertError(`${path}: cannot write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  let bytes = 0;
+  try {
+    for (const c of chunks) {
+      const b = typeof c === "string" ? Buffer.from(c) : c;
+      let off = 0;
+      while (off < b.length) off += writeSync(fd, b, off, b.length - off);
+      bytes += b.length;
+    }
+    closeSync(fd);
+    renameSync(tmp, path);
+    return bytes;
+  } catch (e) {
+    try {
+      closeSync(fd);
+    } catch {
+      // already closed
+    }
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // never created or already gone
+    }
+    if ((e as NodeJS.ErrnoException).code) throw new ConvertError(`${path}: cannot write (${(e as NodeJS.ErrnoException).code})`);
+    throw e;
+  }
+}

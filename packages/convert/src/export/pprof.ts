@@ -1,0 +1,135 @@
+/**
+ * pprof: a gzipped profile.proto written with `pprof-format`. Sample types samples/count,
+ * cpu/nanoseconds and wall/nanoseconds (the default is the chosen weight); one sample per distinct
+ * (thread, path) with labels "pid", "thread id" and "thread name"; one function and one location per
+ * function of the profile (VM states are functions named "(garbage collector)", "(idle)"...); period,
+ * time_nanos and duration_nanos from the recording. JIT tiers have no place in pprof and are dropped.
+ */
+import { gzipSync } from "node:zlib";
+import { Function as PFunction, Label, Location, Mapping, Profile as PProfile, Sample, StringTable, ValueType, Line } from "pprof-format";
+import { functionInfo, metaValue, type Profile } from "@vmprof/format";
+import { select, type ExportOptions } from "../select.js";
+import { EXPORTER } from "./speedscope.js";
+
+/** Encodes the pprof of `p`, gzipped. */
+export function toPprof(p: Profile, o: ExportOptions = {}): Uint8Array {
+  const sel = select(p, o);
+  const s = p.samples;
+  const strings = new StringTable();
+  const str = (x: string) => strings.dedup(x);
+
+  // Sum count, cpu and wall per (thread, path); a path is keyed by its (stack, state) first.
+  const pathIds = new Map<string, number>();
+  const paths: Uint32Array[] = [];
+  const byKey = new Map<number, number>();
+  const entryOf = new Map<number, number>();
+  const nThreads = p.threads.length + 1;
+  const entries: { thread: number; path: number; count: number; cpu: number; wall: number }[] = [];
+  for (let i = 0; i < s.count; i++) {
+    if (sel.keep[i] === 0) continue;
+    const key = s.stack[i] * 8 + s.state[i];
+    let pid = byKey.get(key);
+    if (pid === undefined) {
+      const path = sel.path(s.stack[i], s.state[i]);
+      const text = path.join(",");
+      pid = pathIds.get(text);
+      if (pid === undefined) {
+        pid = paths.length;
+        paths.push(path);
+        pathIds.set(text, pid);
+      }
+      byKey.set(key, pid);
+    }
+    const ek = pid * nThreads + s.thread[i];
+    let e = entryOf.get(ek);
+    if (e === undefined) {
+      e = entries.length;
+      entries.push({ thread: s.thread[i], path: pid, count: 0, cpu: 0, wall: 0 });
+      entryOf.set(ek, e);
+    }
+    const en = entries[e];
+    en.count++;
+    en.cpu += s.cpu[i];
+    en.wall += s.wall[i];
+    if ((i & 0xfffff) === 0) o.onProgress?.(i / s.count);
+  }
+
+  const functions: PFunction[] = [];
+  const locations: Location[] = [];
+  const locOf = new Map<number, number>();
+  const location = (fnId: number): number => {
+    let id = locOf.get(fnId);
+    if (id !== undefined) return id;
+    id = locations.length + 1;
+    const f = functionInfo(p, fnId);
+    const name = f.name === "" ? "(anonymous)" : f.name;
+    functions.push(new PFunction({ id, name: str(name), systemName: str(name), filename: str(f.file), startLine: f.line }));
+    locations.push(new Location({ id, mappingId: 1, line: [new Line({ functionId: id, line: f.line })] }));
+    locOf.set(fnId, id);
+    return id;
+  };
+  const types = [
+    new ValueType({ type: str("samples"), unit: str("count") }),
+    new ValueType({ type: str("cpu"), unit: str("nanoseconds") }),
+    new ValueType({ type: str("wall"), unit: str("nanoseconds") }),
+  ];
+  const keys = { pid: str("pid"), tid: str("thread id"), name: str("thread name") };
+  const threadLabels = new Map<number, Label[]>();
+  for (const t of sel.threads) {
+    threadLabels.set(t.id, [
+      new Label({ key: keys.pid, num: p.processes[t.process - 1].pid }),
+      new Label({ key: keys.tid, num: t.tid }),
+      new Label({ key: keys.name, str: str(t.name) }),
+    ]);
+  }
+  const samples = entries.map((e) => {
+    const path = paths[e.path];
+    const locs: number[] = [];
+    for (let k = path.length - 1; k >= 0; k--) locs.push(location(path[k]));
+    return new Sample({ locationId: locs, value: [e.count, e.cpu * 1000, e.wall * 1000], label: threadLabels.get(e.thread) });
+  });
+
+  const mode = String(metaValue(p, "mode") ?? "");
+  const periodUs = Number(metaValue(p, "period_us") ?? 0);
+  const start = Number(metaValue(p, "start_time") ?? 0);
+  const end = Number(metaValue(p, "end_time") ?? 0);
+  let first = Infinity;
+  let last = -Infinity;
+  for (let i = 0; i < s.count; i++) {
+    if (sel.keep[i] === 0) continue;
+    first = Math.min(first, s.time[i] - s.wall[i]);
+    last = Math.max(last, s.time[i]);
+  }
+  const durationUs = end > start && start > 0 && !o.selection?.from && !o.selection?.to ? end - start : last > first ? last - first : 0;
+  const program = metaValue(p, "argv");
+  const comments = [`${EXPORTER} from ${p.source}`];
+  for (const k of ["node_version", "mode", "period_us"]) {
+    const v = metaValue(p, k);
+    if (v !== undefined) comments.push(`${k}=${v}`);
+  }
+  const defaultType = sel.weight === "cpu" ? types[1].type : sel.weight === "wall" ? types[2].type : types[0].type;
+  const profile = new PProfile({
+    sampleType: types,
+    sample: samples,
+    mapping: [
+      new Mapping({
+        id: 1,
+        filename: str(Array.isArray(program) && program.length > 0 ? program[0] : "node"),
+        hasFunctions: true,
+        hasFilenames: true,
+        hasLineNumbers: true,
+      }),
+    ],
+    location: locations,
+    function: functions,
+    stringTable: strings,
+    timeNanos: BigInt(Math.round(start + (o.selection?.from ?? 0))) * 1000n,
+    durationNanos: Math.round(durationUs) * 1000,
+    periodType: mode === "wall" ? types[2] : types[1],
+    period: periodUs * 1000,
+    comment: comments.map(str),
+    defaultSampleType: defaultType,
+  });
+  o.onProgress?.(1);
+  return gzipSync(profile.encode());
+}

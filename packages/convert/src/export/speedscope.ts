@@ -1,0 +1,94 @@
+/**
+ * The speedscope file format: shared frames (one per function, deduplicated), one sampled profile per
+ * thread with its samples in time order, weights in the unit of the chosen weight (µs for cpu and
+ * wall, "none" for samples), 1-based lines and columns. Produced in chunks, so a profile of any size
+ * streams to a file.
+ */
+import { basename } from "node:path";
+import { functionInfo, functionLabel, type Profile } from "@vmprof/format";
+import { SPEEDSCOPE_SCHEMA } from "../import/speedscope.js";
+import { select, threadTitle, type ExportOptions } from "../select.js";
+import { threadBuckets } from "./buckets.js";
+
+/** The exporter's name and version, written into files that have a field for it. */
+export const EXPORTER = "vmprof-convert 0.1.0";
+
+/** Yields the speedscope JSON of `p` in chunks of text. */
+export function* toSpeedscope(p: Profile, o: ExportOptions = {}): Generator<string> {
+  const sel = select(p, o);
+  const { column, keep } = sel;
+  const s = p.samples;
+  const buckets = threadBuckets(p, keep);
+  // Pass 1: the frames the kept samples use, and each path's JSON text.
+  const frameIx = new Map<number, number>();
+  const frames: string[] = [];
+  const pathText = new Map<number, string>();
+  const textOf = (stack: number, state: number): string => {
+    const key = stack * 8 + state;
+    let t = pathText.get(key);
+    if (t !== undefined) return t;
+    const ids = sel.path(stack, state);
+    const parts: number[] = [];
+    for (const id of ids) {
+      let ix = frameIx.get(id);
+      if (ix === undefined) {
+        ix = frames.length;
+        frameIx.set(id, ix);
+        const f = functionInfo(p, id);
+        const frame: { name: string; file?: string; line?: number; col?: number } = { name: functionLabel(f) };
+        if (f.file !== "") frame.file = f.file;
+        if (f.line > 0) frame.line = f.line;
+        if (f.column > 0) frame.col = f.column;
+        frames.push(JSON.stringify(frame));
+      }
+      parts.push(ix);
+    }
+    t = `[${parts.join(",")}]`;
+    pathText.set(key, t);
+    return t;
+  };
+  const weightOf = (i: number) => (column === null ? 1 : column[i]);
+  for (const t of sel.threads) for (const i of buckets.of(t.id)) if (weightOf(i) > 0) textOf(s.stack[i], s.state[i]);
+
+  const unit = sel.weight === "samples" ? "none" : "microseconds";
+  yield `{"$schema":${JSON.stringify(SPEEDSCOPE_SCHEMA)},"exporter":${JSON.stringify(EXPORTER)},"name":${JSON.stringify(basename(p.source))},"activeProfileIndex":0,`;
+  yield `"shared":{"frames":[${frames.join(",")}]},"profiles":[`;
+  const total = sel.threads.reduce((n, t) => n + buckets.of(t.id).length, 0) || 1;
+  let done = 0;
+  for (const [k, t] of sel.threads.entries()) {
+    const ix = buckets.of(t.id);
+    let sum = 0;
+    for (const i of ix) sum += weightOf(i);
+    yield `${k > 0 ? "," : ""}{"type":"sampled","name":${JSON.stringify(threadTitle(p, t))},"unit":"${unit}","startValue":0,"endValue":${sum},"samples":[`;
+    let chunk: string[] = [];
+    let first = true;
+    for (const i of ix) {
+      if (weightOf(i) === 0) continue;
+      chunk.push(textOf(s.stack[i], s.state[i]));
+      if (chunk.length === 65536) {
+        yield (first ? "" : ",") + chunk.join(",");
+        first = false;
+        chunk = [];
+        done += 65536;
+        o.onProgress?.(done / total / 2);
+      }
+    }
+    if (chunk.length > 0) yield (first ? "" : ",") + chunk.join(",");
+    yield `],"weights":[`;
+    chunk = [];
+    first = true;
+    for (const i of ix) {
+      const w = weightOf(i);
+      if (w === 0) continue;
+      chunk.push(String(w));
+      if (chunk.length === 65536) {
+        yield (first ? "" : ",") + chunk.join(",");
+        first = false;
+        chunk = [];
+      }
+    }
+    if (chunk.length > 0) yield (first ? "" : ",") + chunk.join(",");
+    yield "]}";
+  }
+  yield "]}\n";
+}

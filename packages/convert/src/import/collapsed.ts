@@ -1,0 +1,66 @@
+/**
+ * Collapsed (folded) stacks into the model: each line "root;...;leaf COUNT" becomes COUNT samples of
+ * one thread. A frame written "name (file:line:column)" by vmprof-convert, py-spy and others gets its
+ * location back. Folded stacks carry no time: samples have no CPU or wall weight.
+ */
+import { VmState, type Profile } from "@vmprof/format";
+import { ModelBuilder, stateOfLabel, type FunctionSpec } from "../build.js";
+import { ConvertError } from "../errors.js";
+import { MAX_IMPORTED_SAMPLES } from "./pprof.js";
+
+const LINE = /^(.*\S) +(\d+)$/;
+const FRAME = /^(.*) \(([^()]*?)(?::(\d+))?(?::(\d+))?\)$/;
+
+/** True when every non-empty line of `text` reads as a folded stack with a count. */
+export function looksLikeCollapsed(text: string): boolean {
+  let seen = false;
+  for (const line of text.split("\n")) {
+    const l = line.trimEnd();
+    if (l === "" || l.startsWith("#")) continue;
+    if (!LINE.test(l)) return false;
+    seen = true;
+  }
+  return seen;
+}
+
+/** A folded frame's function: "name (file:line:column)" or a bare name. */
+export function parseFoldedFrame(text: string): FunctionSpec {
+  const m = FRAME.exec(text);
+  if (!m || m[2] === "") return { name: text };
+  return { name: m[1], file: m[2], line: m[3] ? Number(m[3]) : 0, column: m[4] ? Number(m[4]) : 0 };
+}
+
+/** Imports collapsed stacks; throws ConvertError naming the line that is not a folded stack. */
+export function importCollapsed(text: string, source: string): Profile {
+  const b = new ModelBuilder();
+  const thread = b.thread({ process: b.process({ pid: 0 }), tid: 0, name: "main" });
+  const fnOf = new Map<string, number>();
+  let total = 0;
+  for (const [i, line] of text.split("\n").entries()) {
+    const l = line.trimEnd();
+    if (l === "" || l.startsWith("#")) continue;
+    const m = LINE.exec(l);
+    if (!m) throw new ConvertError(`${source}: line ${i + 1} is not "frame;frame;... COUNT"`);
+    const count = Number(m[2]);
+    total += count;
+    if (total > MAX_IMPORTED_SAMPLES) throw new ConvertError(`${source}: collapsed stacks count more than ${MAX_IMPORTED_SAMPLES} samples`);
+    const names = m[1].split(";");
+    let state: number = VmState.JS;
+    const leaf = parseFoldedFrame(names[names.length - 1]);
+    const leafState = stateOfLabel(leaf.name, leaf.file);
+    if (leafState !== undefined) {
+      state = leafState;
+      names.pop();
+    }
+    const fns = names.map((n) => {
+      let id = fnOf.get(n);
+      if (id === undefined) fnOf.set(n, (id = b.fn(parseFoldedFrame(n))));
+      return id;
+    });
+    const stack = b.stack(fns);
+    for (let k = 0; k < count; k++) b.sample(thread, 0, 0, 0, state, stack);
+  }
+  if (total === 0) throw new ConvertError(`${source}: collapsed stacks with no samples`);
+  b.meta({ samples: total, source_format: "collapsed" });
+  return b.finish(source);
+}

@@ -1,0 +1,115 @@
+/**
+ * Chrome DevTools .cpuprofile (what `node --cpu-prof` writes) into the model: one process, one thread.
+ * A sample stands for the time from its timestamp to the next one (the last: to endTime), as DevTools
+ * counts it; in the model that interval ends at the sample's time and is its wall weight. The source
+ * has no CPU time: cpu weights are 0 and the mode is "wall".
+ */
+import { fileURLToPath } from "node:url";
+import { VmState, type Profile } from "@vmprof/format";
+import { ModelBuilder, stateOfLabel } from "../build.js";
+import { ConvertError } from "../errors.js";
+
+/** The parts of a .cpuprofile read here (V8's Profiler.Profile). Times are µs on a monotonic clock. */
+export interface CpuProfile {
+  nodes: CpuProfileNode[];
+  startTime: number;
+  endTime: number;
+  samples: number[];
+  timeDeltas: number[];
+}
+
+/** A call tree node; lineNumber and columnNumber are 0-based, -1 when unknown. */
+export interface CpuProfileNode {
+  id: number;
+  callFrame: { functionName: string; scriptId: string | number; url: string; lineNumber: number; columnNumber: number };
+  hitCount?: number;
+  children?: number[];
+}
+
+/** True when a parsed JSON value has the shape of a .cpuprofile. */
+export function looksLikeCpuprofile(v: unknown): boolean {
+  const o = v as Record<string, unknown> | null;
+  return o !== null && typeof o === "object" && Array.isArray(o.nodes) && Array.isArray(o.samples);
+}
+
+/** A script URL as the model keeps it: file: URLs become paths. */
+export function urlToFile(url: string): string {
+  if (!url.startsWith("file://")) return url;
+  try {
+    return fileURLToPath(url);
+  } catch {
+    return url;
+  }
+}
+
+/** Imports a parsed .cpuprofile. Throws ConvertError naming `source` for broken references. */
+export function importCpuprofile(v: CpuProfile, source: string): Profile {
+  const bad = (what: string) => new ConvertError(`${source}: bad .cpuprofile: ${what}`);
+  if (!Array.isArray(v.timeDeltas) || v.timeDeltas.length !== v.samples.length)
+    throw bad(`${v.samples.length} samples but ${Array.isArray(v.timeDeltas) ? v.timeDeltas.length : "no"} timeDeltas`);
+  const byId = new Map<number, CpuProfileNode>();
+  for (const [i, n] of v.nodes.entries()) {
+    if (n === null || typeof n !== "object" || !Number.isInteger(n.id) || typeof n.callFrame !== "object" || n.callFrame === null)
+      throw bad(`node ${i} has no id or callFrame`);
+    if (byId.has(n.id)) throw bad(`node id ${n.id} is defined twice`);
+    byId.set(n.id, n);
+  }
+  const parent = new Map<number, number>();
+  for (const n of v.nodes) {
+    for (const c of n.children ?? []) {
+      if (!byId.has(c)) throw bad(`node ${n.id} has child ${c}, which is not defined`);
+      if (parent.has(c)) throw bad(`node ${c} has two parents`);
+      parent.set(c, n.id);
+    }
+  }
+  const b = new ModelBuilder();
+  const proc = b.process({ pid: 0, name: "" });
+  const thread = b.thread({ process: proc, tid: 0, name: "main" });
+  // Each node's stack and state, resolved once: the path from below "(root)" to the node.
+  const resolved = new Map<number, [number, number]>();
+  const resolve = (id: number): [number, number] => {
+    const have = resolved.get(id);
+    if (have) return have;
+    const chain: CpuProfileNode[] = [];
+    for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
+      chain.push(byId.get(at)!);
+      if (chain.length > byId.size) throw bad(`node ${id} is its own ancestor`);
+    }
+    chain.reverse();
+    if (chain.length > 0 && chain[0].callFrame.functionName === "(root)") chain.shift();
+    const leaf = chain[chain.length - 1];
+    const state = leaf ? stateOfLabel(leaf.callFrame.functionName, leaf.callFrame.url) : undefined;
+    if (state !== undefined) chain.pop();
+    const fns = chain.map(({ callFrame: f }) =>
+      b.fn({ name: String(f.functionName ?? ""), file: urlToFile(String(f.url ?? "")), line: f.lineNumber + 1, column: f.columnNumber + 1 }),
+    );
+    const r: [number, number] = [b.stack(fns), state ?? VmState.JS];
+    resolved.set(id, r);
+    return r;
+  };
+  const n = v.samples.length;
+  const stamps = new Float64Array(n + 1);
+  let t = 0;
+  for (let i = 0; i < n; i++) {
+    const d = Number(v.timeDeltas[i]);
+    if (!Number.isFinite(d)) throw bad(`timeDeltas[${i}] is not a number`);
+    t += Math.max(0, d);
+    stamps[i] = t;
+  }
+  const end = Number(v.endTime) - Number(v.startTime);
+  stamps[n] = Number.isFinite(end) && end > t ? end : t;
+  const deltas: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const id = v.samples[i];
+    if (!byId.has(id)) throw bad(`sample ${i} refers to node ${id}, which is not defined`);
+    const [stack, state] = resolve(id);
+    const wall = stamps[i + 1] - stamps[i];
+    if (i + 1 < n) deltas.push(wall);
+    b.sample(thread, stamps[i + 1], wall, 0, state, stack);
+  }
+  deltas.sort((a, c) => a - c);
+  const meta: Record<string, string | number> = { mode: "wall", samples: n, source_format: "cpuprofile" };
+  if (deltas.length > 0) meta.period_us = Math.round(deltas[deltas.length >> 1]);
+  b.meta(meta);
+  return b.finish(source);
+}

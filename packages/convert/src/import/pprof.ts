@@ -1,0 +1,165 @@
+/**
+ * pprof (profile.proto, gzipped or not) into the model. pprof sums samples by stack; the model keeps
+ * one entry per sample, so a pprof sample of count N becomes N samples sharing its CPU and wall time,
+ * laid end to end per thread from the profile's time_nanos (pprof keeps no per-sample times).
+ * Threads and processes come from the labels "pid", "thread id" and "thread name" (and their
+ * snake_case spellings), as vmprof-convert and @datadog/pprof write them.
+ */
+import { gunzipSync } from "node:zlib";
+import { Profile as PprofProfile } from "pprof-format";
+import { VmState, type Profile } from "@vmprof/format";
+import { ModelBuilder, stateOfLabel } from "../build.js";
+import { ConvertError } from "../errors.js";
+
+/** Most samples an import may expand to; a larger count is taken as a hostile or broken file. */
+export const MAX_IMPORTED_SAMPLES = 50_000_000;
+
+/** µs per unit of a pprof time unit. */
+const US_PER_UNIT: Record<string, number> = { nanoseconds: 1e-3, microseconds: 1, milliseconds: 1e3, seconds: 1e6 };
+
+/** Decodes pprof bytes (gzip or plain); throws ConvertError naming `source` when they are not pprof. */
+export function decodePprof(bytes: Uint8Array, source: string): PprofProfile {
+  let raw = bytes;
+  if (bytes[0] === 0x1f && bytes[1] === 0x8b) {
+    try {
+      raw = gunzipSync(bytes);
+    } catch (e) {
+      throw new ConvertError(`${source}: corrupt pprof: not valid gzip data (${(e as Error).message})`);
+    }
+  }
+  let p: PprofProfile;
+  try {
+    p = PprofProfile.decode(raw);
+  } catch (e) {
+    throw new ConvertError(`${source}: corrupt pprof: ${(e as Error).message}`);
+  }
+  if (p.stringTable.strings[0] !== "" || p.sampleType.length === 0) throw new ConvertError(`${source}: corrupt pprof: no sample types or string table`);
+  return p;
+}
+
+const num = (v: number | bigint | undefined): number => (typeof v === "bigint" ? Number(BigInt.asIntN(64, v)) : (v ?? 0));
+
+/** Imports a decoded pprof profile. Throws ConvertError for dangling ids and profiles without time or counts. */
+export function importPprof(pp: PprofProfile, source: string): Profile {
+  const strings = pp.stringTable.strings;
+  const bad = (what: string) => new ConvertError(`${source}: corrupt pprof: ${what}`);
+  const str = (i: number | bigint | undefined, what: string): string => {
+    const s = strings[num(i)];
+    if (s === undefined) throw bad(`${what} refers to string ${num(i)} of ${strings.length}`);
+    return s;
+  };
+  const types = pp.sampleType.map((t) => ({ type: str(t.type, "a sample type"), unit: str(t.unit, "a sample type") }));
+  const find = (type: string[], unit: (u: string) => boolean) => types.findIndex((t) => type.includes(t.type) && unit(t.unit));
+  const countIx = find(["samples", "sample"], (u) => u === "count");
+  const cpuIx = find(["cpu"], (u) => u in US_PER_UNIT);
+  const wallIx = find(["wall"], (u) => u in US_PER_UNIT);
+  const periodUnit = pp.periodType ? str(pp.periodType.unit, "the period type") : "";
+  const periodUs = num(pp.period) * (US_PER_UNIT[periodUnit] ?? 0);
+  if (countIx < 0 && cpuIx < 0 && wallIx < 0)
+    throw new ConvertError(`${source}: pprof profile has no sample count, CPU or wall time (it has ${types.map((t) => `${t.type}/${t.unit}`).join(", ")})`);
+
+  const b = new ModelBuilder();
+  const fnIds = new Map<number, number>();
+  const fnState = new Map<number, number>();
+  for (const f of pp.function) {
+    const name = str(f.name, `function ${num(f.id)}`);
+    const file = str(f.filename, `function ${num(f.id)}`);
+    fnIds.set(num(f.id), b.fn({ name, file, line: num(f.startLine) }));
+    const state = stateOfLabel(name, file);
+    if (state !== undefined) fnState.set(num(f.id), state);
+  }
+  // A location's functions, outermost first (the last Line of a location is the caller).
+  const locFns = new Map<number, number[]>();
+  const locState = new Map<number, number>();
+  for (const loc of pp.location) {
+    const id = num(loc.id);
+    if (id === 0) throw bad("a location has id 0");
+    const fns: number[] = [];
+    for (let k = loc.line.length - 1; k >= 0; k--) {
+      const fid = num(loc.line[k].functionId);
+      const f = fnIds.get(fid);
+      if (f === undefined) throw bad(`location ${id} refers to function ${fid}, which is not defined`);
+      fns.push(f);
+    }
+    locFns.set(id, fns);
+    // A leaf location that is one of our VM-state labels becomes the sample's state.
+    const state = loc.line.length === 1 ? fnState.get(num(loc.line[0].functionId)) : undefined;
+    if (state !== undefined) locState.set(id, state);
+  }
+
+  const labelKeys = { pid: ["pid", "process_id"], tid: ["thread id", "thread_id", "tid"], name: ["thread name", "thread_name", "thread"] };
+  const processes = new Map<number, number>();
+  const threads = new Map<string, { id: number; time: number }>();
+  const threadOf = (pid: number, tid: number, name: string) => {
+    const key = `${pid}\0${tid}\0${name}`;
+    let t = threads.get(key);
+    if (!t) {
+      let proc = processes.get(pid);
+      if (proc === undefined) processes.set(pid, (proc = b.process({ pid, name: "" })));
+      t = { id: b.thread({ process: proc, tid, name: name || (threads.size === 0 ? "main" : `thread ${tid}`) }), time: 0 };
+      threads.set(key, t);
+    }
+    return t;
+  };
+
+  let total = 0;
+  for (const [i, s] of pp.sample.entries()) {
+    const values = s.value.map(num);
+    const cpuUs = cpuIx >= 0 ? (values[cpuIx] ?? 0) * US_PER_UNIT[types[cpuIx].unit] : 0;
+    const wallUs = wallIx >= 0 ? (values[wallIx] ?? 0) * US_PER_UNIT[types[wallIx].unit] : 0;
+    let count = countIx >= 0 ? (values[countIx] ?? 0) : periodUs > 0 ? Math.max(1, Math.round(Math.max(cpuUs, wallUs) / periodUs)) : 1;
+    if (!Number.isSafeInteger(count) || count < 0) throw bad(`sample ${i} has count ${count}`);
+    if (count === 0 && cpuUs === 0 && wallUs === 0) continue;
+    count = Math.max(count, 1);
+    total += count;
+    if (total > MAX_IMPORTED_SAMPLES) throw new ConvertError(`${source}: pprof profile holds more than ${MAX_IMPORTED_SAMPLES} samples`);
+    let pid = 0;
+    let tid = 0;
+    let tname = "";
+    for (const l of s.label) {
+      const key = str(l.key, `sample ${i}'s label`);
+      const text = num(l.str) !== 0 ? str(l.str, `sample ${i}'s label`) : "";
+      const value = text !== "" ? Number(text) : num(l.num);
+      if (labelKeys.pid.includes(key) && Number.isSafeInteger(value)) pid = value;
+      else if (labelKeys.tid.includes(key) && Number.isSafeInteger(value)) tid = value;
+      else if (labelKeys.name.includes(key)) tname = text;
+    }
+    const fns: number[] = [];
+    let state: number = VmState.JS;
+    for (let k = s.locationId.length - 1; k >= 0; k--) {
+      const lid = num(s.locationId[k]);
+      const lf = locFns.get(lid);
+      if (lf === undefined) throw bad(`sample ${i} refers to location ${lid}, which is not defined`);
+      if (k === 0 && locState.has(lid)) state = locState.get(lid)!;
+      else fns.push(...lf);
+    }
+    const stack = b.stack(fns);
+    const t = threadOf(pid, tid, tname);
+    // Spread the sums over `count` samples in whole µs, keeping the totals exact.
+    const cpuTotal = Math.round(cpuUs);
+    const wallTotal = Math.round(wallUs);
+    const cpuEach = Math.floor(cpuTotal / count);
+    const wallEach = Math.floor(wallTotal / count);
+    for (let k = 0; k < count; k++) {
+      const last = k === count - 1;
+      const wall = last ? wallTotal - wallEach * (count - 1) : wallEach;
+      const cpu = last ? cpuTotal - cpuEach * (count - 1) : cpuEach;
+      t.time += wallIx >= 0 ? wall : cpuIx >= 0 ? cpu : periodUs;
+      b.sample(t.id, t.time, wall, cpu, state, stack);
+    }
+  }
+  const meta: Record<string, string | number> = { samples: total, source_format: "pprof" };
+  const startUs = Number(BigInt.asIntN(64, BigInt(pp.timeNanos)) / 1000n);
+  if (startUs > 0) meta.start_time = startUs;
+  const durationUs = num(pp.durationNanos) / 1000;
+  if (startUs > 0 && durationUs > 0) meta.end_time = Math.round(startUs + durationUs);
+  const ptype = pp.periodType ? str(pp.periodType.type, "the period type") : "";
+  if (ptype === "cpu" || ptype === "wall") meta.mode = ptype;
+  else if (cpuIx >= 0) meta.mode = "cpu";
+  else if (wallIx >= 0) meta.mode = "wall";
+  if (periodUs > 0) meta.period_us = Math.round(periodUs);
+  const comments = pp.comment.map((c) => strings[num(c)]).filter((c): c is string => typeof c === "string" && c !== "");
+  if (comments.length > 0) meta.comment = comments.join("\n");
+  b.meta(meta);
+  return b.finish(source);
+}

@@ -1,0 +1,15 @@
+/**
+ * vmprof-convert as a library: read a profile in any supported format (our own, pprof, Chrome
+ * .cpuprofile, speedscope, collapsed stacks) into the model, and export the model as speedscope,
+ * pprof, .cpuprofile, collapsed stacks, an SVG flame graph, or our own format.
+ */
+export { ConvertError } from "./errors.js";
+export { INPUT_FORMATS, detectFormat, importBytes, readAnyProfile, type InputFormat, type ReadResult } from "./read.js";
+export { OUTPUT_FORMATS, convert, exportProfile, formatFromName, outputFormat, writeAtomically, type ConvertOptions, type ConvertResult, type OutputFormat } from "./convert.js";
+export type { ExportOptions } from "./select.js";
+export { toSpeedscope, EXPORTER } from "./export/speedscope.js";
+export { toPprof } from "./export/pprof.js";
+export { toCpuprofile, type CpuprofileOptions } from "./export/cpuprofile.js";
+export { toCollapsed, foldedFrame } from "./export/collapsed.js";
+export { toSvg, xmlEscape, type SvgOptions } from "./export/svg.js";
+export { serveViewer, openBrowser, viewerDir, type Viewer } from "./open.js";

@@ -1,0 +1,173 @@
+/**
+ * Reading any supported profile: the format is found from the content (magic bytes, then structure),
+ * never from the file name. Our own format streams from pipes as it arrives; the others are read whole.
+ */
+import { createReadStream } from "node:fs";
+import { readFile, stat } from "node:fs/promises";
+import { Readable } from "node:stream";
+import { gunzipSync } from "node:zlib";
+import { MAGIC, ProfileFormatError, decodeProfile, readProfile, type Profile } from "@vmprof/format";
+import { ConvertError } from "./errors.js";
+import { importCollapsed, looksLikeCollapsed } from "./import/collapsed.js";
+import { importCpuprofile, looksLikeCpuprofile, type CpuProfile } from "./import/cpuprofile.js";
+import { decodePprof, importPprof } from "./import/pprof.js";
+import { importSpeedscope, looksLikeSpeedscope } from "./import/speedscope.js";
+
+/** The formats an input can be in. */
+export const INPUT_FORMATS = ["vmprof", "pprof", "cpuprofile", "speedscope", "collapsed"] as const;
+export type InputFormat = (typeof INPUT_FORMATS)[number];
+
+/** A profile read from any supported format. */
+export interface ReadResult {
+  profile: Profile;
+  format: InputFormat;
+}
+
+const isGzip = (b: Uint8Array) => b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b;
+const hasMagic = (b: Uint8Array) => b.length >= MAGIC.length && MAGIC.every((x, i) => b[i] === x);
+const UNKNOWN = "unknown format (expected a vmprof profile, pprof, Chrome .cpuprofile, speedscope JSON or collapsed stacks)";
+
+/**
+ * Which format `bytes` hold, from their content: "vmprof" by its magic (also gzipped), "pprof" by a
+ * gzip stream or bytes that decode as profile.proto, JSON by its fields, collapsed by its lines.
+ * Undefined when none fits.
+ */
+export function detectFormat(bytes: Uint8Array): InputFormat | undefined {
+  let raw = bytes;
+  if (isGzip(bytes)) {
+    try {
+      raw = gunzipSync(bytes);
+    } catch {
+      // A truncated gzip: look at what inflates.
+      try {
+        raw = gunzipSync(bytes, { finishFlush: 2 });
+      } catch {
+        return undefined;
+      }
+    }
+  }
+  if (hasMagic(raw)) return "vmprof";
+  const text = leadingText(raw);
+  if (text?.startsWith("{")) {
+    const v = parseJson(raw);
+    if (looksLikeSpeedscope(v)) return "speedscope";
+    if (looksLikeCpuprofile(v)) return "cpuprofile";
+    return undefined;
+  }
+  if (isGzip(bytes) || raw[0] === 0x0a) {
+    try {
+      decodePprof(raw, "");
+      return "pprof";
+    } catch {
+      if (isGzip(bytes)) return "pprof"; // gzip that is neither ours nor JSON: let the pprof importer say what is wrong.
+    }
+  }
+  if (text !== undefined && looksLikeCollapsed(Buffer.from(raw).toString("utf8"))) return "collapsed";
+  return undefined;
+}
+
+/** The first non-blank characters when `b` starts like UTF-8 text, else undefined. */
+function leadingText(b: Uint8Array): string | undefined {
+  const head = Buffer.from(b.subarray(0, 256)).toString("utf8").replace(/^\uFEFF/, "");
+  if (/[\x00-\x08\x0e-\x1f]/.test(head) || head.includes("\uFFFD")) return undefined;
+  return head.trimStart();
+}
+
+function parseJson(b: Uint8Array): unknown {
+  try {
+    return JSON.parse(Buffer.from(b).toString("utf8").replace(/^\uFEFF/, ""));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Imports bytes whose format is known. Throws ConvertError naming `source` for broken input. */
+export function importBytes(bytes: Uint8Array, format: InputFormat, source: string): Profile {
+  const raw = isGzip(bytes) && format !== "vmprof" && format !== "pprof" ? gunzipSync(bytes) : bytes;
+  switch (format) {
+    case "vmprof":
+      return readVmprof(raw, source);
+    case "pprof":
+      return importPprof(decodePprof(raw, source), source);
+    case "cpuprofile":
+      return importCpuprofile(jsonOf(raw, source) as CpuProfile, source);
+    case "speedscope":
+      return importSpeedscope(jsonOf(raw, source) as Parameters<typeof importSpeedscope>[0], source);
+    case "collapsed":
+      return importCollapsed(Buffer.from(raw).toString("utf8"), source);
+  }
+}
+
+function jsonOf(b: Uint8Array, source: string): unknown {
+  const v = parseJson(b);
+  if (v === undefined) throw new ConvertError(`${source}: not valid JSON`);
+  return v;
+}
+
+function readVmprof(b: Uint8Array, source: string): Profile {
+  try {
+    return decodeProfile(b, source);
+  } catch (e) {
+    throw asConvertError(e);
+  }
+}
+
+function asConvertError(e: unknown): unknown {
+  if (e instanceof ProfileFormatError) return new ConvertError(e.code === "EMPTY" ? `${e.source}: empty input, no profile` : e.message);
+  return e;
+}
+
+/**
+ * Reads a profile in any supported format from a path, bytes, or a stream (stdin). Our own format
+ * from a stream is decoded as it arrives (a live `vmprof-record -o -`). Throws ConvertError (one line
+ * naming the source) for unreadable, unknown or broken input.
+ */
+export async function readAnyProfile(input: string | Uint8Array | Readable, source?: string): Promise<ReadResult> {
+  const name = source ?? (typeof input === "string" ? input : input instanceof Uint8Array ? "<memory>" : "<stdin>");
+  let bytes: Uint8Array;
+  if (typeof input === "string") {
+    try {
+      if (!(await stat(input)).isFile()) return await readStream(createReadStream(input), name);
+      bytes = await readFile(input);
+    } catch (e) {
+      if (e instanceof ConvertError) throw e;
+      const err = e as NodeJS.ErrnoException;
+      const why = err.code === "ENOENT" ? "no such file" : err.code === "EACCES" ? "permission denied" : err.code === "EISDIR" ? "is a directory" : err.message;
+      throw new ConvertError(`${name}: ${why}`);
+    }
+  } else if (input instanceof Uint8Array) {
+    bytes = input;
+  } else {
+    return readStream(input, name);
+  }
+  return fromBytes(bytes, name);
+}
+
+function fromBytes(bytes: Uint8Array, name: string): ReadResult {
+  if (bytes.length === 0) throw new ConvertError(`${name}: empty input, no profile`);
+  const format = detectFormat(bytes);
+  if (!format) throw new ConvertError(`${name}: ${UNKNOWN}`);
+  return { profile: importBytes(bytes, format, name), format };
+}
+
+async function readStream(stream: Readable, name: string): Promise<ReadResult> {
+  const it = stream[Symbol.asyncIterator]() as AsyncIterator<Uint8Array | string>;
+  let first = await it.next();
+  while (!first.done && first.value.length === 0) first = await it.next();
+  if (first.done) throw new ConvertError(`${name}: empty input, no profile`);
+  const head = typeof first.value === "string" ? Buffer.from(first.value) : first.value;
+  async function* rest(): AsyncGenerator<Uint8Array> {
+    yield head;
+    for (let c = await it.next(); !c.done; c = await it.next()) yield typeof c.value === "string" ? Buffer.from(c.value) : c.value;
+  }
+  if (hasMagic(head)) {
+    try {
+      return { profile: await readProfile(Readable.from(rest()), name), format: "vmprof" };
+    } catch (e) {
+      throw asConvertError(e);
+    }
+  }
+  const chunks: Uint8Array[] = [];
+  for await (const c of rest()) chunks.push(c);
+  return fromBytes(Buffer.concat(chunks), name);
+}
