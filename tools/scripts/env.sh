@@ -2,11 +2,18 @@
 export NX_DAEMON=false NX_NO_CLOUD=true
 # node-gyp builds the addon against the installed Node's own headers (no download).
 if [ -d /usr/include/node ] && [ -z "${npm_config_nodedir:-}" ]; then export npm_config_nodedir=/usr; fi
-# A C++ toolchain for node-gyp, from Debian when missing.
-if ! command -v g++ >/dev/null || ! command -v make >/dev/null || ! command -v python3 >/dev/null; then
+# From Debian when missing: a C++ toolchain for node-gyp; Go (`go tool pprof`) and Chromium, the real
+# consumers the convert tests feed our pprof, speedscope and SVG output to.
+missing=()
+for pair in g++:g++ make:make python3:python3 go:golang-go chromium:chromium; do
+  command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq g++ make python3 >/dev/null
+    echo "installing from Debian: ${missing[*]}" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   else
-    echo "building the sampler needs g++, make and python3" >&2
+    echo "building and testing need: ${missing[*]} (Debian package names)" >&2
   fi
 fi
+unset missing pair

@@ -16,7 +16,7 @@ function oclifFlags(): Interfaces.FlagInput {
 
 export default class ReportCommand extends Command {
   static override summary = "Print where time goes in a profile: top, flat, tree, callers/callees, diff.";
-  static override description = `Reads a vmprof profile from FILE, or from stdin when it is a pipe or FILE is "-". Percentages are of the selected samples, weighted by CPU time for a cpu-mode recording and by wall time for a wall-mode one (--weight to choose). VM states show as their own entries: (garbage collector), (idle), (compiler), (native)...`;
+  static override description = `Reads a profile from FILE, or from stdin when it is a pipe or FILE is "-": ours, or pprof, a Chrome .cpuprofile, speedscope JSON or collapsed stacks (found from the content). Percentages are of the selected samples, weighted by CPU time for a cpu-mode recording and by wall time for a wall-mode one (--weight to choose). VM states show as their own entries: (garbage collector), (idle), (compiler), (native)...`;
   static override examples = [
     "vmprof-report out.prof",
     "vmprof-record -o - -- node app.js | vmprof-report --top",

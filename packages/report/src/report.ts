@@ -3,7 +3,8 @@
  * build the chosen view under the selection and filters, and render it as text or JSON.
  */
 import type { Readable } from "node:stream";
-import { ProfileFormatError, SelectionError, compilePattern, metaValue, readProfile, type PathFilter, type Profile, type Selection, type Weight } from "@vmprof/format";
+import { SelectionError, compilePattern, metaValue, type PathFilter, type Profile, type Selection, type Weight } from "@vmprof/format";
+import { ConvertError, readAnyProfile } from "vmprof-convert";
 import { renderText } from "./text.js";
 import { diffView, flatView, functionView, topView, treeView, type View } from "./views.js";
 
@@ -59,11 +60,11 @@ async function load(input: string | undefined, stdin: ReportOptions["stdin"]): P
   try {
     if (input === undefined || input === "-") {
       if (input === undefined && stdin.isTTY) throw new ReportUsageError("no profile given: name a file, or pipe one in (vmprof-record -o - -- node app.js | vmprof-report)");
-      return await readProfile(stdin, "<stdin>");
+      return (await readAnyProfile(stdin, "<stdin>")).profile;
     }
-    return await readProfile(input);
+    return (await readAnyProfile(input)).profile;
   } catch (e) {
-    if (e instanceof ProfileFormatError) throw new ReportUsageError(e.code === "EMPTY" ? `${e.source}: empty input, no profile` : e.message);
+    if (e instanceof ConvertError) throw new ReportUsageError(e.message);
     throw e;
   }
 }

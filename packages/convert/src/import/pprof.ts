@@ -64,7 +64,8 @@ export function importPprof(pp: PprofProfile, source: string): Profile {
   for (const f of pp.function) {
     const name = str(f.name, `function ${num(f.id)}`);
     const file = str(f.filename, `function ${num(f.id)}`);
-    fnIds.set(num(f.id), b.fn({ name, file, line: num(f.startLine) }));
+    // "(anonymous)" with a location is how pprof writers (ours too) name an unnamed JS function.
+    fnIds.set(num(f.id), b.fn({ name: name === "(anonymous)" && file !== "" ? "" : name, file, line: num(f.startLine) }));
     const state = stateOfLabel(name, file);
     if (state !== undefined) fnState.set(num(f.id), state);
   }
