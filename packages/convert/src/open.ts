@@ -46,7 +46,7 @@ export async function serveViewer(p: Profile, o: ExportOptions & { port?: number
   const dir = viewerDir();
   const { readdirSync } = await import("node:fs");
   const files = new Set(readdirSync(dir));
-  const json = Buffer.from([...toSpeedscope(p, o)].join(""));
+  const json = Buffer.concat([...toSpeedscope(p, o)].map((c) => (typeof c === "string" ? Buffer.from(c) : c)));
   const server = createServer(async (req, res) => {
     const path = decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname);
     const name = path === "/" ? "index.html" : path.slice(1);

@@ -18,40 +18,69 @@ export function toPprof(p: Profile, o: ExportOptions = {}): Uint8Array {
   const strings = new StringTable();
   const str = (x: string) => strings.dedup(x);
 
-  // Sum count, cpu and wall per (thread, path); a path is keyed by its (stack, state) first.
-  const pathIds = new Map<string, number>();
-  const paths: Uint32Array[] = [];
-  const byKey = new Map<number, number>();
-  const entryOf = new Map<number, number>();
-  const nThreads = p.threads.length + 1;
-  const entries: { thread: number; path: number; count: number; cpu: number; wall: number }[] = [];
+  // Sum count, cpu and wall per (thread, stack, state) in dense arrays: (stack, state) gets a compact
+  // index k on first use, and each thread a growable column per sum, indexed by k.
+  const kOf = new Int32Array(p.stacks.count * 8).fill(-1);
+  const stackKeys: number[] = [];
+  const sums: ({ count: Float64Array; cpu: Float64Array; wall: Float64Array } | undefined)[] = [];
+  let first = Infinity;
+  let last = -Infinity;
   for (let i = 0; i < s.count; i++) {
     if (sel.keep[i] === 0) continue;
     const key = s.stack[i] * 8 + s.state[i];
-    let pid = byKey.get(key);
-    if (pid === undefined) {
-      const path = sel.path(s.stack[i], s.state[i]);
-      const text = path.join(",");
-      pid = pathIds.get(text);
-      if (pid === undefined) {
-        pid = paths.length;
-        paths.push(path);
-        pathIds.set(text, pid);
-      }
-      byKey.set(key, pid);
+    let k = kOf[key];
+    if (k < 0) {
+      k = kOf[key] = stackKeys.length;
+      stackKeys.push(key);
     }
-    const ek = pid * nThreads + s.thread[i];
-    let e = entryOf.get(ek);
-    if (e === undefined) {
-      e = entries.length;
-      entries.push({ thread: s.thread[i], path: pid, count: 0, cpu: 0, wall: 0 });
-      entryOf.set(ek, e);
+    let t = sums[s.thread[i]];
+    if (t === undefined || k >= t.count.length) {
+      const cap = Math.max(1024, (k + 1) * 2);
+      const grow = (a: Float64Array | undefined) => {
+        const b = new Float64Array(cap);
+        if (a) b.set(a);
+        return b;
+      };
+      t = { count: grow(t?.count), cpu: grow(t?.cpu), wall: grow(t?.wall) };
+      sums[s.thread[i]] = t;
     }
-    const en = entries[e];
-    en.count++;
-    en.cpu += s.cpu[i];
-    en.wall += s.wall[i];
+    t.count[k]++;
+    t.cpu[k] += s.cpu[i];
+    t.wall[k] += s.wall[i];
+    if (s.time[i] - s.wall[i] < first) first = s.time[i] - s.wall[i];
+    if (s.time[i] > last) last = s.time[i];
     if ((i & 0xfffff) === 0) o.onProgress?.(i / s.count);
+  }
+  // Hidden functions can make two stacks one path: merge by path.
+  const pathIds = new Map<string, number>();
+  const paths: Uint32Array[] = [];
+  const pathOfK = stackKeys.map((key) => {
+    const path = sel.path(Math.floor(key / 8), key % 8);
+    const text = path.join(",");
+    let id = pathIds.get(text);
+    if (id === undefined) {
+      pathIds.set(text, (id = paths.length));
+      paths.push(path);
+    }
+    return id;
+  });
+  const entries: { thread: number; path: number; count: number; cpu: number; wall: number }[] = [];
+  for (const t of sel.threads) {
+    const sum = sums[t.id];
+    if (!sum) continue;
+    const byPath = new Map<number, (typeof entries)[number]>();
+    for (let k = 0; k < sum.count.length; k++) {
+      if (sum.count[k] === 0) continue;
+      let e = byPath.get(pathOfK[k]);
+      if (!e) {
+        e = { thread: t.id, path: pathOfK[k], count: 0, cpu: 0, wall: 0 };
+        byPath.set(pathOfK[k], e);
+        entries.push(e);
+      }
+      e.count += sum.count[k];
+      e.cpu += sum.cpu[k];
+      e.wall += sum.wall[k];
+    }
   }
 
   const functions: PFunction[] = [];
@@ -93,13 +122,6 @@ export function toPprof(p: Profile, o: ExportOptions = {}): Uint8Array {
   const periodUs = Number(metaValue(p, "period_us") ?? 0);
   const start = Number(metaValue(p, "start_time") ?? 0);
   const end = Number(metaValue(p, "end_time") ?? 0);
-  let first = Infinity;
-  let last = -Infinity;
-  for (let i = 0; i < s.count; i++) {
-    if (sel.keep[i] === 0) continue;
-    first = Math.min(first, s.time[i] - s.wall[i]);
-    last = Math.max(last, s.time[i]);
-  }
   const durationUs = end > start && start > 0 && !o.selection?.from && !o.selection?.to ? end - start : last > first ? last - first : 0;
   const program = metaValue(p, "argv");
   const comments = [`${EXPORTER} from ${p.source}`];

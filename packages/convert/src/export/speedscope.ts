@@ -13,23 +13,22 @@ import { threadBuckets } from "./buckets.js";
 /** The exporter's name and version, written into files that have a field for it. */
 export const EXPORTER = "vmprof-convert 0.1.0";
 
-/** Yields the speedscope JSON of `p` in chunks of text. */
-export function* toSpeedscope(p: Profile, o: ExportOptions = {}): Generator<string> {
+/** Yields the speedscope JSON of `p` in chunks of text and bytes. */
+export function* toSpeedscope(p: Profile, o: ExportOptions = {}): Generator<string | Uint8Array> {
   const sel = select(p, o);
   const { column, keep } = sel;
   const s = p.samples;
   const buckets = threadBuckets(p, keep);
-  // Pass 1: the frames the kept samples use, and each path's JSON text.
+  // Pass 1: the frames the kept samples use, and each (stack, state)'s JSON text as bytes.
   const frameIx = new Map<number, number>();
   const frames: string[] = [];
-  const pathText = new Map<number, string>();
-  const textOf = (stack: number, state: number): string => {
+  const pathIx = new Int32Array(p.stacks.count * 8).fill(-1);
+  const pathBytes: Buffer[] = [];
+  const textOf = (stack: number, state: number): Buffer => {
     const key = stack * 8 + state;
-    let t = pathText.get(key);
-    if (t !== undefined) return t;
-    const ids = sel.path(stack, state);
+    if (pathIx[key] >= 0) return pathBytes[pathIx[key]];
     const parts: number[] = [];
-    for (const id of ids) {
+    for (const id of sel.path(stack, state)) {
       let ix = frameIx.get(id);
       if (ix === undefined) {
         ix = frames.length;
@@ -43,9 +42,9 @@ export function* toSpeedscope(p: Profile, o: ExportOptions = {}): Generator<stri
       }
       parts.push(ix);
     }
-    t = `[${parts.join(",")}]`;
-    pathText.set(key, t);
-    return t;
+    pathIx[key] = pathBytes.length;
+    pathBytes.push(Buffer.from(`[${parts.join(",")}]`));
+    return pathBytes[pathIx[key]];
   };
   const weightOf = (i: number) => (column === null ? 1 : column[i]);
   for (const t of sel.threads) for (const i of buckets.of(t.id)) if (weightOf(i) > 0) textOf(s.stack[i], s.state[i]);
@@ -55,27 +54,32 @@ export function* toSpeedscope(p: Profile, o: ExportOptions = {}): Generator<stri
   yield `"shared":{"frames":[${frames.join(",")}]},"profiles":[`;
   const total = sel.threads.reduce((n, t) => n + buckets.of(t.id).length, 0) || 1;
   let done = 0;
+  const COMMA = Buffer.from(",");
   for (const [k, t] of sel.threads.entries()) {
     const ix = buckets.of(t.id);
     let sum = 0;
     for (const i of ix) sum += weightOf(i);
     yield `${k > 0 ? "," : ""}{"type":"sampled","name":${JSON.stringify(threadTitle(p, t))},"unit":"${unit}","startValue":0,"endValue":${sum},"samples":[`;
-    let chunk: string[] = [];
+    // Sample paths are copied as bytes into large chunks: no string building per sample.
+    let out = Buffer.allocUnsafe(CHUNK);
+    let pos = 0;
     let first = true;
     for (const i of ix) {
       if (weightOf(i) === 0) continue;
-      chunk.push(textOf(s.stack[i], s.state[i]));
-      if (chunk.length === 65536) {
-        yield (first ? "" : ",") + chunk.join(",");
-        first = false;
-        chunk = [];
-        done += 65536;
-        o.onProgress?.(done / total / 2);
+      const b = textOf(s.stack[i], s.state[i]);
+      if (pos + b.length + 1 > out.length) {
+        yield out.subarray(0, pos);
+        out = Buffer.allocUnsafe(Math.max(CHUNK, b.length + 1));
+        pos = 0;
+        o.onProgress?.((done += 1) / (total / 65536 + 1));
       }
+      if (!first) pos += COMMA.copy(out, pos);
+      first = false;
+      pos += b.copy(out, pos);
     }
-    if (chunk.length > 0) yield (first ? "" : ",") + chunk.join(",");
+    if (pos > 0) yield out.subarray(0, pos);
     yield `],"weights":[`;
-    chunk = [];
+    let chunk: string[] = [];
     first = true;
     for (const i of ix) {
       const w = weightOf(i);
@@ -92,3 +96,6 @@ export function* toSpeedscope(p: Profile, o: ExportOptions = {}): Generator<stri
   }
   yield "]}\n";
 }
+
+/** Bytes per chunk of sample paths. */
+const CHUNK = 1 << 23;
