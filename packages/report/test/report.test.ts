@@ -227,7 +227,7 @@ test("bad input: one line naming what was wrong, exit 2", () => {
   const cases: [string[], RegExp, string?][] = [
     [[path.join(dir, "missing.prof")], /missing\.prof: no such file/],
     [[], /<stdin>: empty input/, ""],
-    [[garbage], /garbage\.prof.*not a vmprof profile|not a vmprof profile.*garbage\.prof/],
+    [[garbage], /garbage\.prof: unknown format \(expected a vmprof profile, pprof, Chrome \.cpuprofile, speedscope JSON or collapsed stacks\)/],
     [[corrupt], /corrupt\.prof/],
     [["--focus", "(", APP], /--focus: "\(" is not a valid regular expression/],
     [["--function", "[", APP], /--function: "\[" is not a valid regular expression/],
