@@ -1,6 +1,8 @@
 /** The `vmprof-record` command: flags in, one call to record(), exit status out. */
 import { Command, Flags } from "@oclif/core";
 import { DEFAULT_MAX_DEPTH, DEFAULT_PERIOD } from "@vmprof/native";
+import { readFileSync } from "node:fs";
+import { upload, UploadError, UploadUsageError } from "vmprof-upload";
 import { record, RecordUsageError } from "./record.js";
 
 export default class RecordCommand extends Command {
@@ -12,6 +14,7 @@ export default class RecordCommand extends Command {
     "vmprof-record -o - -- node app.js | vmprof-report --top",
     "vmprof-record --mode wall --rate 200 -o server.prof -- npm start",
     "vmprof-record --label build=1234 --no-children -- npx tsx app.ts",
+    "vmprof-record --upload http://127.0.0.1:8000 -o out.prof -- node app.js",
   ];
   static override strict = false;
   static override flags = {
@@ -24,6 +27,7 @@ export default class RecordCommand extends Command {
     argv: Flags.boolean({ summary: "Store the command lines (secret-looking values redacted).", default: true, allowNo: true }),
     children: Flags.boolean({ summary: "Also profile Node child processes of the program.", default: true, allowNo: true }),
     "allow-unprofiled": Flags.boolean({ summary: "Run the program unprofiled if the sampler cannot load for its Node version." }),
+    upload: Flags.string({ summary: "Then upload the profile to this vmprof-server (token from $VMPROF_TOKEN); prints its page's URL on stderr.", helpValue: "URL" }),
   };
 
   async run(): Promise<void> {
@@ -51,6 +55,7 @@ export default class RecordCommand extends Command {
       if (eq <= 0) fail(`--label: expected key=value, got "${l}"`);
       labels[l.slice(0, eq)] = l.slice(eq + 1);
     }
+    if (flags.upload !== undefined && flags.output === "-") fail("--upload needs a file to send: use -o FILE (or no -o) instead of -o -");
     try {
       const result = await record({
         command: argv as string[],
@@ -66,6 +71,25 @@ export default class RecordCommand extends Command {
       });
       if (flags.output === undefined && result.output) {
         log(`wrote ${result.samples} samples (${result.processes} process${result.processes === 1 ? "" : "es"}, ${result.threads} thread${result.threads === 1 ? "" : "s"}) to ${result.output}`);
+      }
+      // The upload never changes the exit status: that is the program's. A failed upload says so and
+      // leaves the profile on disk.
+      if (flags.upload !== undefined && result.output) {
+        try {
+          const sent = await upload({
+            url: flags.upload,
+            token: process.env.VMPROF_TOKEN,
+            labels,
+            to: "vmprof",
+            body: readFileSync(result.output),
+            source: result.output,
+            onRetry: log,
+          });
+          log(`uploaded: ${sent.url}`);
+        } catch (e) {
+          if (!(e instanceof UploadError || e instanceof UploadUsageError)) throw e;
+          log(`upload failed: ${e.message} (the profile stays in ${result.output})`);
+        }
       }
       process.exitCode = result.exitCode;
     } catch (e) {

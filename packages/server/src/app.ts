@@ -1,0 +1,252 @@
+/**
+ * The HTTP server: the profile API, Pyroscope's ingest endpoint, the web UI and speedscope's viewer,
+ * over a Store. Uploads need the bearer token when one is set (compared in constant time), and so
+ * do reads with `authRead`. Errors are JSON `{ "error": "one line" }` with a 4xx status; nothing is
+ * stored unless the whole upload was read and understood. No path from a request reaches the
+ * filesystem: the viewer's files are a fixed list read at start.
+ */
+import { createHash, timingSafeEqual } from "node:crypto";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import multipart from "@fastify/multipart";
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import { decodeProfile } from "@vmprof/format";
+import { OUTPUT_FORMATS, exportProfile, viewerDir, type InputFormat, type OutputFormat } from "vmprof-convert";
+import { listPage, profilePage } from "./pages.js";
+import { HttpError, parseUpload } from "./profiles.js";
+import type { ListQuery, Store } from "./store.js";
+
+/** How the server is set up. */
+export interface ServerOptions {
+  store: Store;
+  /** Bearer token required for uploads and deletes (and reads with authRead); none when absent. */
+  token?: string;
+  /** Require the token for reading too (API, pages and viewer data). */
+  authRead?: boolean;
+  /** Largest body accepted, in bytes (default 100 MB); larger gets 413. */
+  maxBytes?: number;
+}
+
+const ID = /^[0-9a-f]{16}$/;
+const digest = (s: string) => createHash("sha256").update(s).digest();
+
+/** Builds the Fastify app (not listening yet). */
+export function buildServer(o: ServerOptions): FastifyInstance {
+  const maxBytes = o.maxBytes ?? 100 * 1024 * 1024;
+  // On close: idle keep-alive connections are closed at once, requests in flight are finished.
+  const app = Fastify({ bodyLimit: maxBytes, logger: false, forceCloseConnections: "idle", return503OnClosing: true });
+  const store = o.store;
+  const tokenDigest = o.token ? digest(o.token) : undefined;
+
+  // Bodies are profiles: every content type is read as raw bytes (multipart has its own parser).
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser("*", { parseAs: "buffer", bodyLimit: maxBytes }, (_req, body, done) => done(null, body));
+  app.register(multipart, { limits: { fileSize: maxBytes, files: 1, fields: 20 } });
+
+  const authorized = (req: FastifyRequest): boolean => {
+    if (!tokenDigest) return true;
+    const h = req.headers.authorization ?? "";
+    const m = /^Bearer (.+)$/i.exec(h);
+    const cookie = /(?:^|;\s*)vmprof_token=([^;]+)/.exec(req.headers.cookie ?? "");
+    const given = m ? m[1] : cookie ? decodeURIComponent(cookie[1]) : undefined;
+    return given !== undefined && timingSafeEqual(digest(given), tokenDigest);
+  };
+  const needWrite = async (req: FastifyRequest) => {
+    if (!authorized(req)) throw new HttpError(401, "missing or wrong token: send Authorization: Bearer TOKEN");
+  };
+  const needRead = async (req: FastifyRequest) => {
+    if (o.authRead) await needWrite(req);
+  };
+
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
+    let status = err instanceof HttpError ? err.status : (err.statusCode ?? 500);
+    let message = err.message;
+    if (err.code === "FST_ERR_CTP_BODY_TOO_LARGE" || err.code === "FST_REQ_FILE_TOO_LARGE") {
+      status = 413;
+      message = `body too large: the limit is ${maxBytes} bytes`;
+    } else if (status >= 500) {
+      message = "internal error";
+      process.stderr.write(`vmprof-server: ${err.stack ?? err.message}\n`);
+    }
+    reply.status(status).type("application/json").send({ error: message.split("\n")[0] });
+  });
+  app.setNotFoundHandler((_req, reply) => {
+    reply.status(404).type("application/json").send({ error: "not found" });
+  });
+
+  const origin = (req: FastifyRequest) => `${req.protocol}://${req.headers.host ?? "127.0.0.1"}`;
+  const labelsOf = (q: unknown): Record<string, string> => {
+    const raw = (q as { label?: string | string[] }).label;
+    const out: Record<string, string> = {};
+    for (const l of raw === undefined ? [] : Array.isArray(raw) ? raw : [raw]) {
+      const m = /^([^=]+)=(.*)$/s.exec(l);
+      if (!m) throw new HttpError(400, `label "${l}" is not key=value`);
+      out[m[1]] = m[2];
+    }
+    return out;
+  };
+  const bodyOf = (req: FastifyRequest): Buffer => (Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0));
+
+  // --- API ---
+  app.post("/api/profiles", { preHandler: needWrite }, async (req, reply) => {
+    const q = req.query as { name?: string };
+    const parsed = parseUpload(bodyOf(req), { name: q.name, labels: labelsOf(req.query), source: "upload" });
+    const rec = store.insert(parsed.record, parsed.data);
+    reply.status(201).send({ id: rec.id, url: `${origin(req)}/profiles/${rec.id}` });
+  });
+
+  app.get("/api/profiles", { preHandler: needRead }, async (req) => {
+    const q = listQuery(req.query as Record<string, unknown>);
+    q.labels = labelsOf(req.query);
+    const r = store.list(q);
+    return { total: r.total, offset: q.offset, limit: q.limit, profiles: r.profiles.map(({ summary: _s, ...rest }) => rest) };
+  });
+
+  const found = (id: string) => {
+    const rec = ID.test(id) ? store.get(id) : undefined;
+    if (!rec) throw new HttpError(404, `no profile with id "${id}"`);
+    return rec;
+  };
+  app.get("/api/profiles/:id", { preHandler: needRead }, async (req) => found((req.params as { id: string }).id));
+
+  app.get("/api/profiles/:id/download", { preHandler: needRead }, async (req, reply) => {
+    const rec = found((req.params as { id: string }).id);
+    const format = ((req.query as { format?: string }).format ?? "vmprof") as OutputFormat;
+    if (!OUTPUT_FORMATS.includes(format)) throw new HttpError(400, `format must be one of ${OUTPUT_FORMATS.join(", ")}`);
+    const data = store.data(rec.id)!;
+    const ext: Record<OutputFormat, string> = { vmprof: "prof.gz", pprof: "pb.gz", speedscope: "speedscope.json", cpuprofile: "cpuprofile", collapsed: "collapsed", svg: "svg" };
+    const types: Record<OutputFormat, string> = {
+      vmprof: "application/octet-stream",
+      pprof: "application/octet-stream",
+      speedscope: "application/json",
+      cpuprofile: "application/json",
+      collapsed: "text/plain; charset=utf-8",
+      svg: "image/svg+xml",
+    };
+    reply.header("content-type", types[format]).header("content-disposition", `attachment; filename="${rec.id}.${ext[format]}"`);
+    if (format === "vmprof") return reply.send(Buffer.from(data));
+    const chunks = [...exportProfile(decodeProfile(data, rec.name), format)].map((c) => (typeof c === "string" ? Buffer.from(c) : c));
+    return reply.send(Buffer.concat(chunks));
+  });
+
+  app.delete("/api/profiles/:id", { preHandler: needWrite }, async (req, reply) => {
+    const id = (req.params as { id: string }).id;
+    if (!ID.test(id) || !store.delete(id)) throw new HttpError(404, `no profile with id "${id}"`);
+    reply.status(204).send();
+  });
+
+  // --- Pyroscope ingest: POST /ingest?name=app.cpu{k=v}&from=&until=&format=pprof|folded&sampleRate=&spyName= ---
+  app.post("/ingest", { preHandler: needWrite }, async (req, reply) => {
+    const q = req.query as Record<string, string | undefined>;
+    const { name, labels } = parsePyroscopeName(q.name);
+    // Pyroscope's agents send pprof as a multipart "profile" field without a format parameter;
+    // a raw body without one is folded text (Pyroscope's default).
+    const format = q.format ?? (req.isMultipart() ? "pprof" : "folded");
+    const formats: Record<string, InputFormat> = { pprof: "pprof", folded: "collapsed", lines: "collapsed" };
+    if (!(format in formats)) throw new HttpError(415, `unsupported format "${format}"; accepted: pprof, folded`);
+    let body: Buffer = bodyOf(req);
+    if (req.isMultipart()) {
+      body = Buffer.alloc(0);
+      for await (const part of req.parts()) {
+        if (part.type === "file" && part.fieldname === "profile") body = await part.toBuffer();
+        else if (part.type === "file") await part.toBuffer();
+      }
+      if (body.length === 0) throw new HttpError(400, 'multipart body has no "profile" file field');
+    }
+    if (q.spyName) labels.__spy_name__ = q.spyName;
+    if (q.sampleRate) labels.__sample_rate__ = q.sampleRate;
+    const parsed = parseUpload(body, { name, labels, source: "ingest", format: formats[format] });
+    const from = pyroscopeTime(q.from, "from");
+    const until = pyroscopeTime(q.until, "until");
+    if (parsed.record.startTime === 0 && from !== undefined) parsed.record.startTime = from;
+    if (from !== undefined && until !== undefined && until > from) parsed.record.durationUs = until - from;
+    store.insert(parsed.record, parsed.data);
+    reply.status(200).send();
+  });
+
+  // --- UI ---
+  app.get("/", { preHandler: needReadPage }, async (req, reply) => {
+    const raw = req.query as Record<string, unknown>;
+    const q = listQuery({ ...raw, limit: raw.limit ?? "50" });
+    q.search = typeof raw.q === "string" ? raw.q : undefined;
+    reply.type("text/html; charset=utf-8").send(listPage(store.list(q), { search: q.search ?? "", offset: q.offset, limit: q.limit }));
+  });
+  app.get("/profiles/:id", { preHandler: needReadPage }, async (req, reply) => {
+    const id = (req.params as { id: string }).id;
+    const rec = ID.test(id) ? store.get(id) : undefined;
+    if (!rec) {
+      reply.status(404).type("text/html; charset=utf-8").send("<!doctype html><title>Not found</title><p>No such profile.</p>\n");
+      return;
+    }
+    reply.type("text/html; charset=utf-8").send(profilePage(rec));
+  });
+  async function needReadPage(req: FastifyRequest, reply: FastifyReply) {
+    if (!o.authRead || authorized(req)) return;
+    // A browser brings the token once as ?token=; it is kept in a cookie for the viewer's requests.
+    const t = (req.query as { token?: string }).token;
+    if (t && tokenDigest && timingSafeEqual(digest(t), tokenDigest)) {
+      const url = new URL(req.url, "http://x");
+      url.searchParams.delete("token");
+      reply.header("set-cookie", `vmprof_token=${encodeURIComponent(t)}; HttpOnly; SameSite=Strict; Path=/`).redirect(url.pathname + url.search, 303);
+      return reply;
+    }
+    throw new HttpError(401, "missing or wrong token: open the page with ?token=TOKEN");
+  }
+
+  const vdir = viewerDir();
+  const viewerFiles = new Map<string, string>(readdirSync(vdir).map((f) => [f, join(vdir, f)]));
+  const TYPES: Record<string, string> = { html: "text/html; charset=utf-8", js: "text/javascript", css: "text/css", json: "application/json", png: "image/png", ico: "image/x-icon", woff2: "font/woff2", wasm: "application/wasm", txt: "text/plain" };
+  app.get("/viewer/:file", async (req, reply) => {
+    const file = (req.params as { file: string }).file;
+    const path = viewerFiles.get(file);
+    if (!path) throw new HttpError(404, "not found");
+    reply.type(TYPES[file.slice(file.lastIndexOf(".") + 1)] ?? "application/octet-stream").header("cache-control", "max-age=3600");
+    return reply.send(readFileSync(path));
+  });
+  app.get("/viewer/", async (_req, reply) => reply.redirect("/viewer/index.html"));
+
+  return app;
+}
+
+/** Reads limit/offset/from/to of a list request; HttpError 400 for malformed values. */
+function listQuery(raw: Record<string, unknown>): ListQuery {
+  const int = (key: string, dflt: number, min: number, max: number): number => {
+    const v = raw[key];
+    if (v === undefined || v === "") return dflt;
+    const n = Number(v);
+    if (typeof v !== "string" || !/^\d+$/.test(v) || n < min || n > max) throw new HttpError(400, `${key} must be an integer from ${min} to ${max}, got "${String(v)}"`);
+    return n;
+  };
+  const time = (key: string): number | undefined => {
+    const v = raw[key];
+    if (v === undefined || v === "") return undefined;
+    const s = String(v);
+    const n = /^\d+$/.test(s) ? Number(s) : Date.parse(s);
+    if (!Number.isFinite(n)) throw new HttpError(400, `${key} must be ms since the epoch or an ISO date, got "${s}"`);
+    return n;
+  };
+  return { name: typeof raw.name === "string" ? raw.name : undefined, from: time("from"), to: time("to"), limit: int("limit", 50, 1, 1000), offset: int("offset", 0, 0, 1e9) };
+}
+
+/** "app.cpu{env=prod,region=eu}" -> name and labels. HttpError 400 when malformed. */
+export function parsePyroscopeName(raw: string | undefined): { name: string; labels: Record<string, string> } {
+  if (!raw) throw new HttpError(400, "name is required (app.cpu{key=value,...})");
+  const m = /^([^{}]+)(?:\{(.*)\})?$/s.exec(raw);
+  if (!m) throw new HttpError(400, `name "${raw}" is not app{key=value,...}`);
+  const labels: Record<string, string> = {};
+  for (const part of (m[2] ?? "").split(",").filter((x) => x.trim() !== "")) {
+    const kv = /^\s*([^=]+?)\s*=\s*(.*?)\s*$/s.exec(part);
+    if (!kv) throw new HttpError(400, `label "${part}" in name is not key=value`);
+    labels[kv[1]] = kv[2];
+  }
+  return { name: m[1].trim(), labels };
+}
+
+/** A Pyroscope from/until value in µs since the epoch; its unit is chosen by digit count (10: seconds). */
+function pyroscopeTime(v: string | undefined, key: string): number | undefined {
+  if (v === undefined || v === "") return undefined;
+  if (!/^\d+$/.test(v)) throw new HttpError(400, `${key} must be a Unix time, got "${v}"`);
+  const n = Number(v);
+  const digits = v.length;
+  return digits <= 10 ? n * 1e6 : digits <= 13 ? n * 1e3 : digits <= 16 ? n : n / 1e3;
+}

@@ -1,0 +1,56 @@
+/** The `vmprof-server` command: flags in, the store and the app, then serve until SIGTERM or SIGINT. */
+import { Command, Flags } from "@oclif/core";
+import { buildServer } from "./app.js";
+import { Store } from "./store.js";
+
+export default class ServerCommand extends Command {
+  static override summary = "Serve profiles: an upload API, Pyroscope's /ingest, and a web UI with speedscope's viewer, stored in one SQLite file.";
+  static override description = `Binds to 127.0.0.1 unless --host says otherwise. With --token (or VMPROF_TOKEN), uploads and deletes need "Authorization: Bearer TOKEN"; --auth-read makes reading need it too (a browser passes it once as ?token=). Prints the server's URL on stdout when it listens. SIGTERM or SIGINT: stops accepting, finishes the requests in flight, closes the database, exits 0.`;
+  static override examples = [
+    "vmprof-server --port 8000 --db profiles.db",
+    "VMPROF_TOKEN=secret vmprof-server --host 0.0.0.0 --auth-read",
+    "vmprof-upload --url http://127.0.0.1:8000 out.prof",
+  ];
+  static override flags = {
+    port: Flags.integer({ summary: "Port to listen on (0: any free port).", default: 8000, min: 0, max: 65535 }),
+    host: Flags.string({ summary: "Address to bind.", default: "127.0.0.1" }),
+    db: Flags.string({ summary: "SQLite file (created when missing).", default: "vmprof.db", helpValue: "FILE" }),
+    token: Flags.string({ summary: "Bearer token uploads need [default: $VMPROF_TOKEN].", env: "VMPROF_TOKEN" }),
+    "auth-read": Flags.boolean({ summary: "Reading needs the token too.", dependsOn: ["token"] }),
+    "max-size": Flags.integer({ summary: "Largest upload in MB; larger gets 413.", default: 100, min: 1 }),
+  };
+
+  async run(): Promise<void> {
+    const { flags } = await this.parse(ServerCommand);
+    let store: Store;
+    try {
+      store = new Store(flags.db);
+    } catch (e) {
+      process.stderr.write(`vmprof-server: ${flags.db}: cannot open the database (${(e as Error).message})\n`);
+      this.exit(2);
+    }
+    const app = buildServer({ store: store!, token: flags.token, authRead: flags["auth-read"], maxBytes: flags["max-size"] * 1024 * 1024 });
+    try {
+      await app.listen({ port: flags.port, host: flags.host });
+    } catch (e) {
+      store!.close();
+      process.stderr.write(`vmprof-server: cannot listen on ${flags.host}:${flags.port} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})\n`);
+      this.exit(2);
+    }
+    const addr = app.server.address() as { port: number; address: string };
+    const host = addr.address.includes(":") ? `[${addr.address}]` : addr.address;
+    process.stdout.write(`http://${host}:${addr.port}/\n`);
+    process.stderr.write(`vmprof-server: serving ${flags.db} on http://${host}:${addr.port}/${flags.token ? " (uploads need the token)" : ""}\n`);
+    await new Promise<void>((resolve) => {
+      const stop = () => {
+        process.stderr.write("vmprof-server: stopping: finishing requests in flight\n");
+        void app.close().then(() => {
+          store!.close();
+          resolve();
+        });
+      };
+      process.once("SIGTERM", stop);
+      process.once("SIGINT", stop);
+    });
+  }
+}

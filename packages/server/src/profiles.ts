@@ -1,0 +1,135 @@
+/**
+ * Turning an upload into what the store keeps: the profile read by the convert package (any format it
+ * imports), re-encoded in our format and gzipped, with its facts and a summary for the pages.
+ */
+import { gzipSync } from "node:zlib";
+import {
+  THREAD_KIND_NAMES,
+  aggregate,
+  defaultWeight,
+  functionIdLimit,
+  functionInfo,
+  functionLabel,
+  functionTotals,
+  isStateFunction,
+  memorySink,
+  metaValue,
+  writeProfiles,
+  type Profile,
+} from "@vmprof/format";
+import { ConvertError, detectFormat, importBytes, type InputFormat } from "vmprof-convert";
+import type { ProfileRecord } from "./store.js";
+
+/** A request the server refuses: its HTTP status and one line for the client. */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** One row of a summary's top table. Percentages are 0-100 of the total weight. */
+export interface TopRow {
+  name: string;
+  file: string;
+  line: number;
+  kind: "js" | "native" | "builtin" | "state" | "other";
+  selfPercent: number;
+  totalPercent: number;
+}
+
+/** What a profile page shows without reading the profile: facts and the top functions. */
+export interface Summary {
+  weight: string;
+  mode: string;
+  nodeVersion: string;
+  processes: { pid: number; name: string }[];
+  threads: { pid: number; tid: number; name: string; kind: string }[];
+  top: TopRow[];
+}
+
+const ACCEPTED = "vmprof, pprof, cpuprofile, speedscope, collapsed";
+
+/** Rows in a summary's top table. */
+export const TOP_ROWS = 40;
+
+/** The summary of a profile: facts and the TOP_ROWS functions of highest cumulative share. */
+export function summarize(p: Profile): Summary {
+  const weight = defaultWeight(p);
+  const agg = aggregate(p, { weight });
+  const t = functionTotals(p, agg);
+  const total = agg.total || 1;
+  const rows: TopRow[] = [];
+  for (let id = 1; id < functionIdLimit(p); id++) {
+    if (t.total[id] === 0 && t.self[id] === 0) continue;
+    const f = functionInfo(p, id);
+    rows.push({
+      name: functionLabel(f),
+      file: f.file,
+      line: f.line,
+      kind: isStateFunction(p, id) ? "state" : (["js", "native", "builtin", "other"] as const)[f.kind],
+      selfPercent: (t.self[id] / total) * 100,
+      totalPercent: (t.total[id] / total) * 100,
+    });
+  }
+  rows.sort((a, b) => b.totalPercent - a.totalPercent || b.selfPercent - a.selfPercent);
+  return {
+    weight,
+    mode: String(metaValue(p, "mode") ?? ""),
+    nodeVersion: String(metaValue(p, "node_version") ?? ""),
+    processes: p.processes.map((pr) => ({ pid: pr.pid, name: pr.name })),
+    threads: p.threads.map((th) => ({ pid: p.processes[th.process - 1].pid, tid: th.tid, name: th.name, kind: THREAD_KIND_NAMES[th.kind] })),
+    top: rows.slice(0, TOP_ROWS),
+  };
+}
+
+/** A parsed upload, ready for Store.insert. */
+export interface Parsed {
+  record: Omit<ProfileRecord, "id" | "size">;
+  data: Uint8Array;
+  profile: Profile;
+}
+
+/**
+ * Reads an uploaded body (format found from the content) into a record and the bytes to store.
+ * Throws HttpError: 400 empty, 415 not a format we read (naming the accepted ones), 400 broken or
+ * truncated, naming what is wrong.
+ */
+export function parseUpload(body: Uint8Array, o: { name?: string; labels?: Record<string, string>; source: string; format?: InputFormat }): Parsed {
+  if (body.length === 0) throw new HttpError(400, "empty body: no profile");
+  const format = o.format ?? detectFormat(body);
+  if (!format) throw new HttpError(415, `unsupported profile format; accepted: ${ACCEPTED}`);
+  let profile: Profile;
+  try {
+    profile = importBytes(body, format, o.source);
+  } catch (e) {
+    if (e instanceof ConvertError) throw new HttpError(400, e.message);
+    throw e;
+  }
+  if (profile.truncation) throw new HttpError(400, `${profile.truncation.message}: upload a complete profile`);
+  if (profile.samples.count === 0) throw new HttpError(400, `${o.source}: the profile has no samples`);
+  const sink = memorySink();
+  writeProfiles([profile], sink);
+  const start = Number(metaValue(profile, "start_time") ?? 0);
+  const end = Number(metaValue(profile, "end_time") ?? 0);
+  let last = 0;
+  for (let i = 0; i < profile.samples.count; i++) last = Math.max(last, profile.samples.time[i]);
+  const argv = metaValue(profile, "argv");
+  const name = o.name || (Array.isArray(argv) ? argv.slice(0, 3).join(" ") : "") || "profile";
+  return {
+    profile,
+    data: gzipSync(sink.bytes()),
+    record: {
+      name,
+      labels: o.labels ?? {},
+      uploadedAt: Date.now(),
+      startTime: start,
+      durationUs: end > start && start > 0 ? end - start : last,
+      samples: profile.samples.count,
+      sourceFormat: format,
+      summary: summarize(profile),
+    },
+  };
+}

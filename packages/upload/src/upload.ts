@@ -1,0 +1,194 @@
+/**
+ * vmprof-upload's whole behaviour, as a library call: send a profile to vmprof-server's API (the
+ * bytes as they are, in any format the server imports) or to Pyroscope's ingest API (converted to
+ * pprof, with the name, labels, time range, spy name and sample rate Pyroscope expects). Connection
+ * errors and 5xx answers are retried with exponential backoff; 4xx answers are final.
+ */
+import { request as httpRequest } from "node:http";
+import { request as httpsRequest } from "node:https";
+import { defaultWeight, metaValue } from "@vmprof/format";
+import { ConvertError, detectFormat, importBytes, toPprof } from "vmprof-convert";
+
+/** A problem with the local input or options: one line, exit status 2. */
+export class UploadUsageError extends Error {
+  override readonly name = "UploadUsageError";
+}
+
+/** The server refused or could not be reached: one line (the server's own message when it sent one), exit 1. */
+export class UploadError extends Error {
+  override readonly name = "UploadError";
+  constructor(
+    message: string,
+    readonly status?: number,
+  ) {
+    super(message);
+  }
+}
+
+/** What to send where. */
+export interface UploadOptions {
+  /** The server's base URL, e.g. http://127.0.0.1:8000. */
+  url: string;
+  token?: string;
+  /** Profile name; default: from the recorded command line (vmprof) or "vmprof-node.cpu" (Pyroscope). */
+  name?: string;
+  labels?: Record<string, string>;
+  /** "vmprof": our server's API; "pyroscope": Pyroscope's /ingest. */
+  to: "vmprof" | "pyroscope";
+  /** The profile's bytes and where they came from (for messages). */
+  body: Uint8Array;
+  source: string;
+  /** Attempts on connection errors and 5xx (default 5). */
+  attempts?: number;
+  /** First backoff in ms, doubled each retry (default 500). */
+  backoffMs?: number;
+  /** Told the fraction of the body sent. */
+  onProgress?: (fraction: number) => void;
+  /** Told of each retry, one line. */
+  onRetry?: (message: string) => void;
+}
+
+/** What the server answered. */
+export interface UploadResult {
+  /** The profile's page (vmprof server), or the ingest URL used (Pyroscope). */
+  url: string;
+  id?: string;
+  status: number;
+}
+
+interface Answer {
+  status: number;
+  body: string;
+}
+
+/** One HTTP request with a body; rejects on connection errors. */
+function send(url: URL, method: string, headers: Record<string, string>, body: Uint8Array, onProgress?: (f: number) => void): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = (url.protocol === "https:" ? httpsRequest : httpRequest)(url, { method, headers: { ...headers, "content-length": String(body.length) } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }));
+      res.on("error", reject);
+    });
+    req.on("error", reject);
+    req.setTimeout(120_000, () => req.destroy(new Error("timed out")));
+    const CHUNK = 1 << 18;
+    let off = 0;
+    const pump = () => {
+      while (off < body.length) {
+        const end = Math.min(off + CHUNK, body.length);
+        const more = req.write(body.subarray(off, end));
+        off = end;
+        onProgress?.(off / body.length);
+        if (!more) {
+          req.once("drain", pump);
+          return;
+        }
+      }
+      req.end();
+    };
+    pump();
+  });
+}
+
+/** The server's one-line message from a JSON error body, else the status line. */
+function messageOf(a: Answer): string {
+  try {
+    const j = JSON.parse(a.body) as { error?: string; message?: string };
+    if (j.error || j.message) return String(j.error ?? j.message);
+  } catch {
+    // not JSON
+  }
+  return a.body.trim().split("\n")[0] || `HTTP ${a.status}`;
+}
+
+/** Sends with retries: connection errors and 5xx are retried, 4xx are not. */
+async function sendWithRetries(url: URL, headers: Record<string, string>, body: Uint8Array, o: UploadOptions): Promise<Answer> {
+  const attempts = o.attempts ?? 5;
+  let wait = o.backoffMs ?? 500;
+  for (let i = 1; ; i++) {
+    let problem: string;
+    try {
+      const a = await send(url, "POST", headers, body, o.onProgress);
+      if (a.status < 500) return a;
+      problem = `${url.origin} answered ${a.status}: ${messageOf(a)}`;
+      if (i >= attempts) throw new UploadError(problem, a.status);
+    } catch (e) {
+      if (e instanceof UploadError) throw e;
+      const err = e as NodeJS.ErrnoException;
+      problem = `cannot reach ${url.origin} (${err.code ?? err.message})`;
+      if (i >= attempts) throw new UploadError(problem);
+    }
+    o.onRetry?.(`${problem}; retrying in ${(wait / 1000).toFixed(1)} s (attempt ${i + 1} of ${attempts})`);
+    await new Promise((r) => setTimeout(r, wait * (0.8 + Math.random() * 0.4)));
+    wait *= 2;
+  }
+}
+
+function base(url: string): URL {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new UploadUsageError(`--url: "${url}" is not a URL (e.g. http://127.0.0.1:8000)`);
+  }
+  if (u.protocol !== "http:" && u.protocol !== "https:") throw new UploadUsageError(`--url: "${url}" is not http or https`);
+  return u;
+}
+
+/** Uploads one profile. Throws UploadUsageError for bad local input, UploadError when the server refuses or cannot be reached. */
+export async function upload(o: UploadOptions): Promise<UploadResult> {
+  const root = base(o.url);
+  if (o.body.length === 0) throw new UploadUsageError(`${o.source}: empty input, no profile`);
+  const format = detectFormat(o.body);
+  if (!format) throw new UploadUsageError(`${o.source}: unknown format (expected a vmprof profile, pprof, Chrome .cpuprofile, speedscope JSON or collapsed stacks)`);
+  const headers: Record<string, string> = { "content-type": "application/octet-stream", "user-agent": "vmprof-upload/0.1.0" };
+  if (o.token) headers.authorization = `Bearer ${o.token}`;
+  const labels = o.labels ?? {};
+
+  if (o.to === "vmprof") {
+    const url = new URL("api/profiles", root.href.endsWith("/") ? root : new URL(`${root.href}/`));
+    if (o.name) url.searchParams.set("name", o.name);
+    for (const [k, v] of Object.entries(labels)) url.searchParams.append("label", `${k}=${v}`);
+    const a = await sendWithRetries(url, headers, o.body, o);
+    if (a.status !== 201 && a.status !== 200) throw new UploadError(`${url.origin} refused the profile (${a.status}): ${messageOf(a)}`, a.status);
+    const j = JSON.parse(a.body) as { id: string; url: string };
+    return { url: j.url, id: j.id, status: a.status };
+  }
+
+  // Pyroscope: pprof, name{labels}, from/until in seconds, spyName, sampleRate in Hz.
+  for (const [k, v] of Object.entries(labels)) {
+    if (/[{},=]/.test(k + v)) throw new UploadUsageError(`--label ${k}=${v}: Pyroscope labels cannot contain { } , or =`);
+  }
+  let p;
+  try {
+    p = importBytes(o.body, format, o.source);
+  } catch (e) {
+    if (e instanceof ConvertError) throw new UploadUsageError(e.message);
+    throw e;
+  }
+  const pprof = toPprof(p, { weight: defaultWeight(p) });
+  const start = Number(metaValue(p, "start_time") ?? 0);
+  let end = Number(metaValue(p, "end_time") ?? 0);
+  if (!(end > start)) {
+    let last = 0;
+    for (let i = 0; i < p.samples.count; i++) last = Math.max(last, p.samples.time[i]);
+    end = start + last;
+  }
+  const from = start > 0 ? Math.floor(start / 1e6) : Math.floor(Date.now() / 1000) - Math.ceil((end - start) / 1e6);
+  const until = start > 0 ? Math.max(from + 1, Math.ceil(end / 1e6)) : Math.floor(Date.now() / 1000);
+  const periodUs = Number(metaValue(p, "period_us") ?? 0);
+  const name = `${o.name ?? "vmprof-node.cpu"}{${Object.entries(labels)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(",")}}`;
+  const url = new URL("ingest", root.href.endsWith("/") ? root : new URL(`${root.href}/`));
+  url.searchParams.set("name", name);
+  url.searchParams.set("from", String(from));
+  url.searchParams.set("until", String(until));
+  url.searchParams.set("format", "pprof");
+  url.searchParams.set("spyName", "vmprof-node");
+  if (periodUs > 0) url.searchParams.set("sampleRate", String(Math.round(1e6 / periodUs)));
+  const a = await sendWithRetries(url, headers, pprof, o);
+  if (a.status >= 300) throw new UploadError(`${url.origin} refused the profile (${a.status}): ${messageOf(a)}`, a.status);
+  return { url: url.href, status: a.status };
+}
