@@ -36,6 +36,16 @@ export function buildServer(o: ServerOptions): FastifyInstance {
   // On close: idle keep-alive connections are closed at once, requests in flight are finished.
   const app = Fastify({ bodyLimit: maxBytes, logger: false, forceCloseConnections: "idle", return503OnClosing: true });
   const store = o.store;
+  // While closing, answers to the requests still in flight close their connections, so close()
+  // does not wait for the clients' keep-alive timeouts.
+  let closing = false;
+  app.addHook("preClose", async () => {
+    closing = true;
+  });
+  app.addHook("onSend", async (_req, reply, payload) => {
+    if (closing) reply.header("connection", "close");
+    return payload;
+  });
   const tokenDigest = o.token ? digest(o.token) : undefined;
 
   // Bodies are profiles: every content type is read as raw bytes (multipart has its own parser).

@@ -110,8 +110,13 @@ export function parseUpload(body: Uint8Array, o: { name?: string; labels?: Recor
   }
   if (profile.truncation) throw new HttpError(400, `${profile.truncation.message}: upload a complete profile`);
   if (profile.samples.count === 0) throw new HttpError(400, `${o.source}: the profile has no samples`);
-  const sink = memorySink();
-  writeProfiles([profile], sink);
+  // Our own format is stored as uploaded (it was just decoded whole); others are encoded in it.
+  let ours: Uint8Array = body;
+  if (format !== "vmprof") {
+    const sink = memorySink();
+    writeProfiles([profile], sink);
+    ours = sink.bytes();
+  }
   const start = Number(metaValue(profile, "start_time") ?? 0);
   const end = Number(metaValue(profile, "end_time") ?? 0);
   let last = 0;
@@ -120,7 +125,7 @@ export function parseUpload(body: Uint8Array, o: { name?: string; labels?: Recor
   const name = o.name || (Array.isArray(argv) ? argv.slice(0, 3).join(" ") : "") || "profile";
   return {
     profile,
-    data: gzipSync(sink.bytes()),
+    data: ours[0] === 0x1f && ours[1] === 0x8b ? ours : gzipSync(ours, { level: 1 }),
     record: {
       name,
       labels: o.labels ?? {},

@@ -8,8 +8,6 @@ import { fileURLToPath } from "node:url";
 const here = path.dirname(fileURLToPath(import.meta.url));
 const pkg = path.resolve(here, "../..");
 export const SERVER = path.join(pkg, "bin/run.js");
-export const UPLOAD = path.resolve(pkg, "../upload/bin/run.js");
-export const RECORD = path.resolve(pkg, "../record/bin/run.js");
 /** Checked-in profile with 3 threads and a function named <img src=x onerror=alert(1)>. */
 export const APP = path.resolve(pkg, "../report/test/fixtures/app.prof");
 export const TRUNCATED = path.resolve(pkg, "../report/test/fixtures/truncated.prof");

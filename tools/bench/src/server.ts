@@ -1,0 +1,109 @@
+/**
+ * vmprof-server benchmark, two figures, each beside a baseline measured in the same run:
+ * 1. Uploads per second of a typical 1 MB profile (a synthetic recording in our format) with 16
+ *    concurrent clients, for DURATION seconds, against a bare node:http server on the same machine
+ *    that only reads the body and answers 201 (the transport's ceiling).
+ * 2. Latency (p50, p99 of REQUESTS sequential requests) of the list page with 10,000 stored
+ *    (small) profiles, beside a static file of the same server (/viewer/index.html).
+ *
+ *   node tools/bench/dist/server.js [duration=10] [requests=500]
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { memorySink } from "@vmprof/format";
+import { Store, parseUpload } from "vmprof-server";
+import { synthesize, writeSynthetic } from "./synthetic.js";
+
+const DURATION = Number(process.argv[2] ?? 10);
+const REQUESTS = Number(process.argv[3] ?? 500);
+const root = resolve(fileURLToPath(import.meta.url), "../../../..");
+const serverBin = join(root, "packages/server/bin/run.js");
+const dir = mkdtempSync(join(tmpdir(), "vmprof-bench-server-"));
+
+function start(args: string[]): Promise<{ url: string; child: ChildProcess }> {
+  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
+  return new Promise((res, rej) => {
+    child.stdout!.once("data", (d) => res({ url: String(d).split("\n")[0], child }));
+    child.once("exit", (c) => rej(new Error(`exited ${c}`)));
+  });
+}
+const stop = (c: ChildProcess) => new Promise<void>((r) => (c.kill("SIGTERM"), c.once("exit", () => r())));
+
+async function uploads(url: string, body: Uint8Array): Promise<number> {
+  const end = Date.now() + DURATION * 1000;
+  let done = 0;
+  const client = async () => {
+    while (Date.now() < end) {
+      const r = await fetch(url, { method: "POST", body, headers: { "content-type": "application/octet-stream" } });
+      await r.arrayBuffer();
+      if (r.status !== 201) throw new Error(`upload answered ${r.status}`);
+      done++;
+    }
+  };
+  const t0 = Date.now();
+  await Promise.all(Array.from({ length: 16 }, client));
+  return done / ((Date.now() - t0) / 1000);
+}
+
+async function latencies(url: string): Promise<{ p50: number; p99: number }> {
+  const ms: number[] = [];
+  for (let i = 0; i < REQUESTS; i++) {
+    const t0 = process.hrtime.bigint();
+    const r = await fetch(url);
+    await r.arrayBuffer();
+    if (r.status !== 200) throw new Error(`${url} answered ${r.status}`);
+    ms.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  ms.sort((a, b) => a - b);
+  return { p50: ms[Math.floor(ms.length * 0.5)], p99: ms[Math.floor(ms.length * 0.99)] };
+}
+
+try {
+  // A ~1 MB profile of the synthetic recording (its samples vary more than a real recording's, so it
+  // holds fewer samples per MB): sized from a first try.
+  const make = (n: number) => {
+    const sink = memorySink();
+    writeSynthetic(synthesize(n), sink);
+    return sink.bytes();
+  };
+  let samples = 50_000;
+  for (let k = 0; k < 3; k++) samples = Math.round((samples * 1e6) / make(samples).length);
+  const body = make(samples);
+
+  const bare = await start([
+    "-e",
+    `const s=require("http").createServer((q,r)=>{q.resume();q.on("end",()=>r.writeHead(201,{"content-type":"application/json"}).end('{"id":"x"}'))});s.listen(0,"127.0.0.1",()=>console.log("http://127.0.0.1:"+s.address().port+"/"))`,
+  ]);
+  const bareRate = await uploads(bare.url, body);
+  await stop(bare.child);
+  const srv = await start([serverBin, "--port", "0", "--db", join(dir, "upload.db")]);
+  const rate = await uploads(new URL("/api/profiles", srv.url).href, body);
+  await stop(srv.child);
+  console.log(`uploads of a ${(body.length / 1e6).toFixed(2)} MB profile (${samples} samples), 16 concurrent clients, ${DURATION} s each:`);
+  console.log(`  bare node:http (reads the body)   ${bareRate.toFixed(1)} /s`);
+  console.log(`  vmprof-server POST /api/profiles  ${rate.toFixed(1)} /s   ${(rate / bareRate).toFixed(3)}x bare (database: ${(statSync(join(dir, "upload.db")).size / 1e6).toFixed(0)} MB)`);
+
+  // 10,000 stored profiles: one small recording (the report's checked-in app.prof) stored 10,000
+  // times under different names; the list reads rows, not profile bytes, so their size does not count.
+  const db = join(dir, "list.db");
+  const store = new Store(db);
+  const parsed = parseUpload(readFileSync(join(root, "packages/report/test/fixtures/app.prof")), { source: "bench" });
+  store.transaction(() => {
+    for (let i = 0; i < 10_000; i++) store.insert({ ...parsed.record, name: `service-${i % 97}/run-${i}`, labels: { env: i % 2 ? "prod" : "dev" }, uploadedAt: Date.now() - i * 1000 }, parsed.data);
+  });
+  store.close();
+  const listSrv = await start([serverBin, "--port", "0", "--db", db]);
+  const page = await latencies(listSrv.url);
+  const api = await latencies(new URL("/api/profiles?limit=50", listSrv.url).href);
+  const stat = await latencies(new URL("/viewer/index.html", listSrv.url).href);
+  await stop(listSrv.child);
+  console.log(`latency with 10,000 stored profiles (${(statSync(db).size / 1e6).toFixed(0)} MB), ${REQUESTS} sequential requests:`);
+  console.log(`  static /viewer/index.html         p50 ${stat.p50.toFixed(2)} ms  p99 ${stat.p99.toFixed(2)} ms`);
+  console.log(`  list page /                       p50 ${page.p50.toFixed(2)} ms  p99 ${page.p99.toFixed(2)} ms   p99 ${(page.p99 / stat.p99).toFixed(2)}x static`);
+  console.log(`  GET /api/profiles?limit=50        p50 ${api.p50.toFixed(2)} ms  p99 ${api.p99.toFixed(2)} ms   p99 ${(api.p99 / stat.p99).toFixed(2)}x static`);
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
