@@ -65,13 +65,14 @@ export function* toSpeedscope(p: Profile, o: ExportOptions = {}): Generator<stri
     let pos = 0;
     let first = true;
     for (const i of ix) {
+      done++;
       if (weightOf(i) === 0) continue;
       const b = textOf(s.stack[i], s.state[i]);
       if (pos + b.length + 1 > out.length) {
         yield out.subarray(0, pos);
         out = Buffer.allocUnsafe(Math.max(CHUNK, b.length + 1));
         pos = 0;
-        o.onProgress?.((done += 1) / (total / 65536 + 1));
+        o.onProgress?.(done / total);
       }
       if (!first) pos += COMMA.copy(out, pos);
       first = false;
