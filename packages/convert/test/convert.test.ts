@@ -271,6 +271,39 @@ document.getElementById("o").addEventListener("load", () => {
   assert.match(seen.matched, /^Matched: 12\.26%$/);
 });
 
+test("ours -> speedscope -> ours keeps every thread's stacks in order, with the chosen weight as wall time", () => {
+  for (const weight of ["cpu", "wall"]) {
+    const json = at(`rt-${weight}.speedscope.json`);
+    assert.equal(convert(["-o", json, "--weight", weight, APP]).status, 0);
+    const back = at(`rt-${weight}.prof`);
+    const r = convert(["-o", back, json]);
+    assert.equal(r.status, 0, r.stderr);
+    const a = readProfileSync(APP);
+    const b = readProfileSync(back);
+    assert.deepEqual(
+      b.threads.map((t) => [t.name, t.tid, b.processes[t.process - 1].pid]),
+      a.threads.map((t) => [t.name, t.tid, a.processes[t.process - 1].pid]),
+    );
+    // Per thread, the sequence of (path, weight) of the samples that weigh something.
+    const seq = (p: Profile, col: (p: Profile) => Uint32Array) => {
+      const out: Record<string, string[]> = {};
+      for (let i = 0; i < p.samples.count; i++) {
+        const w = col(p)[i];
+        if (w === 0) continue;
+        const names: string[] = [];
+        for (let s = p.samples.stack[i]; s !== 0; s = p.stacks.parent[s]) names.unshift(functionInfo(p, p.frames[p.stacks.frame[s] - 1].function).name);
+        const t = p.threads[p.samples.thread[i] - 1];
+        (out[`${t.name} ${t.tid}`] ??= []).push(`${names.join(";")}|${p.samples.state[i]}|${w}`);
+      }
+      return out;
+    };
+    assert.deepEqual(
+      seq(b, (p) => p.samples.wall),
+      seq(a, (p) => (weight === "cpu" ? p.samples.cpu : p.samples.wall)),
+    );
+  }
+});
+
 test("collapsed stacks: safe names, and collapsed -> ours -> collapsed is unchanged", () => {
   const r = convert(["--to", "collapsed", "--weight", "samples", APP]);
   assert.equal(r.status, 0, r.stderr);
