@@ -44,7 +44,8 @@ export class ModelBuilder {
   private readonly sink = memorySink();
   private readonly w = new ProfileWriter(this.sink, { compress: false, batchSize: 1 << 16 });
   private readonly fnIds = new Map<string, number>();
-  private readonly frameOf = new Map<number, number>();
+  /** Frame id by function id (index), 0 until defined. */
+  private readonly frameOf: number[] = [];
   private readonly lastTime = new Map<number, number>();
 
   /** Whole-profile metadata (process 0) or one process's. */
@@ -77,8 +78,8 @@ export class ModelBuilder {
   stack(functionIds: readonly number[]): number {
     let s = 0;
     for (const id of functionIds) {
-      let fr = this.frameOf.get(id);
-      if (fr === undefined) this.frameOf.set(id, (fr = this.w.frame(id, Tier.UNKNOWN)));
+      let fr = this.frameOf[id];
+      if (fr === undefined) fr = this.frameOf[id] = this.w.frame(id, Tier.UNKNOWN);
       s = this.w.child(s, fr);
     }
     return s;
@@ -95,11 +96,24 @@ export class ModelBuilder {
     this.w.sample(thread, t, Math.max(0, wall), Math.max(0, cpu), state, stack);
   }
 
-  /** Ends the profile and returns the model, named `source` in messages. */
+  /** Ends the profile and returns the model, named `source` in messages; encodedOf(model) gives its bytes. */
   finish(source: string, meta?: Record<string, MetaValue>): Profile {
     this.w.end(meta);
-    return decodeProfile(this.sink.bytes(), source);
+    const bytes = this.sink.bytes();
+    const p = decodeProfile(bytes, source);
+    encoded.set(p, bytes);
+    return p;
   }
+}
+
+const encoded = new WeakMap<Profile, Uint8Array>();
+
+/**
+ * The bytes, in our format, an importer's ModelBuilder encoded `p` from (so storing an imported
+ * profile needs no second encoding); undefined for profiles not made by an importer.
+ */
+export function encodedOf(p: Profile): Uint8Array | undefined {
+  return encoded.get(p);
 }
 
 function clampLine(v: number | undefined): number {

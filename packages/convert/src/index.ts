@@ -5,6 +5,7 @@
  */
 export { ConvertError } from "./errors.js";
 export { INPUT_FORMATS, detectFormat, importBytes, readAnyProfile, type InputFormat, type ReadResult } from "./read.js";
+export { encodedOf } from "./build.js";
 export { OUTPUT_FORMATS, convert, exportProfile, formatFromName, outputFormat, writeAtomically, type ConvertOptions, type ConvertResult, type OutputFormat } from "./convert.js";
 export type { ExportOptions } from "./select.js";
 export { toSpeedscope, EXPORTER } from "./export/speedscope.js";

@@ -54,16 +54,53 @@ export function detectFormat(bytes: Uint8Array): InputFormat | undefined {
     if (looksLikeCpuprofile(v)) return "cpuprofile";
     return undefined;
   }
-  if (isGzip(bytes) || raw[0] === 0x0a) {
-    try {
-      decodePprof(raw, "");
-      return "pprof";
-    } catch {
-      if (isGzip(bytes)) return "pprof"; // gzip that is neither ours nor JSON: let the pprof importer say what is wrong.
-    }
-  }
+  if (looksLikePprof(raw)) return "pprof";
+  // Gzip that is neither ours nor JSON nor text: let the pprof importer say what is wrong with it.
+  if (isGzip(bytes) && leadingText(raw) === undefined) return "pprof";
   if (text !== undefined && looksLikeCollapsed(Buffer.from(raw).toString("utf8"))) return "collapsed";
   return undefined;
+}
+
+/** profile.proto's top-level fields: 1-6 and 11 are messages or strings, 13 is packed or not, the rest varints. */
+const PPROF_LEN_FIELDS = new Set([1, 2, 3, 4, 5, 6, 11, 13]);
+const PPROF_VARINT_FIELDS = new Set([7, 8, 9, 10, 12, 13, 14, 15]);
+
+/**
+ * True when `b` walks as profile.proto's top-level fields from start to end, with a string table:
+ * a structural check, without decoding the messages (the importer does that once).
+ */
+export function looksLikePprof(b: Uint8Array): boolean {
+  let pos = 0;
+  let strings = false;
+  const varint = (): number => {
+    let x = 0;
+    let mul = 1;
+    for (let k = 0; k < 10; k++) {
+      if (pos >= b.length) return -1;
+      const c = b[pos++];
+      x += (c & 0x7f) * mul;
+      if (c < 0x80) return x;
+      mul *= 128;
+    }
+    return -1;
+  };
+  while (pos < b.length) {
+    const tag = varint();
+    if (tag < 0) return false;
+    const field = Math.floor(tag / 8);
+    const wire = tag % 8;
+    if (wire === 2 && PPROF_LEN_FIELDS.has(field)) {
+      const len = varint();
+      if (len < 0 || pos + len > b.length) return false;
+      pos += len;
+      if (field === 6) strings = true;
+    } else if (wire === 0 && PPROF_VARINT_FIELDS.has(field)) {
+      if (varint() < 0) return false;
+    } else {
+      return false;
+    }
+  }
+  return strings;
 }
 
 /** The first non-blank characters when `b` starts like UTF-8 text, else undefined. */

@@ -13,6 +13,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { decodeProfile } from "@vmprof/format";
 import { OUTPUT_FORMATS, exportProfile, viewerDir, type InputFormat, type OutputFormat } from "vmprof-convert";
 import { listPage, profilePage } from "./pages.js";
+import { ParsePool, type ParseJob } from "./pool.js";
 import { HttpError, parseUpload } from "./profiles.js";
 import type { ListQuery, Store } from "./store.js";
 
@@ -25,6 +26,8 @@ export interface ServerOptions {
   authRead?: boolean;
   /** Largest body accepted, in bytes (default 100 MB); larger gets 413. */
   maxBytes?: number;
+  /** Worker threads that parse uploads (default: one per core; 0: parse on the main thread). */
+  parseThreads?: number;
 }
 
 const ID = /^[0-9a-f]{16}$/;
@@ -36,6 +39,11 @@ export function buildServer(o: ServerOptions): FastifyInstance {
   // On close: idle keep-alive connections are closed at once, requests in flight are finished.
   const app = Fastify({ bodyLimit: maxBytes, logger: false, forceCloseConnections: "idle", return503OnClosing: true });
   const store = o.store;
+  const pool = o.parseThreads === 0 ? undefined : new ParsePool(o.parseThreads);
+  const parse = async (job: ParseJob) => (pool ? pool.parse(job) : parseUpload(job.body, job));
+  app.addHook("onClose", async () => {
+    await pool?.close();
+  });
   // While closing, answers to the requests still in flight close their connections, so close()
   // does not wait for the clients' keep-alive timeouts.
   let closing = false;
@@ -100,7 +108,7 @@ export function buildServer(o: ServerOptions): FastifyInstance {
   // --- API ---
   app.post("/api/profiles", { preHandler: needWrite }, async (req, reply) => {
     const q = req.query as { name?: string };
-    const parsed = parseUpload(bodyOf(req), { name: q.name, labels: labelsOf(req.query), source: "upload" });
+    const parsed = await parse({ body: bodyOf(req), name: q.name, labels: labelsOf(req.query), source: "upload" });
     const rec = store.insert(parsed.record, parsed.data);
     reply.status(201).send({ id: rec.id, url: `${origin(req)}/profiles/${rec.id}` });
   });
@@ -165,7 +173,7 @@ export function buildServer(o: ServerOptions): FastifyInstance {
     }
     if (q.spyName) labels.__spy_name__ = q.spyName;
     if (q.sampleRate) labels.__sample_rate__ = q.sampleRate;
-    const parsed = parseUpload(body, { name, labels, source: "ingest", format: formats[format] });
+    const parsed = await parse({ body, name, labels, source: "ingest", format: formats[format] });
     const from = pyroscopeTime(q.from, "from");
     const until = pyroscopeTime(q.until, "until");
     if (parsed.record.startTime === 0 && from !== undefined) parsed.record.startTime = from;

@@ -17,7 +17,7 @@ import {
   writeProfiles,
   type Profile,
 } from "@vmprof/format";
-import { ConvertError, detectFormat, importBytes, type InputFormat } from "vmprof-convert";
+import { ConvertError, detectFormat, encodedOf, importBytes, type InputFormat } from "vmprof-convert";
 import type { ProfileRecord } from "./store.js";
 
 /** A request the server refuses: its HTTP status and one line for the client. */
@@ -110,9 +110,9 @@ export function parseUpload(body: Uint8Array, o: { name?: string; labels?: Recor
   }
   if (profile.truncation) throw new HttpError(400, `${profile.truncation.message}: upload a complete profile`);
   if (profile.samples.count === 0) throw new HttpError(400, `${o.source}: the profile has no samples`);
-  // Our own format is stored as uploaded (it was just decoded whole); others are encoded in it.
-  let ours: Uint8Array = body;
-  if (format !== "vmprof") {
+  // Our own format is stored as uploaded (it was just decoded whole); others as the importer encoded them.
+  let ours: Uint8Array = format === "vmprof" ? body : (encodedOf(profile) ?? new Uint8Array(0));
+  if (ours.length === 0) {
     const sink = memorySink();
     writeProfiles([profile], sink);
     ours = sink.bytes();

@@ -1,19 +1,20 @@
 /**
  * vmprof-server benchmark, two figures, each beside a baseline measured in the same run:
- * 1. Uploads per second of a typical 1 MB profile (a synthetic recording in our format) with 16
- *    concurrent clients, for DURATION seconds, against a bare node:http server on the same machine
+ * 1. Uploads per second of a typical 1 MB profile, ours and pprof (see below), with 16 concurrent
+ *    clients, for DURATION seconds, against a bare node:http server on the same machine
  *    that only reads the body and answers 201 (the transport's ceiling).
  * 2. Latency (p50, p99 of REQUESTS sequential requests) of the list page with 10,000 stored
  *    (small) profiles, beside a static file of the same server (/viewer/index.html).
  *
  *   node tools/bench/dist/server.js [duration=10] [requests=500]
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { memorySink } from "@vmprof/format";
+import { ProfileWriter, decodeProfile, memorySink, readProfileSync, type Profile } from "@vmprof/format";
+import { toPprof } from "vmprof-convert";
 import { Store, parseUpload } from "vmprof-server";
 import { synthesize, writeSynthetic } from "./synthetic.js";
 
@@ -31,6 +32,24 @@ function start(args: string[]): Promise<{ url: string; child: ChildProcess }> {
   });
 }
 const stop = (c: ChildProcess) => new Promise<void>((r) => (c.kill("SIGTERM"), c.once("exit", () => r())));
+
+/** `p` with its samples repeated `times` times end to end, encoded in our format. */
+function repeated(p: Profile, times: number): Uint8Array {
+  const sink = memorySink();
+  const w = new ProfileWriter(sink);
+  w.meta(Object.fromEntries(p.meta));
+  for (const pr of p.processes) w.addProcess(pr);
+  for (const t of p.threads) w.addThread(t);
+  for (const f of p.functions) w.addFunction(f);
+  for (const fr of p.frames) w.frame(fr.function, fr.tier);
+  for (let st = 1; st < p.stacks.count; st++) w.child(p.stacks.parent[st], p.stacks.frame[st]);
+  const x = p.samples;
+  let span = 0;
+  for (let i = 0; i < x.count; i++) span = Math.max(span, x.time[i]);
+  for (let r = 0; r < times; r++) for (let i = 0; i < x.count; i++) w.sample(x.thread[i], x.time[i] + r * (span + 1000), x.wall[i], x.cpu[i], x.state[i], x.stack[i]);
+  w.end();
+  return sink.bytes();
+}
 
 async function uploads(url: string, body: Uint8Array): Promise<number> {
   const end = Date.now() + DURATION * 1000;
@@ -62,29 +81,41 @@ async function latencies(url: string): Promise<{ p50: number; p99: number }> {
 }
 
 try {
-  // A ~1 MB profile of the synthetic recording (its samples vary more than a real recording's, so it
-  // holds fewer samples per MB): sized from a first try.
-  const make = (n: number) => {
+  // Two kinds of 1 MB profile: ours (a real 2 s recording of the record package's workload, its
+  // samples repeated end to end: our format holds millions of samples per MB) and pprof (what
+  // Pyroscope agents send: summed stacks; from the synthetic recording, sized to 1 MB).
+  const real = join(dir, "real.prof");
+  const rec = spawnSync(process.execPath, [join(root, "packages/record/bin/run.js"), "-o", real, "--", process.execPath, join(root, "packages/record/test/fixtures/workload.cjs"), "20"]);
+  if (rec.status !== 0) throw new Error(`vmprof-record failed: ${rec.stderr}`);
+  const p = readProfileSync(real);
+  const [s1, s8] = [repeated(p, 1).length, repeated(p, 8).length];
+  const times = Math.max(1, Math.round(1 + ((1e6 - s1) * 7) / (s8 - s1)));
+  const ours = { name: "ours", body: repeated(p, times), samples: p.samples.count * times };
+  let pprof: { name: string; body: Uint8Array; samples: number } = { name: "pprof", body: new Uint8Array(0), samples: 0 };
+  for (const n of [250_000, 500_000, 1_000_000, 2_000_000, 4_000_000]) {
     const sink = memorySink();
     writeSynthetic(synthesize(n), sink);
-    return sink.bytes();
-  };
-  let samples = 50_000;
-  for (let k = 0; k < 3; k++) samples = Math.round((samples * 1e6) / make(samples).length);
-  const body = make(samples);
+    const body = toPprof(decodeProfile(sink.bytes()));
+    if (Math.abs(body.length - 1e6) < Math.abs(pprof.body.length - 1e6)) pprof = { name: "pprof", body, samples: n };
+    if (body.length > 1e6) break;
+  }
 
   const bare = await start([
     "-e",
     `const s=require("http").createServer((q,r)=>{q.resume();q.on("end",()=>r.writeHead(201,{"content-type":"application/json"}).end('{"id":"x"}'))});s.listen(0,"127.0.0.1",()=>console.log("http://127.0.0.1:"+s.address().port+"/"))`,
   ]);
-  const bareRate = await uploads(bare.url, body);
+  console.log(`uploads, 16 concurrent clients, ${DURATION} s each:`);
+  for (const kind of [ours, pprof]) {
+    const bareRate = await uploads(bare.url, kind.body);
+    const db = join(dir, `upload-${kind.name}.db`);
+    const srv = await start([serverBin, "--port", "0", "--db", db]);
+    const rate = await uploads(new URL("/api/profiles", srv.url).href, kind.body);
+    await stop(srv.child);
+    console.log(`  ${kind.name}, ${(kind.body.length / 1e6).toFixed(2)} MB (${kind.samples} samples):`);
+    console.log(`    bare node:http (reads the body)   ${bareRate.toFixed(1)} /s`);
+    console.log(`    vmprof-server POST /api/profiles  ${rate.toFixed(1)} /s   ${(rate / bareRate).toFixed(3)}x bare`);
+  }
   await stop(bare.child);
-  const srv = await start([serverBin, "--port", "0", "--db", join(dir, "upload.db")]);
-  const rate = await uploads(new URL("/api/profiles", srv.url).href, body);
-  await stop(srv.child);
-  console.log(`uploads of a ${(body.length / 1e6).toFixed(2)} MB profile (${samples} samples), 16 concurrent clients, ${DURATION} s each:`);
-  console.log(`  bare node:http (reads the body)   ${bareRate.toFixed(1)} /s`);
-  console.log(`  vmprof-server POST /api/profiles  ${rate.toFixed(1)} /s   ${(rate / bareRate).toFixed(3)}x bare (database: ${(statSync(join(dir, "upload.db")).size / 1e6).toFixed(0)} MB)`);
 
   // 10,000 stored profiles: one small recording (the report's checked-in app.prof) stored 10,000
   // times under different names; the list reads rows, not profile bytes, so their size does not count.

@@ -1,0 +1,83 @@
+/**
+ * Reading uploads off the event loop: a pool of worker threads, each running parseUpload (decode,
+ * check, summarize, gzip), so the server answers other requests while profiles are parsed and uses
+ * every core for uploads. The database stays on the main thread.
+ */
+import { availableParallelism } from "node:os";
+import { Worker } from "node:worker_threads";
+import type { InputFormat } from "vmprof-convert";
+import { HttpError, type Parsed } from "./profiles.js";
+
+/** What a worker is asked: parseUpload's arguments. */
+export interface ParseJob {
+  body: Uint8Array;
+  name?: string;
+  labels?: Record<string, string>;
+  source: string;
+  format?: InputFormat;
+}
+
+/** What a worker answers: the record and the bytes to store, or the error to send. */
+export type ParseAnswer = { id: number; record: Parsed["record"]; data: Uint8Array } | { id: number; error: { status: number; message: string } };
+
+interface Slot {
+  worker: Worker;
+  busy: number;
+}
+
+/** A fixed number of parse workers with a queue; jobs go to the least busy worker. */
+export class ParsePool {
+  private readonly slots: Slot[] = [];
+  private readonly pending = new Map<number, { resolve: (v: Omit<Parsed, "profile">) => void; reject: (e: Error) => void; slot: Slot }>();
+  private next = 1;
+  private closed = false;
+
+  /** Starts `size` workers (default: one per core). */
+  constructor(size = availableParallelism()) {
+    for (let i = 0; i < Math.max(1, size); i++) this.slots.push(this.spawn());
+  }
+
+  private spawn(): Slot {
+    const slot: Slot = { worker: new Worker(new URL("./parse-worker.js", import.meta.url)), busy: 0 };
+    slot.worker.on("message", (m: ParseAnswer) => {
+      const p = this.pending.get(m.id);
+      if (!p) return;
+      this.pending.delete(m.id);
+      slot.busy--;
+      if ("error" in m) p.reject(new HttpError(m.error.status, m.error.message));
+      else p.resolve({ record: m.record, data: m.data });
+    });
+    // A worker that dies fails its jobs with a 500 and is replaced.
+    const fail = (why: string) => {
+      for (const [id, p] of this.pending) {
+        if (p.slot !== slot) continue;
+        this.pending.delete(id);
+        p.reject(new Error(`parse worker ${why}`));
+      }
+      const i = this.slots.indexOf(slot);
+      if (i >= 0 && !this.closed) this.slots[i] = this.spawn();
+    };
+    slot.worker.on("error", (e) => fail(`failed: ${e.message}`));
+    slot.worker.on("exit", (code) => {
+      if (!this.closed) fail(`exited with ${code}`);
+    });
+    return slot;
+  }
+
+  /** Parses an upload in a worker. Rejects with HttpError for bad input, as parseUpload throws. */
+  parse(job: ParseJob): Promise<Omit<Parsed, "profile">> {
+    const slot = this.slots.reduce((a, b) => (b.busy < a.busy ? b : a));
+    const id = this.next++;
+    slot.busy++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, slot });
+      slot.worker.postMessage({ id, job });
+    });
+  }
+
+  /** Stops the workers (after the server has finished its requests). */
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+  }
+}
