@@ -1,4 +1,13 @@
 /** A user error: bad input, bad usage, an output that cannot hold the selection. One line, exit status 2. */
 export class ConvertError extends Error {
-  override readonly name = "ConvertError";
+  override get name(): string {
+    return "ConvertError";
+  }
+}
+
+/** An input over the import limits (too many samples, inflates too far): a ConvertError a server answers with 413. */
+export class LimitError extends ConvertError {
+  override get name(): string {
+    return "LimitError";
+  }
 }

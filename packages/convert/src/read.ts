@@ -5,9 +5,9 @@
 import { createReadStream } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import { Readable } from "node:stream";
-import { gunzipSync } from "node:zlib";
 import { MAGIC, ProfileFormatError, decodeProfile, readProfile, type Profile } from "@vmprof/format";
-import { ConvertError } from "./errors.js";
+import { ConvertError, LimitError } from "./errors.js";
+import { DEFAULT_LIMITS, inflate, isGzip, type ImportLimits } from "./limits.js";
 import { importCollapsed, looksLikeCollapsed } from "./import/collapsed.js";
 import { importCpuprofile, looksLikeCpuprofile, type CpuProfile } from "./import/cpuprofile.js";
 import { decodePprof, importPprof } from "./import/pprof.js";
@@ -23,29 +23,28 @@ export interface ReadResult {
   format: InputFormat;
 }
 
-const isGzip = (b: Uint8Array) => b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b;
 const hasMagic = (b: Uint8Array) => b.length >= MAGIC.length && MAGIC.every((x, i) => b[i] === x);
 const UNKNOWN = "unknown format (expected a vmprof profile, pprof, Chrome .cpuprofile, speedscope JSON or collapsed stacks)";
 
 /**
  * Which format `bytes` hold, from their content: "vmprof" by its magic (also gzipped), "pprof" by a
  * gzip stream or bytes that decode as profile.proto, JSON by its fields, collapsed by its lines.
- * Undefined when none fits.
+ * Undefined when none fits. Throws LimitError (naming `source`) when gzip inflates past the limit.
  */
-export function detectFormat(bytes: Uint8Array): InputFormat | undefined {
-  let raw = bytes;
-  if (isGzip(bytes)) {
-    try {
-      raw = gunzipSync(bytes);
-    } catch {
-      // A truncated gzip: look at what inflates.
-      try {
-        raw = gunzipSync(bytes, { finishFlush: 2 });
-      } catch {
-        return undefined;
-      }
-    }
+export function detectFormat(bytes: Uint8Array, limits: ImportLimits = DEFAULT_LIMITS, source = "<input>"): InputFormat | undefined {
+  if (!isGzip(bytes)) return detectRaw(bytes, false);
+  let raw: Uint8Array;
+  try {
+    raw = inflate(bytes, source, limits, "", true);
+  } catch (e) {
+    if (e instanceof LimitError) throw e;
+    return undefined;
   }
+  return detectRaw(raw, true);
+}
+
+/** detectFormat on bytes already inflated; `gzipped` says whether they were. */
+function detectRaw(raw: Uint8Array, gzipped: boolean): InputFormat | undefined {
   if (hasMagic(raw)) return "vmprof";
   const text = leadingText(raw);
   if (text?.startsWith("{")) {
@@ -56,7 +55,7 @@ export function detectFormat(bytes: Uint8Array): InputFormat | undefined {
   }
   if (looksLikePprof(raw)) return "pprof";
   // Gzip that is neither ours nor JSON nor text: let the pprof importer say what is wrong with it.
-  if (isGzip(bytes) && leadingText(raw) === undefined) return "pprof";
+  if (gzipped && leadingText(raw) === undefined) return "pprof";
   if (text !== undefined && looksLikeCollapsed(Buffer.from(raw).toString("utf8"))) return "collapsed";
   return undefined;
 }
@@ -118,20 +117,25 @@ function parseJson(b: Uint8Array): unknown {
   }
 }
 
-/** Imports bytes whose format is known. Throws ConvertError naming `source` for broken input. */
-export function importBytes(bytes: Uint8Array, format: InputFormat, source: string): Profile {
-  const raw = isGzip(bytes) && format !== "vmprof" && format !== "pprof" ? gunzipSync(bytes) : bytes;
+/**
+ * Imports bytes (gzipped or not) whose format is known. Throws ConvertError naming `source` for
+ * broken input and for input over the limits.
+ */
+export function importBytes(bytes: Uint8Array, format: InputFormat, source: string, limits: ImportLimits = DEFAULT_LIMITS): Profile {
+  const what = format === "vmprof" ? "" : format === "pprof" ? "corrupt pprof: " : `${format}: `;
+  // Our reader keeps what a truncated gzip stream holds; the other formats need the whole text.
+  const raw = isGzip(bytes) ? inflate(bytes, source, limits, what, format === "vmprof") : bytes;
   switch (format) {
     case "vmprof":
       return readVmprof(raw, source);
     case "pprof":
-      return importPprof(decodePprof(raw, source), source);
+      return importPprof(decodePprof(raw, source), source, limits);
     case "cpuprofile":
       return importCpuprofile(jsonOf(raw, source) as CpuProfile, source);
     case "speedscope":
-      return importSpeedscope(jsonOf(raw, source) as Parameters<typeof importSpeedscope>[0], source);
+      return importSpeedscope(jsonOf(raw, source) as Parameters<typeof importSpeedscope>[0], source, limits);
     case "collapsed":
-      return importCollapsed(Buffer.from(raw).toString("utf8"), source);
+      return importCollapsed(Buffer.from(raw).toString("utf8"), source, limits);
   }
 }
 
@@ -182,9 +186,10 @@ export async function readAnyProfile(input: string | Uint8Array | Readable, sour
 
 function fromBytes(bytes: Uint8Array, name: string): ReadResult {
   if (bytes.length === 0) throw new ConvertError(`${name}: empty input, no profile`);
-  const format = detectFormat(bytes);
+  const raw = isGzip(bytes) ? inflate(bytes, name, DEFAULT_LIMITS, "", true) : bytes;
+  const format = detectRaw(raw, raw !== bytes);
   if (!format) throw new ConvertError(`${name}: ${UNKNOWN}`);
-  return { profile: importBytes(bytes, format, name), format };
+  return { profile: importBytes(raw, format, name), format };
 }
 
 async function readStream(stream: Readable, name: string): Promise<ReadResult> {

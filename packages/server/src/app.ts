@@ -11,10 +11,10 @@ import { join } from "node:path";
 import multipart from "@fastify/multipart";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { decodeProfile } from "@vmprof/format";
-import { OUTPUT_FORMATS, exportProfile, viewerDir, type InputFormat, type OutputFormat } from "vmprof-convert";
+import { OUTPUT_FORMATS, exportProfile, viewerDir, type ImportLimits, type InputFormat, type OutputFormat } from "vmprof-convert";
 import { listPage, profilePage } from "./pages.js";
 import { ParsePool, type ParseJob } from "./pool.js";
-import { HttpError, parseUpload } from "./profiles.js";
+import { HttpError, SERVER_LIMITS, parseUpload } from "./profiles.js";
 import type { ListQuery, Store } from "./store.js";
 
 /** How the server is set up. */
@@ -28,6 +28,8 @@ export interface ServerOptions {
   maxBytes?: number;
   /** Worker threads that parse uploads (default: one per core; 0: parse on the main thread). */
   parseThreads?: number;
+  /** Most samples one upload may expand to (default 20,000,000); over it: 413. */
+  maxSamples?: number;
 }
 
 const ID = /^[0-9a-f]{16}$/;
@@ -40,7 +42,9 @@ export function buildServer(o: ServerOptions): FastifyInstance {
   const app = Fastify({ bodyLimit: maxBytes, logger: false, forceCloseConnections: "idle", return503OnClosing: true });
   const store = o.store;
   const pool = o.parseThreads === 0 ? undefined : new ParsePool(o.parseThreads);
-  const parse = async (job: ParseJob) => (pool ? pool.parse(job) : parseUpload(job.body, job));
+  // A gzipped upload may inflate to 20 times the body limit (1 GiB at most); more is answered 413.
+  const limits: ImportLimits = { maxSamples: o.maxSamples ?? SERVER_LIMITS.maxSamples, maxInflated: Math.min(SERVER_LIMITS.maxInflated, maxBytes * 20) };
+  const parse = async (job: ParseJob) => (pool ? pool.parse({ ...job, limits }) : parseUpload(job.body, { ...job, limits }));
   app.addHook("onClose", async () => {
     await pool?.close();
   });

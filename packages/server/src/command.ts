@@ -17,7 +17,8 @@ export default class ServerCommand extends Command {
     db: Flags.string({ summary: "SQLite file (created when missing).", default: "vmprof.db", helpValue: "FILE" }),
     token: Flags.string({ summary: "Bearer token uploads need [default: $VMPROF_TOKEN].", env: "VMPROF_TOKEN" }),
     "auth-read": Flags.boolean({ summary: "Reading needs the token too.", dependsOn: ["token"] }),
-    "max-size": Flags.integer({ summary: "Largest upload in MB; larger gets 413.", default: 100, min: 1 }),
+    "max-size": Flags.integer({ summary: "Largest upload in MB; larger gets 413 (and so does a gzipped one inflating past 20 times this).", default: 100, min: 1 }),
+    "max-samples": Flags.integer({ summary: "Most samples one upload may expand to; more gets 413.", default: 20_000_000, min: 1 }),
   };
 
   async run(): Promise<void> {
@@ -29,7 +30,7 @@ export default class ServerCommand extends Command {
       process.stderr.write(`vmprof-server: ${flags.db}: cannot open the database (${(e as Error).message})\n`);
       this.exit(2);
     }
-    const app = buildServer({ store: store!, token: flags.token, authRead: flags["auth-read"], maxBytes: flags["max-size"] * 1024 * 1024 });
+    const app = buildServer({ store: store!, token: flags.token, authRead: flags["auth-read"], maxBytes: flags["max-size"] * 1024 * 1024, maxSamples: flags["max-samples"] });
     try {
       await app.listen({ port: flags.port, host: flags.host });
     } catch (e) {

@@ -5,7 +5,7 @@
  */
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
-import type { InputFormat } from "vmprof-convert";
+import type { ImportLimits, InputFormat } from "vmprof-convert";
 import { HttpError, type Parsed } from "./profiles.js";
 
 /** What a worker is asked: parseUpload's arguments. */
@@ -15,6 +15,7 @@ export interface ParseJob {
   labels?: Record<string, string>;
   source: string;
   format?: InputFormat;
+  limits?: ImportLimits;
 }
 
 /** What a worker answers: the record and the bytes to store, or the error to send. */

@@ -17,7 +17,7 @@ import {
   writeProfiles,
   type Profile,
 } from "@vmprof/format";
-import { ConvertError, detectFormat, encodedOf, importBytes, type InputFormat } from "vmprof-convert";
+import { ConvertError, LimitError, detectFormat, encodedOf, importBytes, type ImportLimits, type InputFormat } from "vmprof-convert";
 import type { ProfileRecord } from "./store.js";
 
 /** A request the server refuses: its HTTP status and one line for the client. */
@@ -51,6 +51,9 @@ export interface Summary {
 }
 
 const ACCEPTED = "vmprof, pprof, cpuprofile, speedscope, collapsed";
+
+/** What reading one upload may cost by default: 20,000,000 samples, 1 GiB inflated (see ServerOptions). */
+export const SERVER_LIMITS: ImportLimits = { maxSamples: 20_000_000, maxInflated: 1 << 30 };
 
 /** Rows in a summary's top table. */
 export const TOP_ROWS = 40;
@@ -97,14 +100,20 @@ export interface Parsed {
  * Throws HttpError: 400 empty, 415 not a format we read (naming the accepted ones), 400 broken or
  * truncated, naming what is wrong.
  */
-export function parseUpload(body: Uint8Array, o: { name?: string; labels?: Record<string, string>; source: string; format?: InputFormat }): Parsed {
+export function parseUpload(
+  body: Uint8Array,
+  o: { name?: string; labels?: Record<string, string>; source: string; format?: InputFormat; limits?: ImportLimits },
+): Parsed {
   if (body.length === 0) throw new HttpError(400, "empty body: no profile");
-  const format = o.format ?? detectFormat(body);
-  if (!format) throw new HttpError(415, `unsupported profile format; accepted: ${ACCEPTED}`);
+  const limits = o.limits ?? SERVER_LIMITS;
   let profile: Profile;
+  let format: InputFormat | undefined;
   try {
-    profile = importBytes(body, format, o.source);
+    format = o.format ?? detectFormat(body, limits, o.source);
+    if (!format) throw new HttpError(415, `unsupported profile format; accepted: ${ACCEPTED}`);
+    profile = importBytes(body, format, o.source, limits);
   } catch (e) {
+    if (e instanceof LimitError) throw new HttpError(413, e.message);
     if (e instanceof ConvertError) throw new HttpError(400, e.message);
     throw e;
   }

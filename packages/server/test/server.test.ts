@@ -148,13 +148,20 @@ test("bad requests: 401, 404, 415, 413, 400 with one JSON line each, and nothing
   assert.equal(del.status, 404);
   assert.equal((await get("/api/profiles")).json().total, before);
 
-  // Body too large: 413 from a server with a 1 MB limit.
-  const small = await startServer(["--db", path.join(dir, "small.db"), "--max-size", "1"]);
+  // Too large: a body over 1 MB, a gzip bomb inflating past 20 times that, a count of samples over the limit.
+  const small = await startServer(["--db", path.join(dir, "small.db"), "--max-size", "1", "--max-samples", "1000"]);
   try {
-    const big = Buffer.alloc(1_500_000, 0x61);
-    const r = await fetch(new URL("/api/profiles", small.url), { method: "POST", body: big, headers: { "content-type": "application/octet-stream" } });
-    assert.equal(r.status, 413);
-    assert.match(((await r.json()) as { error: string }).error, /body too large: the limit is 1048576 bytes/);
+    const tooLarge: [Buffer, RegExp][] = [
+      [Buffer.alloc(1_500_000, 0x61), /body too large: the limit is 1048576 bytes/],
+      [gzipSync(Buffer.alloc(30 << 20)), /upload: inflates to more than 20971520 bytes/],
+      [gzipSync(Buffer.concat([fs.readFileSync(APP), Buffer.alloc(30 << 20)])), /upload: inflates to more than 20971520 bytes/],
+      [Buffer.from("main;work 999\nmain;idle 2\n"), /upload: collapsed stacks count more than 1000 samples/],
+    ];
+    for (const [body, message] of tooLarge) {
+      const r = await fetch(new URL("/api/profiles", small.url), { method: "POST", body, headers: { "content-type": "application/octet-stream" } });
+      assert.equal(r.status, 413);
+      assert.match(((await r.json()) as { error: string }).error, message);
+    }
     assert.equal(((await (await fetch(new URL("/api/profiles", small.url))).json()) as { total: number }).total, 0);
   } finally {
     assert.equal(await small.stop(), 0);

@@ -140,7 +140,13 @@ function base(url: string): URL {
 export async function upload(o: UploadOptions): Promise<UploadResult> {
   const root = base(o.url);
   if (o.body.length === 0) throw new UploadUsageError(`${o.source}: empty input, no profile`);
-  const format = detectFormat(o.body);
+  let format;
+  try {
+    format = detectFormat(o.body, undefined, o.source);
+  } catch (e) {
+    if (e instanceof ConvertError) throw new UploadUsageError(e.message);
+    throw e;
+  }
   if (!format) throw new UploadUsageError(`${o.source}: unknown format (expected a vmprof profile, pprof, Chrome .cpuprofile, speedscope JSON or collapsed stacks)`);
   const headers: Record<string, string> = { "content-type": "application/octet-stream", "user-agent": "vmprof-upload/0.1.0" };
   if (o.token) headers.authorization = `Bearer ${o.token}`;

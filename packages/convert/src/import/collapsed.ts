@@ -5,8 +5,8 @@
  */
 import { VmState, type Profile } from "@vmprof/format";
 import { ModelBuilder, stateOfLabel, type FunctionSpec } from "../build.js";
-import { ConvertError } from "../errors.js";
-import { MAX_IMPORTED_SAMPLES } from "./pprof.js";
+import { ConvertError, LimitError } from "../errors.js";
+import { DEFAULT_LIMITS, type ImportLimits } from "../limits.js";
 
 const LINE = /^(.*\S) +(\d+)$/;
 const FRAME = /^(.*) \(([^()]*?)(?::(\d+))?(?::(\d+))?\)$/;
@@ -31,7 +31,7 @@ export function parseFoldedFrame(text: string): FunctionSpec {
 }
 
 /** Imports collapsed stacks; throws ConvertError naming the line that is not a folded stack. */
-export function importCollapsed(text: string, source: string): Profile {
+export function importCollapsed(text: string, source: string, limits: ImportLimits = DEFAULT_LIMITS): Profile {
   const b = new ModelBuilder();
   const thread = b.thread({ process: b.process({ pid: 0 }), tid: 0, name: "main" });
   const fnOf = new Map<string, number>();
@@ -43,7 +43,7 @@ export function importCollapsed(text: string, source: string): Profile {
     if (!m) throw new ConvertError(`${source}: line ${i + 1} is not "frame;frame;... COUNT"`);
     const count = Number(m[2]);
     total += count;
-    if (total > MAX_IMPORTED_SAMPLES) throw new ConvertError(`${source}: collapsed stacks count more than ${MAX_IMPORTED_SAMPLES} samples`);
+    if (total > limits.maxSamples) throw new LimitError(`${source}: collapsed stacks count more than ${limits.maxSamples} samples`);
     const names = m[1].split(";");
     let state: number = VmState.JS;
     const leaf = parseFoldedFrame(names[names.length - 1]);

@@ -5,28 +5,18 @@
  * Threads and processes come from the labels "pid", "thread id" and "thread name" (and their
  * snake_case spellings), as vmprof-convert and @datadog/pprof write them.
  */
-import { gunzipSync } from "node:zlib";
 import { Profile as PprofProfile } from "pprof-format";
 import { VmState, type Profile } from "@vmprof/format";
 import { ModelBuilder, stateOfLabel } from "../build.js";
-import { ConvertError } from "../errors.js";
-
-/** Most samples an import may expand to; a larger count is taken as a hostile or broken file. */
-export const MAX_IMPORTED_SAMPLES = 50_000_000;
+import { ConvertError, LimitError } from "../errors.js";
+import { DEFAULT_LIMITS, inflate, isGzip, type ImportLimits } from "../limits.js";
 
 /** µs per unit of a pprof time unit. */
 const US_PER_UNIT: Record<string, number> = { nanoseconds: 1e-3, microseconds: 1, milliseconds: 1e3, seconds: 1e6 };
 
 /** Decodes pprof bytes (gzip or plain); throws ConvertError naming `source` when they are not pprof. */
-export function decodePprof(bytes: Uint8Array, source: string): PprofProfile {
-  let raw = bytes;
-  if (bytes[0] === 0x1f && bytes[1] === 0x8b) {
-    try {
-      raw = gunzipSync(bytes);
-    } catch (e) {
-      throw new ConvertError(`${source}: corrupt pprof: not valid gzip data (${(e as Error).message})`);
-    }
-  }
+export function decodePprof(bytes: Uint8Array, source: string, limits: ImportLimits = DEFAULT_LIMITS): PprofProfile {
+  const raw = isGzip(bytes) ? inflate(bytes, source, limits, "corrupt pprof: ") : bytes;
   let p: PprofProfile;
   try {
     p = PprofProfile.decode(raw);
@@ -40,7 +30,7 @@ export function decodePprof(bytes: Uint8Array, source: string): PprofProfile {
 const num = (v: number | bigint | undefined): number => (typeof v === "bigint" ? Number(BigInt.asIntN(64, v)) : (v ?? 0));
 
 /** Imports a decoded pprof profile. Throws ConvertError for dangling ids and profiles without time or counts. */
-export function importPprof(pp: PprofProfile, source: string): Profile {
+export function importPprof(pp: PprofProfile, source: string, limits: ImportLimits = DEFAULT_LIMITS): Profile {
   const strings = pp.stringTable.strings;
   const bad = (what: string) => new ConvertError(`${source}: corrupt pprof: ${what}`);
   const str = (i: number | bigint | undefined, what: string): string => {
@@ -113,7 +103,7 @@ export function importPprof(pp: PprofProfile, source: string): Profile {
     if (count === 0 && cpuUs === 0 && wallUs === 0) continue;
     count = Math.max(count, 1);
     total += count;
-    if (total > MAX_IMPORTED_SAMPLES) throw new ConvertError(`${source}: pprof profile holds more than ${MAX_IMPORTED_SAMPLES} samples`);
+    if (total > limits.maxSamples) throw new LimitError(`${source}: pprof profile holds more than ${limits.maxSamples} samples`);
     let pid = 0;
     let tid = 0;
     let tname = "";

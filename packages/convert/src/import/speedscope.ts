@@ -6,8 +6,8 @@
  */
 import { VmState, type Profile } from "@vmprof/format";
 import { ModelBuilder, stateOfLabel } from "../build.js";
-import { ConvertError } from "../errors.js";
-import { MAX_IMPORTED_SAMPLES } from "./pprof.js";
+import { ConvertError, LimitError } from "../errors.js";
+import { DEFAULT_LIMITS, type ImportLimits } from "../limits.js";
 
 /** The $schema every speedscope file names. */
 export const SPEEDSCOPE_SCHEMA = "https://www.speedscope.app/file-format-schema.json";
@@ -28,7 +28,7 @@ export function looksLikeSpeedscope(v: unknown): boolean {
 const THREAD_NAME = /^(.*) \(pid (\d+), tid (\d+)\)$/;
 
 /** Imports a parsed speedscope file; throws ConvertError for bad frame references or weights. */
-export function importSpeedscope(v: SpeedscopeFile, source: string): Profile {
+export function importSpeedscope(v: SpeedscopeFile, source: string, limits: ImportLimits = DEFAULT_LIMITS): Profile {
   const bad = (what: string) => new ConvertError(`${source}: bad speedscope file: ${what}`);
   const frames = v.shared?.frames;
   if (!Array.isArray(frames)) throw bad("no shared.frames");
@@ -77,7 +77,7 @@ export function importSpeedscope(v: SpeedscopeFile, source: string): Profile {
       if (scale === undefined) {
         if (!Number.isInteger(w)) throw bad(`profile ${pi} sample ${i} has a fractional count ${w}`);
         total += w;
-        if (total > MAX_IMPORTED_SAMPLES) throw new ConvertError(`${source}: speedscope file counts more than ${MAX_IMPORTED_SAMPLES} samples`);
+        if (total > limits.maxSamples) throw new LimitError(`${source}: speedscope file counts more than ${limits.maxSamples} samples`);
         for (let k = 0; k < w; k++) b.sample(thread, time, 0, 0, state, st);
       } else {
         if (w === 0) continue;
