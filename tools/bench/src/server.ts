@@ -88,8 +88,8 @@ try {
   const rec = spawnSync(process.execPath, [join(root, "packages/record/bin/run.js"), "-o", real, "--", process.execPath, join(root, "packages/record/test/fixtures/workload.cjs"), "20"]);
   if (rec.status !== 0) throw new Error(`vmprof-record failed: ${rec.stderr}`);
   const p = readProfileSync(real);
-  const [s1, s8] = [repeated(p, 1).length, repeated(p, 8).length];
-  const times = Math.max(1, Math.round(1 + ((1e6 - s1) * 7) / (s8 - s1)));
+  let times = 8;
+  for (let k = 0; k < 3; k++) times = Math.max(1, Math.round((times * 1e6) / repeated(p, times).length));
   const ours = { name: "ours", body: repeated(p, times), samples: p.samples.count * times };
   let pprof: { name: string; body: Uint8Array; samples: number } = { name: "pprof", body: new Uint8Array(0), samples: 0 };
   for (const n of [250_000, 500_000, 1_000_000, 2_000_000, 4_000_000]) {
