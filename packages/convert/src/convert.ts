@@ -150,7 +150,7 @@ export async function convert(o: ConvertOptions): Promise<ConvertResult> {
   const toStdout = o.output === undefined || o.output === "-";
   if (toStdout && o.stdout.isTTY && BINARY.includes(to)) throw new ConvertError(`not writing ${to} (binary) to a terminal: use -o FILE or a pipe`);
   const fromStdin = o.input === undefined || o.input === "-";
-  if (fromStdin && o.input === undefined && o.stdin.isTTY) throw new ConvertError("no profile given: name a file, or pipe one in");
+  if (o.input === undefined && o.stdin.isTTY) throw new ConvertError("no profile given: name a file, or pipe one in");
   const { profile, format } = await readAnyProfile(fromStdin ? o.stdin : o.input!);
   if (profile.truncation) o.stderr.write(`vmprof-convert: warning: ${profile.truncation.message}; converting what it holds\n`);
   const progress = progressLine(o.stderr, `writing ${to}`);

@@ -4,6 +4,7 @@
  * profile from the same server through `#profileURL=`.
  */
 import { spawn } from "node:child_process";
+import { readdirSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import { createRequire } from "node:module";
@@ -44,7 +45,6 @@ export interface Viewer {
  */
 export async function serveViewer(p: Profile, o: ExportOptions & { port?: number; title?: string } = {}): Promise<Viewer> {
   const dir = viewerDir();
-  const { readdirSync } = await import("node:fs");
   const files = new Set(readdirSync(dir));
   const json = Buffer.concat([...toSpeedscope(p, o)].map((c) => (typeof c === "string" ? Buffer.from(c) : c)));
   const server = createServer(async (req, res) => {

@@ -390,3 +390,14 @@ test("bad input and impossible outputs: one line naming the file, exit 2, and no
   assert.equal(empty.status, 2);
   assert.match(empty.stderr, /<stdin>: empty input/);
 });
+
+test("a reader that stops early (| head) ends the command quietly with status 0", () => {
+  // Outputs of about 1 MB, far past a pipe's buffer, so the writes do meet the closed pipe.
+  const wide = at("wide.collapsed");
+  fs.writeFileSync(wide, Array.from({ length: 20_000 }, (_, i) => `main;handler${i % 50};function_number_${i} ${1 + (i % 7)}\n`).join(""));
+  for (const cmd of [`"${process.execPath}" "${CONVERT}" --to collapsed "${wide}"`, `"${process.execPath}" "${REPORT}" --tree --min-percent 0 "${wide}"`]) {
+    assert.ok(tool("bash", ["-c", `${cmd} | wc -c`]).stdout.trim().length >= 6, "the output is over 100 kB");
+    const r = tool("bash", ["-c", `${cmd} 2>err.txt | head -c 10 >/dev/null; echo "\${PIPESTATUS[0]}"; cat err.txt`], { cwd: dir });
+    assert.equal(r.stdout, "0\n", cmd);
+  }
+});

@@ -3,6 +3,9 @@
 // time of a small report); help and anything unusual go to oclif.
 import { runFast } from "../dist/src/fast.js";
 
+// A reader that stops early (`| head`) is not an error: stop quietly, as Unix tools do.
+process.stdout.on("error", (e) => process.exit(e.code === "EPIPE" ? 0 : 1));
+
 const status = await runFast(process.argv.slice(2));
 if (status === undefined) {
   const { execute } = await import("@oclif/core");

@@ -216,14 +216,15 @@ export function buildServer(o: ServerOptions): FastifyInstance {
   }
 
   const vdir = viewerDir();
-  const viewerFiles = new Map<string, string>(readdirSync(vdir).map((f) => [f, join(vdir, f)]));
+  // The viewer (about 1 MB) is read once, at start.
+  const viewerFiles = new Map<string, Buffer>(readdirSync(vdir).map((f) => [f, readFileSync(join(vdir, f))]));
   const TYPES: Record<string, string> = { html: "text/html; charset=utf-8", js: "text/javascript", css: "text/css", json: "application/json", png: "image/png", ico: "image/x-icon", woff2: "font/woff2", wasm: "application/wasm", txt: "text/plain" };
   app.get("/viewer/:file", async (req, reply) => {
     const file = (req.params as { file: string }).file;
-    const path = viewerFiles.get(file);
-    if (!path) throw new HttpError(404, "not found");
+    const body = viewerFiles.get(file);
+    if (!body) throw new HttpError(404, "not found");
     reply.type(TYPES[file.slice(file.lastIndexOf(".") + 1)] ?? "application/octet-stream").header("cache-control", "max-age=3600");
-    return reply.send(readFileSync(path));
+    return reply.send(body);
   });
   app.get("/viewer/", async (_req, reply) => reply.redirect("/viewer/index.html"));
 

@@ -136,6 +136,11 @@ function base(url: string): URL {
   return u;
 }
 
+/** `path` under the server's base URL (which may itself have a path, e.g. behind a proxy). */
+function endpoint(root: URL, path: string): URL {
+  return new URL(path, root.href.endsWith("/") ? root : `${root.href}/`);
+}
+
 /** Uploads one profile. Throws UploadUsageError for bad local input, UploadError when the server refuses or cannot be reached. */
 export async function upload(o: UploadOptions): Promise<UploadResult> {
   const root = base(o.url);
@@ -153,7 +158,7 @@ export async function upload(o: UploadOptions): Promise<UploadResult> {
   const labels = o.labels ?? {};
 
   if (o.to === "vmprof") {
-    const url = new URL("api/profiles", root.href.endsWith("/") ? root : new URL(`${root.href}/`));
+    const url = endpoint(root, "api/profiles");
     if (o.name) url.searchParams.set("name", o.name);
     for (const [k, v] of Object.entries(labels)) url.searchParams.append("label", `${k}=${v}`);
     const a = await sendWithRetries(url, headers, o.body, o);
@@ -187,7 +192,7 @@ export async function upload(o: UploadOptions): Promise<UploadResult> {
   const name = `${o.name ?? "vmprof-node.cpu"}{${Object.entries(labels)
     .map(([k, v]) => `${k}=${v}`)
     .join(",")}}`;
-  const url = new URL("ingest", root.href.endsWith("/") ? root : new URL(`${root.href}/`));
+  const url = endpoint(root, "ingest");
   url.searchParams.set("name", name);
   url.searchParams.set("from", String(from));
   url.searchParams.set("until", String(until));
