@@ -157,15 +157,15 @@ export function buildServer(o: ServerOptions): FastifyInstance {
     reply.status(204).send();
   });
 
-  // --- Pyroscope ingest: POST /ingest?name=app.cpu{k=v}&from=&until=&format=pprof|folded&sampleRate=&spyName= ---
+  // --- Pyroscope ingest: POST /ingest?name=app.cpu{k=v}&from=&until=&format=pprof|folded|lines|speedscope&sampleRate=&spyName= ---
   app.post("/ingest", { preHandler: needWrite }, async (req, reply) => {
     const q = req.query as Record<string, string | undefined>;
     const { name, labels } = parsePyroscopeName(q.name);
     // Pyroscope's agents send pprof as a multipart "profile" field without a format parameter;
     // a raw body without one is folded text (Pyroscope's default).
     const format = q.format ?? (req.isMultipart() ? "pprof" : "folded");
-    const formats: Record<string, InputFormat> = { pprof: "pprof", folded: "collapsed", lines: "collapsed" };
-    if (!(format in formats)) throw new HttpError(415, `unsupported format "${format}"; accepted: pprof, folded`);
+    const formats: Record<string, InputFormat> = { pprof: "pprof", folded: "collapsed", lines: "collapsed", speedscope: "speedscope" };
+    if (!(format in formats)) throw new HttpError(415, `unsupported format "${format}"; accepted: ${Object.keys(formats).join(", ")}`);
     let body: Buffer = bodyOf(req);
     if (req.isMultipart()) {
       body = Buffer.alloc(0);
@@ -175,6 +175,8 @@ export function buildServer(o: ServerOptions): FastifyInstance {
       }
       if (body.length === 0) throw new HttpError(400, 'multipart body has no "profile" file field');
     }
+    // "lines": one stack per line, each one sample: folded text with a count of 1.
+    if (format === "lines") body = Buffer.from(body.toString("utf8").split("\n").filter((l) => l.trim() !== "").map((l) => `${l.trimEnd()} 1\n`).join(""));
     if (q.spyName) labels.__spy_name__ = q.spyName;
     if (q.sampleRate) labels.__sample_rate__ = q.sampleRate;
     const parsed = await parse({ body, name, labels, source: "ingest", format: formats[format] });

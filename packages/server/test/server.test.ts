@@ -131,7 +131,7 @@ test("bad requests: 401, 404, 415, 413, 400 with one JSON line each, and nothing
     [get("/api/profiles?limit=abc"), 400, /limit must be an integer from 1 to 1000, got "abc"/],
     [get("/api/profiles?limit=0"), 400, /limit must be an integer/],
     [get("/api/profiles?from=yesterday"), 400, /from must be ms since the epoch or an ISO date/],
-    [post("/ingest?name=x&format=trie", "a;b 1"), 415, /unsupported format "trie"; accepted: pprof, folded/],
+    [post("/ingest?name=x&format=trie", "a;b 1"), 415, /unsupported format "trie"; accepted: pprof, folded, lines, speedscope/],
     [post("/ingest?format=folded", "a;b 1"), 400, /name is required/],
     [get("/viewer/..%2f..%2fpackage.json"), 404, /not found/],
     [get("/viewer/%2e%2e%2fpackage.json"), 404, /not found/],
@@ -214,6 +214,11 @@ test("Pyroscope ingest: the request the official Node agent sends (multipart ppr
   const folded = await post("/ingest?name=folded.cpu{}&from=1700000000&until=1700000010", "main;work 7\nmain;idle 3\n");
   assert.equal(folded.status, 200, folded.text);
   assert.equal((await get("/api/profiles?name=folded.cpu")).json().profiles[0].samples, 10);
+  // "lines": a stack per line, one sample each.
+  const lines = await post("/ingest?name=lines.cpu&format=lines", "main;work\nmain;work\nmain;idle\n");
+  assert.equal(lines.status, 200, lines.text);
+  const linesId = (await get("/api/profiles?name=lines.cpu")).json().profiles[0].id;
+  assert.equal((await get(`/api/profiles/${linesId}/download?format=collapsed`)).buf.toString(), "main;idle 1\nmain;work 2\n");
 });
 
 test("the UI in headless Chromium: the list, a profile page with its top table and speedscope's flame graph, hostile names as text", async () => {
