@@ -70,7 +70,14 @@ export function buildServer(o: ServerOptions): FastifyInstance {
     const h = req.headers.authorization ?? "";
     const m = /^Bearer (.+)$/i.exec(h);
     const cookie = /(?:^|;\s*)vmprof_token=([^;]+)/.exec(req.headers.cookie ?? "");
-    const given = m ? m[1] : cookie ? decodeURIComponent(cookie[1]) : undefined;
+    let given = m?.[1];
+    if (given === undefined && cookie) {
+      try {
+        given = decodeURIComponent(cookie[1]);
+      } catch {
+        return false; // a malformed cookie is no token
+      }
+    }
     return given !== undefined && timingSafeEqual(digest(given), tokenDigest);
   };
   const needWrite = async (req: FastifyRequest) => {

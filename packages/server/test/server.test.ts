@@ -177,6 +177,7 @@ test("reading can require the token; the server binds to 127.0.0.1 unless told o
     assert.equal(r.status, 401);
     assert.equal((await fetch(new URL("/", closed.url))).status, 401);
     assert.equal((await fetch(new URL("/api/profiles", closed.url), { headers: auth })).status, 200);
+    assert.equal((await fetch(new URL("/api/profiles", closed.url), { headers: { cookie: "vmprof_token=%E0%A4%A" } })).status, 401, "a malformed cookie is no token");
     // A browser brings the token once in the URL and gets a cookie.
     const page = await fetch(new URL(`/?token=${TOKEN}`, closed.url), { redirect: "manual" });
     assert.equal(page.status, 303);
