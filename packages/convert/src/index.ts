@@ -4,7 +4,7 @@
  * pprof, .cpuprofile, collapsed stacks, an SVG flame graph, or our own format.
  */
 export { ConvertError, LimitError } from "./errors.js";
-export { INPUT_FORMATS, detectFormat, importBytes, readAnyProfile, type InputFormat, type ReadResult } from "./read.js";
+export { INPUT_FORMATS, UNKNOWN_FORMAT, detectFormat, importBytes, readAnyProfile, type InputFormat, type ReadResult } from "./read.js";
 export { encodedOf } from "./build.js";
 export { DEFAULT_LIMITS, type ImportLimits } from "./limits.js";
 export { OUTPUT_FORMATS, convert, exportProfile, formatFromName, outputFormat, writeAtomically, type ConvertOptions, type ConvertResult, type OutputFormat } from "./convert.js";

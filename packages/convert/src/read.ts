@@ -24,7 +24,8 @@ export interface ReadResult {
 }
 
 const hasMagic = (b: Uint8Array) => b.length >= MAGIC.length && MAGIC.every((x, i) => b[i] === x);
-const UNKNOWN = "unknown format (expected a vmprof profile, pprof, Chrome .cpuprofile, speedscope JSON or collapsed stacks)";
+/** What an input of no supported format is told. */
+export const UNKNOWN_FORMAT = "unknown format (expected a vmprof profile, pprof, Chrome .cpuprofile, speedscope JSON or collapsed stacks)";
 
 /**
  * Which format `bytes` hold, from their content: "vmprof" by its magic (also gzipped), "pprof" by a
@@ -188,7 +189,7 @@ function fromBytes(bytes: Uint8Array, name: string): ReadResult {
   if (bytes.length === 0) throw new ConvertError(`${name}: empty input, no profile`);
   const raw = isGzip(bytes) ? inflate(bytes, name, DEFAULT_LIMITS, "", true) : bytes;
   const format = detectRaw(raw, raw !== bytes);
-  if (!format) throw new ConvertError(`${name}: ${UNKNOWN}`);
+  if (!format) throw new ConvertError(`${name}: ${UNKNOWN_FORMAT}`);
   return { profile: importBytes(raw, format, name), format };
 }
 

@@ -7,7 +7,7 @@
 import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { defaultWeight, metaValue } from "@vmprof/format";
-import { ConvertError, detectFormat, importBytes, toPprof } from "vmprof-convert";
+import { ConvertError, UNKNOWN_FORMAT, detectFormat, importBytes, toPprof } from "vmprof-convert";
 
 /** A problem with the local input or options: one line, exit status 2. */
 export class UploadUsageError extends Error {
@@ -141,18 +141,22 @@ function endpoint(root: URL, path: string): URL {
   return new URL(path, root.href.endsWith("/") ? root : `${root.href}/`);
 }
 
-/** Uploads one profile. Throws UploadUsageError for bad local input, UploadError when the server refuses or cannot be reached. */
-export async function upload(o: UploadOptions): Promise<UploadResult> {
-  const root = base(o.url);
-  if (o.body.length === 0) throw new UploadUsageError(`${o.source}: empty input, no profile`);
-  let format;
+/** Runs a read of the local input, turning the convert package's user errors into UploadUsageError. */
+function local<T>(read: () => T): T {
   try {
-    format = detectFormat(o.body, undefined, o.source);
+    return read();
   } catch (e) {
     if (e instanceof ConvertError) throw new UploadUsageError(e.message);
     throw e;
   }
-  if (!format) throw new UploadUsageError(`${o.source}: unknown format (expected a vmprof profile, pprof, Chrome .cpuprofile, speedscope JSON or collapsed stacks)`);
+}
+
+/** Uploads one profile. Throws UploadUsageError for bad local input, UploadError when the server refuses or cannot be reached. */
+export async function upload(o: UploadOptions): Promise<UploadResult> {
+  const root = base(o.url);
+  if (o.body.length === 0) throw new UploadUsageError(`${o.source}: empty input, no profile`);
+  const format = local(() => detectFormat(o.body, undefined, o.source));
+  if (!format) throw new UploadUsageError(`${o.source}: ${UNKNOWN_FORMAT}`);
   const headers: Record<string, string> = { "content-type": "application/octet-stream", "user-agent": "vmprof-upload/0.1.0" };
   if (o.token) headers.authorization = `Bearer ${o.token}`;
   const labels = o.labels ?? {};
@@ -171,13 +175,7 @@ export async function upload(o: UploadOptions): Promise<UploadResult> {
   for (const [k, v] of Object.entries(labels)) {
     if (/[{},=]/.test(k + v)) throw new UploadUsageError(`--label ${k}=${v}: Pyroscope labels cannot contain { } , or =`);
   }
-  let p;
-  try {
-    p = importBytes(o.body, format, o.source);
-  } catch (e) {
-    if (e instanceof ConvertError) throw new UploadUsageError(e.message);
-    throw e;
-  }
+  const p = local(() => importBytes(o.body, format, o.source));
   const pprof = toPprof(p, { weight: defaultWeight(p) });
   const start = Number(metaValue(p, "start_time") ?? 0);
   let end = Number(metaValue(p, "end_time") ?? 0);
