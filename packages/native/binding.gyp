@@ -4,7 +4,11 @@
       "target_name": "vmprof",
       "sources": [
         "src/native/addon.cc",
-        "src/native/profiler.cc",
+        "src/native/session.cc",
+        "src/native/signal.cc",
+        "src/native/ticker.cc",
+        "src/native/jit.cc",
+        "src/native/writer.cc",
         "src/native/codemap.cc",
         "src/native/encoder.cc"
       ],

@@ -95,7 +95,10 @@ static const bool kDebug = getenv("VMPROF_DEBUG_CODE") != nullptr;
 void CodeMap::Apply(RawCodeEvent& e) {
   if (kDebug) {
     if (e.type == RawCodeEvent::kMoved) fprintf(stderr, "MOVE %lx -> %lx\n", e.start, e.new_start);
-    else fprintf(stderr, "ADD %lx+%lu %s script=%d '%s' bytecode=%d positions=%zu\n", e.start, e.size, e.name.c_str(), e.script_id, e.script_name.c_str(), e.bytecode, e.positions.size());
+    else {
+      fprintf(stderr, "ADD %lx+%lu %s script=%d '%s' bytecode=%d positions=%zu\n", e.start, e.size, e.name.c_str(), e.script_id, e.script_name.c_str(), e.bytecode, e.positions.size());
+      if (getenv("VMPROF_DEBUG_POS")) { for (auto& p : e.positions) fprintf(stderr, " %u:%u", p.first, p.second); fprintf(stderr, "\n"); }
+    }
   }
   if (e.type == RawCodeEvent::kMoved) {
     auto it = code_.find(e.start);

@@ -38,6 +38,59 @@ void EncodeMeta(Bytes& out, uint64_t scope, const MetaEntries& entries) {
   out.record(kMeta, p);
 }
 
+void EncodeProcess(Bytes& out, uint64_t pid, uint64_t ppid, uint64_t start_us, std::string_view name) {
+  Bytes p;
+  p.uv(pid);
+  p.uv(ppid);
+  p.uv(start_us);
+  p.str(name);
+  out.record(kProcess, p);
+}
+
+void EncodeThread(Bytes& out, uint64_t process, uint64_t tid, std::string_view name, uint8_t kind) {
+  Bytes p;
+  p.uv(process);
+  p.uv(tid);
+  p.str(name);
+  p.u8(kind);
+  out.record(kThread, p);
+}
+
+void EncodeFunction(Bytes& out, uint8_t kind, std::string_view name, std::string_view file, uint32_t line,
+                    uint32_t column) {
+  Bytes p;
+  p.u8(kind);
+  p.str(name);
+  p.str(file);
+  p.uv(line);
+  p.uv(column);
+  out.record(kFunction, p);
+}
+
+void EncodeFrame(Bytes& out, uint32_t function, uint8_t tier) {
+  Bytes p;
+  p.uv(function);
+  p.u8(tier);
+  out.record(kFrame, p);
+}
+
+void EncodeStacks(Bytes& out, uint32_t first, const std::vector<std::pair<uint32_t, uint32_t>>& nodes) {
+  constexpr size_t kMaxNodes = 500000;
+  for (size_t i = 0; i < nodes.size();) {
+    size_t end = std::min(nodes.size(), i + kMaxNodes);
+    Bytes p;
+    p.uv(end - i);
+    for (; i < end; i++) {
+      // A node's parent as a backward distance from its own id (a root: its own id, pointing at 0).
+      uint32_t id = first + static_cast<uint32_t>(i);
+      uint32_t parent = nodes[i].first;
+      p.uv(parent == 0 ? id : id - parent);
+      p.uv(nodes[i].second);
+    }
+    out.record(kStacks, p);
+  }
+}
+
 // Raw DEFLATE (RFC 1951) of `in`; empty on failure. zlib comes from the node binary's own exports.
 static std::string Deflate(const std::string& in) {
   z_stream z;

@@ -50,6 +50,24 @@ void EncodeMeta(Bytes& out, uint64_t scope, const MetaEntries& entries);
 // The 12-byte file header (version 1.0).
 void EncodeHeader(Bytes& out);
 
+// A PROCESS record: pid, parent pid, start time (µs since the Unix epoch), name.
+void EncodeProcess(Bytes& out, uint64_t pid, uint64_t ppid, uint64_t start_us, std::string_view name);
+
+// A THREAD record of process `process` (1-based index of its PROCESS record): tid, name, kind.
+void EncodeThread(Bytes& out, uint64_t process, uint64_t tid, std::string_view name, uint8_t kind);
+
+// A FUNCTION record (its id is its 1-based position among FUNCTION records): kind, name, file, 1-based
+// line and column (0: unknown).
+void EncodeFunction(Bytes& out, uint8_t kind, std::string_view name, std::string_view file, uint32_t line,
+                    uint32_t column);
+
+// A FRAME record: function id and tier.
+void EncodeFrame(Bytes& out, uint32_t function, uint8_t tier);
+
+// STACKS records for the stack nodes `first`, `first + 1`, ... given as (parent id, frame id) pairs
+// (parent 0: a root), at most 500,000 nodes per record. Nothing when `nodes` is empty.
+void EncodeStacks(Bytes& out, uint32_t first, const std::vector<std::pair<uint32_t, uint32_t>>& nodes);
+
 // Per-sample columns of one thread's batch, in µs since the origin (time) and µs (weights).
 struct SampleColumns {
   std::vector<uint64_t> time, wall, cpu;

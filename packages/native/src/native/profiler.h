@@ -1,15 +1,9 @@
-// The sampler: one profiling session per process, one ThreadState per profiled isolate (main thread
-// and each worker), a signal handler that copies stack samples into per-thread rings, and a writer
-// thread that turns them into records of the profile format.
-//
-// Threads and what they may do:
-// - The isolate's JS thread calls Start/AddThread/RemoveThread/Stop (from JS) and runs the JIT code
-//   event handler (copies names and positions, takes the thread's event-queue mutex).
-// - The signal handler runs on the JS thread it interrupts: no allocation, no locks, no V8 heap
-//   access beyond Isolate::GetStackSample; only atomics and clock_gettime.
-// - The sampler thread wakes every period and signals (SIGPROF, tagged) each registered JS thread
-//   that is due: every one in wall mode, those that ran a period of CPU time in cpu mode.
-// - The writer thread drains rings and event queues, resolves addresses, encodes and writes.
+// The sampler's API: one profiling session per process, one ThreadState per profiled isolate (main
+// thread and each worker). Every function here is called on a JS thread (from addon.cc) or, for
+// IsolateExiting, on the exiting isolate's own thread. Which thread runs the rest, and what it may do
+// there, is said in state.h and at the top of each file: signal.cc (the signal handler), ticker.cc
+// (the sampler thread), jit.cc (the JIT code event handler), writer.cc (the writer thread),
+// session.cc (this API).
 #pragma once
 
 #include <cstdint>
@@ -32,7 +26,7 @@ struct Options {
 // Counters of a session, for stop() and stats().
 struct Stats {
   uint64_t samples = 0;  // samples written
-  uint64_t dropped = 0;  // samples lost: ring full, or a tick while the last signal was pending
+  uint64_t dropped = 0;  // ticks that did not become samples, all reasons (state.h, DropReason)
   std::string timer;     // "thread-cpu-clock" (cpu mode) or "wall-clock"
   std::string error;     // the first write error, if any
 };

@@ -1,0 +1,176 @@
+// The signal handlers. Everything in OnSampleSignal and TakeSample runs inside a signal handler on
+// the interrupted JS thread: no allocation, no locks, no V8 heap access beyond
+// Isolate::GetStackSample; only atomics, clock_gettime and the thread's preallocated buffers. The
+// install/check functions below run on the JS thread (install) or the sampler thread (check).
+//
+// Why a real-time signal and not SIGPROF: SIGPROF is shared. V8's own CpuProfiler (--cpu-prof,
+// @datadog/pprof) and APM agents use it, and Node installs and removes a handler for it whenever a
+// program adds or removes a 'SIGPROF' listener; removing the last listener restores the default
+// action, so our next SIGPROF killed the program. Node offers no listener for real-time signals, and
+// they queue instead of merging, so every tick is delivered even when the thread is waiting for a CPU.
+#include <errno.h>
+#include <signal.h>
+#include <ucontext.h>
+#include <unistd.h>
+#include <v8.h>
+
+#include <atomic>
+#include <cstring>
+
+#include "state.h"
+
+namespace vmprof {
+
+namespace {
+
+int g_signal = 0;                     // the sample signal; 0 until chosen
+// What was there before us, chained for others' signals. The sampler thread may replace it while a
+// handler reads it, so each new one goes to a fresh slot, published by an atomic index.
+constexpr int kPreviousSlots = 8;
+struct sigaction g_previous_slots[kPreviousSlots];
+std::atomic<int> g_previous_index{0};
+
+// VM states of SPEC.md from V8's StateTag.
+uint8_t FormatState(v8::StateTag s) {
+  switch (s) {
+    case v8::JS: return 0;
+    case v8::GC: return 1;
+    case v8::BYTECODE_COMPILER:
+    case v8::COMPILER: return 2;
+    case v8::PARSER: return 3;
+    case v8::EXTERNAL: return 4;
+    case v8::ATOMICS_WAIT:
+    case v8::IDLE: return 5;
+    default: return 6;
+  }
+}
+
+// Signal handler: copies one sample into the thread's ring.
+void TakeSample(ThreadState* ts, void* context, uint64_t tick_us) {
+  uint64_t seq = ts->seq.fetch_add(1, std::memory_order_relaxed);
+  uint64_t cpu = ClockNs(CLOCK_THREAD_CPUTIME_ID);
+  v8::RegisterState regs;
+  const ucontext_t* uc = static_cast<const ucontext_t*>(context);
+#if defined(__x86_64__)
+  regs.pc = reinterpret_cast<void*>(uc->uc_mcontext.gregs[REG_RIP]);
+  regs.sp = reinterpret_cast<void*>(uc->uc_mcontext.gregs[REG_RSP]);
+  regs.fp = reinterpret_cast<void*>(uc->uc_mcontext.gregs[REG_RBP]);
+#elif defined(__aarch64__)
+  regs.pc = reinterpret_cast<void*>(uc->uc_mcontext.pc);
+  regs.sp = reinterpret_cast<void*>(uc->uc_mcontext.sp);
+  regs.fp = reinterpret_cast<void*>(uc->uc_mcontext.regs[29]);
+  regs.lr = reinterpret_cast<void*>(uc->uc_mcontext.regs[30]);
+#else
+#error "unsupported architecture"
+#endif
+  void** frames = ts->frame_buffer.get();
+  v8::SampleInfo info;
+  info.frames_count = 0;
+  info.vm_state = v8::OTHER;
+  ts->isolate->GetStackSample(regs, frames, ts->max_depth, &info);
+  uint64_t n = info.frames_count;
+  uint64_t head = ts->head.load(std::memory_order_relaxed);
+  uint64_t tail = ts->tail.load(std::memory_order_acquire);
+  if (head - tail + kHeaderWords + n > kRingWords) {
+    ts->dropped[kDropRingFull].fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  uint64_t* ring = ts->ring.get();
+  constexpr uint64_t mask = kRingWords - 1;
+  ring[head & mask] = seq;
+  ring[(head + 1) & mask] = tick_us;
+  ring[(head + 2) & mask] = cpu;
+  ring[(head + 3) & mask] = static_cast<uint64_t>(FormatState(info.vm_state)) << 32 | n;
+  ring[(head + 4) & mask] = reinterpret_cast<uintptr_t>(regs.pc);
+  for (uint64_t i = 0; i < n; i++) ring[(head + kHeaderWords + i) & mask] = reinterpret_cast<uintptr_t>(frames[i]);
+  ts->head.store(head + kHeaderWords + n, std::memory_order_release);
+}
+
+// Signal handler for the sample signal. Ours carry kTickMagic and come from this process; anything
+// else goes to whoever had the signal before us (and is ignored if no one had: the default action
+// of a real-time signal would kill the program).
+void OnSampleSignal(int sig, siginfo_t* si, void* context) {
+  int saved_errno = errno;
+  uint64_t value = static_cast<uint64_t>(reinterpret_cast<uintptr_t>(si->si_value.sival_ptr));
+  if (si->si_code == SI_QUEUE && si->si_pid == getpid() && (value >> 48) == kTickMagic) {
+    ThreadState* ts = tls_state;
+    if (ts != nullptr) {  // else a tick that arrived after the thread left the session
+      ts->received.fetch_add(1, std::memory_order_relaxed);
+      if (ts->sampling.load(std::memory_order_relaxed)) TakeSample(ts, context, value & kTickTimeMask);
+    }
+  } else {
+    const struct sigaction& previous = g_previous_slots[g_previous_index.load(std::memory_order_acquire)];
+    if ((previous.sa_flags & SA_SIGINFO) && previous.sa_sigaction != nullptr) {
+      previous.sa_sigaction(sig, si, context);
+    } else if (!(previous.sa_flags & SA_SIGINFO) && previous.sa_handler != SIG_DFL && previous.sa_handler != SIG_IGN) {
+      previous.sa_handler(sig);
+    }
+  }
+  errno = saved_errno;
+}
+
+bool IsOurs(const struct sigaction& sa) { return (sa.sa_flags & SA_SIGINFO) && sa.sa_sigaction == OnSampleSignal; }
+
+void Install(struct sigaction* previous) {
+  struct sigaction sa;
+  std::memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = OnSampleSignal;
+  sa.sa_flags = SA_SIGINFO | SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  sigaction(g_signal, &sa, previous);
+}
+
+}  // namespace
+
+const char* const kDropReasonNames[kDropReasons] = {"ring_full", "pending", "signal_lost", "send_failed"};
+
+int SampleSignal() { return g_signal; }
+
+// JS thread, under g_mu: picks the first real-time signal from SIGRTMIN+4 whose disposition is the
+// default (no one uses it), and installs our handler for good (never removed: a late tick must not
+// find the default action).
+bool InstallSampleHandler(std::string* error) {
+  if (g_signal != 0) return true;
+  for (int sig = SIGRTMIN + 4; sig <= SIGRTMAX - 1; sig++) {
+    struct sigaction current;
+    if (sigaction(sig, nullptr, &current) != 0) continue;
+    if ((current.sa_flags & SA_SIGINFO) || current.sa_handler != SIG_DFL) continue;
+    g_signal = sig;
+    Install(&g_previous_slots[0]);
+    return true;
+  }
+  *error = "no free real-time signal for the sampler";
+  return false;
+}
+
+// Sampler thread.
+bool SampleHandlerInstalled() {
+  struct sigaction current;
+  return sigaction(g_signal, nullptr, &current) != 0 || IsOurs(current);
+}
+
+void ReinstallSampleHandler() {
+  struct sigaction intruder;
+  Install(&intruder);
+  int next = g_previous_index.load(std::memory_order_relaxed) + 1;
+  if (IsOurs(intruder) || next >= kPreviousSlots) return;  // past 8 intruders, keep chaining to the last
+  g_previous_slots[next] = intruder;
+  g_previous_index.store(next, std::memory_order_release);
+}
+
+// Termination signals (SIGINT, SIGTERM, SIGHUP), on whichever thread the kernel picks: wake the
+// writer, which finishes the file and then re-raises the signal with its previous disposition.
+void OnTerminationSignal(int sig) {
+  int saved_errno = errno;
+  Session* s = g_signal_session.load();
+  if (s != nullptr && s->wake[1] >= 0) {
+    char c = static_cast<char>(sig);
+    (void)!write(s->wake[1], &c, 1);
+  } else {
+    sigaction(sig, &g_previous_term[sig], nullptr);
+    raise(sig);
+  }
+  errno = saved_errno;
+}
+
+}  // namespace vmprof

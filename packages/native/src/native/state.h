@@ -1,0 +1,178 @@
+// The state the sampler's threads share: one Session per recording, one ThreadState per profiled
+// isolate. Each field says which thread writes it and who may read it; the files that use them say
+// which thread runs their code:
+//   signal.cc   the sample signal's handler, on the interrupted JS thread (async-signal-safe only)
+//   ticker.cc   the sampler thread ("vmprof-sampler"), which signals each JS thread
+//   jit.cc      the JIT code event handler, on the isolate's JS thread
+//   writer.cc   the writer thread ("vmprof-writer"): drain, resolve, intern, encode, write
+//   session.cc  the API called from JS (Start, AddThread, Stop), on the caller's JS thread
+#pragma once
+
+#include <signal.h>
+#include <time.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "codemap.h"
+#include "encoder.h"
+#include "profiler.h"
+
+namespace v8 { class Isolate; struct JitCodeEvent; }
+
+namespace vmprof {
+
+constexpr uint32_t kMaxDepthCap = 1024;          // frames per sample, at most
+constexpr uint64_t kRingWords = 1 << 17;         // 1 MiB per thread: seconds of samples at 1 kHz
+constexpr uint64_t kHeaderWords = 5;             // ring words of a sample before its frames
+// A tick's signal carries kTickMagic in its value's top 16 bits and the tick's time (µs since the
+// session's origin) in the low 48: it tells our signals from anyone else's, and dates the sample.
+constexpr uint64_t kTickMagic = 0x564d;          // "VM"
+constexpr uint64_t kTickTimeMask = (uint64_t{1} << 48) - 1;
+// Signals a thread may have queued and not yet taken (it is runnable but not running, or stopped).
+// Past that, ticks for it are counted as dropped (reason "pending").
+constexpr uint64_t kMaxPending = 64;
+
+// Why a tick did not become a sample. Counted per thread, summed in the END metadata.
+enum DropReason : int {
+  kDropRingFull = 0,    // the writer had not drained the thread's ring
+  kDropPending,         // kMaxPending signals already queued for a thread that did not run
+  kDropSignalLost,      // sent, never taken (written off by the sampler thread after a second)
+  kDropSendFailed,      // the kernel refused to queue the signal (EAGAIN: queue limit)
+  kDropReasons
+};
+extern const char* const kDropReasonNames[kDropReasons];
+
+// Per-isolate state. Created and destroyed on the isolate's own JS thread.
+struct ThreadState {
+  v8::Isolate* isolate = nullptr;
+  pid_t tid = 0;
+  uint32_t max_depth = 256;
+  // Set by the JS thread; read by the signal handler, the JIT handler and the sampler thread.
+  std::atomic<bool> sampling{false};
+  std::atomic<bool> collecting{false};
+  // One counter orders this thread's samples (taken in the handler) against its code events (taken
+  // under events_mu by the JIT handler, which pushes in the same critical section).
+  std::atomic<uint64_t> seq{0};
+  // Single-producer (signal handler) single-consumer (writer) ring of 64-bit words. A sample is
+  // [seq, tick µs, thread CPU ns, state << 32 | frame count, pc, frames...].
+  std::unique_ptr<uint64_t[]> ring;
+  std::atomic<uint64_t> head{0}, tail{0};
+  // GetStackSample's output, preallocated: the handler keeps no large buffer on the thread's stack.
+  std::unique_ptr<void*[]> frame_buffer;
+  std::atomic<uint64_t> dropped[kDropReasons] = {};
+  // Signals queued by the sampler thread and taken by the handler.
+  std::atomic<uint64_t> sent{0}, received{0};
+  // The sampler thread's own view (under Session::targets_mu).
+  clockid_t cpu_clock{};
+  uint64_t tick_cpu_ns = 0;        // its CPU clock at the last tick
+  uint64_t owed_ns = 0;            // CPU time run since its last signal (cpu mode)
+  uint64_t stuck_since_ns = 0;     // when its pending signals last stopped being taken (0: not stuck)
+  uint64_t stuck_received = 0;     // `received` then
+  // Code events, made on the JS thread, taken by the writer.
+  std::mutex events_mu;
+  std::vector<RawCodeEvent> events;
+  // JIT handler only (JS thread).
+  std::unordered_map<uintptr_t, std::unique_ptr<std::vector<std::pair<uint32_t, uint32_t>>>> line_info;
+  std::unordered_map<int, bool> scripts_seen;
+  // Writer side (under Session::mu).
+  uint32_t format_id = 0;
+  std::string name;
+  uint8_t kind = 0;
+  bool thread_written = false;
+  std::unique_ptr<CodeMap> codemap;
+  SampleColumns cols;
+  uint64_t last_time_us = 0, last_cpu_ns = 0;
+
+  uint64_t DroppedTotal() const {
+    uint64_t d = 0;
+    for (const auto& c : dropped) d += c.load(std::memory_order_relaxed);
+    return d;
+  }
+};
+
+// One recording.
+struct Session {
+  int fd = -1;
+  Options options;
+  uint64_t mono0_ns = 0;
+  std::string timer_kind;
+  // The sampler thread and the threads it signals.
+  std::mutex targets_mu;  // guards targets and their sampler-thread fields
+  std::vector<ThreadState*> targets;
+  std::thread ticker;
+  std::atomic<bool> ticker_stop{false};
+  std::atomic<uint64_t> handler_reinstalled{0};  // times the sample signal's handler was found replaced
+  // The writer thread and everything it owns.
+  std::mutex mu;  // guards everything below and the writer side of every ThreadState
+  std::vector<ThreadState*> threads;
+  FunctionTable functions;                              // every function seen in code events
+  std::unordered_map<uint32_t, uint32_t> function_ids;  // table index -> format id, for those sampled
+  std::vector<uint32_t> functions_pending;              // table indexes given an id since the last flush
+  std::unordered_map<uint64_t, uint32_t> frame_ids;     // FrameKey(function, tier) -> format id
+  std::vector<std::pair<uint32_t, uint8_t>> frames_pending;
+  uint32_t frame_count = 0;
+  std::unordered_map<uint64_t, uint32_t> stack_ids;     // StackKey(parent, frame) -> format id
+  std::vector<std::pair<uint32_t, uint32_t>> stacks_pending;  // (parent, frame)
+  uint32_t stack_count = 0;
+  uint32_t next_thread_id = 1;
+  uint32_t unknown_function = 0, truncated_function = 0;
+  uint64_t samples = 0;
+  uint64_t dropped_retired[kDropReasons] = {};  // counters of threads that left the session
+  uint64_t last_flush_ns = 0;
+  size_t pending_samples = 0;
+  std::string error;
+  bool finished = false;
+  std::thread writer;
+  int wake[2] = {-1, -1};  // the writer polls wake[0]; a byte wakes it (a signal number: finish)
+  std::vector<ResolvedFrame> scratch;
+};
+
+// Process-wide state (session.cc).
+extern std::mutex g_mu;                          // guards g_session (the pointer) for the API calls
+extern Session* g_session;
+extern std::atomic<Session*> g_signal_session;   // read by the termination signal handler
+extern thread_local ThreadState* tls_state __attribute__((tls_model("initial-exec")));
+extern struct sigaction g_previous_term[NSIG];   // what SIGINT/SIGTERM/SIGHUP did before our handler
+extern std::atomic<uint64_t> g_jit_events_lost;  // code events of an isolate we had no state for
+
+// Clocks; async-signal-safe.
+inline uint64_t ClockNs(clockid_t clock) {
+  timespec ts;
+  if (clock_gettime(clock, &ts) != 0) return 0;
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + ts.tv_nsec;
+}
+inline uint64_t MonoNs() { return ClockNs(CLOCK_MONOTONIC); }
+inline uint64_t EpochUs() { return ClockNs(CLOCK_REALTIME) / 1000; }
+
+// signal.cc: the sample signal (a real-time signal no one else uses, chosen at the first Start) and
+// the termination handler.
+int SampleSignal();
+bool InstallSampleHandler(std::string* error);  // JS thread, once per process
+bool SampleHandlerInstalled();                  // sampler thread: is our handler still in place?
+void ReinstallSampleHandler();                  // sampler thread: put it back, chaining to the intruder
+void OnTerminationSignal(int sig);
+
+// ticker.cc
+void TickerLoop(Session* s);
+void ArmTimer(Session* s, ThreadState* ts);
+void DisarmTimer(Session* s, ThreadState* ts);
+
+// jit.cc
+void OnJitCodeEvent(const v8::JitCodeEvent* e);
+
+// writer.cc (the writer thread, or a JS thread holding Session::mu)
+bool WriteAll(Session* s, const std::string& data);
+void Drain(Session* s, ThreadState* ts);
+void Flush(Session* s);
+void Finish(Session* s);
+void WriterLoop(Session* s);
+uint64_t Dropped(Session* s, int reason);
+
+}  // namespace vmprof

@@ -1,0 +1,226 @@
+// The writer thread ("vmprof-writer"), one per session: every 100 ms it drains each thread's ring
+// and code-event queue, applies the events in order, resolves sampled addresses to functions and
+// tiers (codemap.cc), interns frames and stacks, and writes records at least once a second. It
+// allocates and locks freely (Session::mu, a thread's events_mu) and never touches V8. The same
+// functions run on a JS thread holding Session::mu when a thread leaves or the session stops.
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "state.h"
+
+namespace vmprof {
+
+namespace {
+
+constexpr uint64_t kFlushIntervalNs = 1000000000;  // write at least once a second
+constexpr int kTickMs = 100;                       // how often the writer drains the rings
+constexpr size_t kFlushSamples = 8192;             // or sooner, when this many are pending
+
+// Keys of the interning maps: a frame is (function, tier), a stack node is (parent, frame).
+inline uint64_t FrameKey(uint32_t function, uint8_t tier) { return static_cast<uint64_t>(function) << 8 | tier; }
+inline uint64_t StackKey(uint32_t parent, uint32_t frame) { return static_cast<uint64_t>(parent) << 32 | frame; }
+
+uint32_t FrameId(Session* s, uint32_t index, uint8_t tier) {
+  auto [fit, fnew] = s->function_ids.emplace(index, static_cast<uint32_t>(s->function_ids.size() + 1));
+  if (fnew) s->functions_pending.push_back(index);
+  uint32_t function = fit->second;
+  auto [it, inserted] = s->frame_ids.emplace(FrameKey(function, tier), s->frame_count + 1);
+  if (inserted) {
+    s->frame_count++;
+    s->frames_pending.emplace_back(function, tier);
+  }
+  return it->second;
+}
+
+uint32_t StackId(Session* s, uint32_t parent, uint32_t frame) {
+  auto [it, inserted] = s->stack_ids.emplace(StackKey(parent, frame), s->stack_count + 1);
+  if (inserted) {
+    s->stack_count++;
+    s->stacks_pending.emplace_back(parent, frame);
+  }
+  return it->second;
+}
+
+uint32_t PseudoFunction(Session* s, uint32_t* cache, const char* name) {
+  if (*cache == 0) {
+    FunctionDesc f;
+    f.kind = kKindOther;
+    f.name = name;
+    *cache = s->functions.Intern(f);
+  }
+  return *cache;
+}
+
+void AddSample(Session* s, ThreadState* ts, uint64_t tick_us, uint64_t cpu_ns, uint8_t state, uint64_t pc,
+               const uint64_t* frames, uint64_t n) {
+  std::vector<ResolvedFrame>& out = s->scratch;
+  out.clear();
+  if (n >= ts->max_depth) out.push_back({PseudoFunction(s, &s->truncated_function, "(truncated stack)"), kTierUnknown});
+  // GetStackSample starts from the interrupted frame's return address (or, for an interpreted frame,
+  // its bytecode offset), so the code running at pc is not among the frames: add it, as V8's own
+  // profiler does, when pc is in JS code (not in the interpreter running frame 0's bytecode, nor in a
+  // builtin or stub, whose time stays with their caller as in V8's profiles).
+  for (uint64_t i = n; i-- > 0;) {
+    if (!ts->codemap->Resolve(frames[i], i != 0 || pc != frames[0], out))
+      out.push_back({PseudoFunction(s, &s->unknown_function, "(unknown code)"), kTierUnknown});
+  }
+  if (n == 0 || pc != frames[0]) ts->codemap->ResolveJS(pc, out);
+  uint32_t stack = 0;
+  for (const auto& f : out) stack = StackId(s, stack, FrameId(s, f.function, f.tier));
+  // The sample is dated by its tick (a queued tick taken late still says when it was due).
+  uint64_t t = tick_us < ts->last_time_us ? ts->last_time_us : tick_us;
+  uint64_t wall = t - ts->last_time_us;
+  uint64_t cpu = cpu_ns / 1000 > ts->last_cpu_ns / 1000 ? cpu_ns / 1000 - ts->last_cpu_ns / 1000 : 0;
+  ts->last_time_us = t;
+  if (cpu_ns > ts->last_cpu_ns) ts->last_cpu_ns = cpu_ns;
+  ts->cols.time.push_back(t);
+  ts->cols.wall.push_back(wall);
+  ts->cols.cpu.push_back(cpu);
+  ts->cols.state.push_back(state);
+  ts->cols.stack.push_back(stack);
+  s->pending_samples++;
+}
+
+}  // namespace
+
+bool WriteAll(Session* s, const std::string& data) {
+  size_t off = 0;
+  while (off < data.size()) {
+    ssize_t n = write(s->fd, data.data() + off, data.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      if (s->error.empty()) s->error = std::string("write: ") + std::strerror(n < 0 ? errno : EIO);
+      return false;
+    }
+    off += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+// Moves everything the thread sampled so far into its columns, applying code events in order. The
+// event queue is taken before the ring's head is read: every event numbered before a sample in the
+// ring is then in hand (see jit.cc, Queue).
+void Drain(Session* s, ThreadState* ts) {
+  std::vector<RawCodeEvent> events;
+  {
+    std::lock_guard<std::mutex> lock(ts->events_mu);
+    events.swap(ts->events);
+  }
+  uint64_t head = ts->head.load(std::memory_order_acquire);
+  size_t ei = 0;
+  uint64_t tail = ts->tail.load(std::memory_order_relaxed);
+  const uint64_t* ring = ts->ring.get();
+  constexpr uint64_t mask = kRingWords - 1;
+  uint64_t frames[kMaxDepthCap];
+  while (tail != head) {
+    uint64_t seq = ring[tail & mask];
+    uint64_t tick_us = ring[(tail + 1) & mask];
+    uint64_t cpu = ring[(tail + 2) & mask];
+    uint64_t word = ring[(tail + 3) & mask];
+    uint64_t n = word & 0xffffffffu;
+    uint64_t pc = ring[(tail + 4) & mask];
+    for (uint64_t i = 0; i < n; i++) frames[i] = ring[(tail + kHeaderWords + i) & mask];
+    tail += kHeaderWords + n;
+    while (ei < events.size() && events[ei].seq < seq) ts->codemap->Apply(events[ei++]);
+    AddSample(s, ts, tick_us, cpu, static_cast<uint8_t>(word >> 32), pc, frames, n);
+  }
+  ts->tail.store(tail, std::memory_order_release);
+  for (; ei < events.size(); ei++) ts->codemap->Apply(events[ei]);
+}
+
+// Writes definitions made since the last flush, then every pending sample.
+void Flush(Session* s) {
+  Bytes out;
+  for (ThreadState* ts : s->threads) {
+    if (ts->thread_written) continue;
+    EncodeThread(out, 1, static_cast<uint64_t>(ts->tid), ts->name, ts->kind);
+    ts->thread_written = true;
+  }
+  for (uint32_t index : s->functions_pending) {
+    const FunctionDesc& f = s->functions.all()[index - 1];
+    EncodeFunction(out, f.kind, f.name, f.file, f.line, f.column);
+  }
+  s->functions_pending.clear();
+  for (const auto& [function, tier] : s->frames_pending) EncodeFrame(out, function, tier);
+  s->frames_pending.clear();
+  EncodeStacks(out, s->stack_count - static_cast<uint32_t>(s->stacks_pending.size()) + 1, s->stacks_pending);
+  s->stacks_pending.clear();
+  for (ThreadState* ts : s->threads) {
+    if (ts->cols.size() == 0) continue;
+    EncodeSamples(out, ts->format_id, ts->cols, 0, ts->cols.size(), s->options.compress);
+    s->samples += ts->cols.size();
+    ts->cols.clear();
+  }
+  s->pending_samples = 0;
+  s->last_flush_ns = MonoNs();
+  if (!out.data.empty() && s->error.empty()) WriteAll(s, out.data);
+}
+
+uint64_t Dropped(Session* s, int reason) {
+  uint64_t d = 0;
+  for (int r = 0; r < kDropReasons; r++) {
+    if (reason >= 0 && r != reason) continue;
+    d += s->dropped_retired[r];
+    for (ThreadState* ts : s->threads) d += ts->dropped[r].load();
+  }
+  return d;
+}
+
+// Finishes the session: final drain, counters, END. Caller holds s->mu.
+void Finish(Session* s) {
+  if (s->finished) return;
+  for (ThreadState* ts : s->threads) DisarmTimer(s, ts);
+  for (ThreadState* ts : s->threads) Drain(s, ts);
+  Flush(s);
+  for (ThreadState* ts : s->threads) ts->collecting.store(false);
+  Bytes out;
+  auto integer = [](uint64_t v) { return MetaValue{MetaValue::kInt, {}, static_cast<int64_t>(v), {}}; };
+  MetaEntries meta;
+  meta.push_back({"samples", integer(s->samples)});
+  meta.push_back({"dropped_samples", integer(Dropped(s, -1))});
+  for (int r = 0; r < kDropReasons; r++) meta.push_back({std::string("dropped.") + kDropReasonNames[r], integer(Dropped(s, r))});
+  meta.push_back({"end_time", integer(EpochUs())});
+  if (!s->timer_kind.empty()) meta.push_back({"timer", MetaValue{MetaValue::kString, s->timer_kind, 0, {}}});
+  meta.push_back({"signal", MetaValue{MetaValue::kString, "SIGRTMIN+" + std::to_string(SampleSignal() - SIGRTMIN), 0, {}}});
+  meta.push_back({"signal_handler_reinstalled", integer(s->handler_reinstalled.load())});
+  meta.push_back({"jit_events_lost", integer(g_jit_events_lost.load())});
+  EncodeMeta(out, 0, meta);
+  Bytes end;
+  out.record(kEnd, end);
+  if (s->error.empty()) WriteAll(s, out.data);
+  s->finished = true;
+}
+
+void WriterLoop(Session* s) {
+  pthread_setname_np(pthread_self(), "vmprof-writer");
+  for (;;) {
+    pollfd p{s->wake[0], POLLIN, 0};
+    int r = poll(&p, 1, kTickMs);
+    int sig = 0;
+    if (r > 0) {
+      char c = 0;
+      if (read(s->wake[0], &c, 1) == 1) sig = c;
+      if (sig == 0) return;  // Stop() asked us to end; it finishes the session itself
+    }
+    {
+      std::lock_guard<std::mutex> lock(s->mu);
+      if (s->finished) return;
+      for (ThreadState* ts : s->threads) Drain(s, ts);
+      if (sig != 0 || s->pending_samples >= kFlushSamples || MonoNs() - s->last_flush_ns >= kFlushIntervalNs) Flush(s);
+      if (sig != 0) Finish(s);
+    }
+    if (sig != 0) {  // a termination signal: the file is complete; now let it do what it did before us
+      sigaction(sig, &g_previous_term[sig], nullptr);
+      kill(getpid(), sig);
+      return;
+    }
+  }
+}
+
+}  // namespace vmprof
