@@ -28,6 +28,18 @@ export interface Addon {
   stats(): SamplerStats;
   isEnabled(): boolean;
   installTerminationHandlers(): void;
+  /** How the sampler reads one of V8's code names (tests and diagnostics). */
+  parseCodeName(v8Name: string, scriptName: string, bytecode: boolean, wasm: boolean): ParsedCodeName;
+}
+
+/** A V8 code name as the sampler reads it: kind and tier as in SPEC.md, line and column 1-based (0: none). */
+export interface ParsedCodeName {
+  kind: number;
+  name: string;
+  file: string;
+  line: number;
+  column: number;
+  tier: number;
 }
 
 /** Thrown when the addon is missing or was built for another Node; the message says what to do. */

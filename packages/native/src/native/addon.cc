@@ -3,6 +3,7 @@
 #include <napi.h>
 #include <v8.h>
 
+#include "codemap.h"
 #include "profiler.h"
 
 namespace {
@@ -77,6 +78,24 @@ Napi::Value InstallTerminationHandlers(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// parseCodeName(v8Name, scriptName, bytecode, wasm): how the sampler reads one of V8's code names
+// ({kind, name, file, line, column, tier}); for tests of the name tables and for diagnostics.
+Napi::Value ParseCodeName(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  vmprof::FunctionDesc f;
+  vmprof::Tier tier;
+  vmprof::ParseCodeName(info[0].ToString().Utf8Value(), info[1].ToString().Utf8Value(), info[2].ToBoolean().Value(),
+                        info[3].ToBoolean().Value(), f, tier);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("kind", Napi::Number::New(env, f.kind));
+  o.Set("name", Napi::String::New(env, f.name));
+  o.Set("file", Napi::String::New(env, f.file));
+  o.Set("line", Napi::Number::New(env, f.line));
+  o.Set("column", Napi::Number::New(env, f.column));
+  o.Set("tier", Napi::Number::New(env, tier));
+  return o;
+}
+
 void OnEnvCleanup(void* isolate) { vmprof::IsolateExiting(static_cast<v8::Isolate*>(isolate)); }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -87,6 +106,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("stats", Napi::Function::New(env, Stats));
   exports.Set("isEnabled", Napi::Function::New(env, IsEnabled));
   exports.Set("installTerminationHandlers", Napi::Function::New(env, InstallTerminationHandlers));
+  exports.Set("parseCodeName", Napi::Function::New(env, ParseCodeName));
   return exports;
 }
 

@@ -5,6 +5,7 @@
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 namespace vmprof {
 
@@ -22,37 +23,97 @@ uint32_t FunctionTable::Intern(const FunctionDesc& f) {
   return it->second;
 }
 
-static bool AllDigits(const std::string& s, size_t from, size_t to) {
+namespace {
+
+// What the tag before the first ':' of a code name says about the code.
+struct TagRule {
+  const char* tag;
+  FunctionKind kind;
+  bool js;  // a JS function: "[marker]name file:line:column"
+};
+const TagRule kTagRules[] = {
+    {"JS", kKindJS, true},         {"Function", kKindJS, true},       {"LazyCompile", kKindJS, true},
+    {"Script", kKindJS, true},     {"Eval", kKindJS, true},           {"Builtin", kKindBuiltin, false},
+    {"Handler", kKindBuiltin, false}, {"BytecodeHandler", kKindBuiltin, false}, {"Stub", kKindBuiltin, false},
+    {"RegExp", kKindBuiltin, false}, {"Callback", kKindNative, false},
+};
+
+// The marker V8 puts before a JS function's name, longest first. Seen (test/fixtures/code-names):
+// Node 20-26 "~" Ignition, "^" Sparkplug, "+" Maglev, "*" TurboFan; Node 24+ "'" after the marker for
+// context-specialized code; Node 26 "o" before it for on-stack-replacement code.
+struct MarkerRule {
+  const char* prefix;
+  Tier tier;
+};
+const MarkerRule kMarkerRules[] = {
+    {"o~'", kTierInterpreted}, {"o^'", kTierBaseline}, {"o+'", kTierMaglev}, {"o*'", kTierOptimized},
+    {"o~", kTierInterpreted},  {"o^", kTierBaseline},  {"o+", kTierMaglev},  {"o*", kTierOptimized},
+    {"~'", kTierInterpreted},  {"^'", kTierBaseline},  {"+'", kTierMaglev},  {"*'", kTierOptimized},
+    {"~", kTierInterpreted},   {"^", kTierBaseline},   {"+", kTierMaglev},   {"*", kTierOptimized},
+};
+
+// WebAssembly code is named "<name>-<function index>-<compiler>" (no file): one function, one tier
+// per compiler.
+struct WasmTierRule {
+  const char* suffix;
+  Tier tier;
+};
+const WasmTierRule kWasmTierRules[] = {{"-liftoff", kTierBaseline}, {"-turbofan", kTierOptimized}, {"-interpreter", kTierInterpreted}};
+
+bool StartsWith(const std::string& s, const char* prefix) { return s.compare(0, std::strlen(prefix), prefix) == 0; }
+bool EndsWith(const std::string& s, const char* suffix) {
+  size_t n = std::strlen(suffix);
+  return s.size() >= n && s.compare(s.size() - n, n, suffix) == 0;
+}
+
+bool AllDigits(const std::string& s, size_t from, size_t to) {
   if (from >= to) return false;
   for (size_t i = from; i < to; i++)
     if (!std::isdigit(static_cast<unsigned char>(s[i]))) return false;
   return true;
 }
 
-void ParseCodeName(const std::string& v8_name, const std::string& script_name, bool bytecode, FunctionDesc& out,
-                   Tier& tier) {
+// "name-12-turbofan" -> "name", tier; false when `rest` is not such a name.
+bool ParseWasmName(const std::string& rest, FunctionDesc& out, Tier& tier) {
+  for (const WasmTierRule& rule : kWasmTierRules) {
+    if (!EndsWith(rest, rule.suffix)) continue;
+    std::string head = rest.substr(0, rest.size() - std::strlen(rule.suffix));
+    size_t dash = head.rfind('-');
+    if (dash == std::string::npos || !AllDigits(head, dash + 1, head.size())) return false;
+    out.kind = kKindOther;
+    out.name = head.substr(0, dash);
+    tier = rule.tier;
+    return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+void ParseCodeName(const std::string& v8_name, const std::string& script_name, bool bytecode, bool wasm,
+                   FunctionDesc& out, Tier& tier) {
   size_t colon = v8_name.find(':');
   std::string tag = colon == std::string::npos ? std::string() : v8_name.substr(0, colon);
   std::string rest = colon == std::string::npos ? v8_name : v8_name.substr(colon + 1);
   tier = bytecode ? kTierInterpreted : kTierUnknown;
+  const TagRule* rule = nullptr;
+  for (const TagRule& r : kTagRules)
+    if (tag == r.tag) rule = &r;
+  // V8 reports WebAssembly code under the "JS" tag on Node 20-26; its name has no file (no space).
+  if ((wasm || rule == nullptr || rule->js) && rest.find(' ') == std::string::npos && ParseWasmName(rest, out, tier))
+    return;
   bool marked = false;
-  if (!rest.empty()) {
-    switch (rest[0]) {
-      case '~': tier = kTierInterpreted; marked = true; break;
-      case '^': tier = kTierBaseline; marked = true; break;
-      case '+': tier = kTierMaglev; marked = true; break;
-      case '*': tier = kTierOptimized; marked = true; break;
+  if (rule == nullptr || rule->js) {
+    for (const MarkerRule& m : kMarkerRules) {
+      if (!StartsWith(rest, m.prefix)) continue;
+      tier = m.tier;
+      rest.erase(0, std::strlen(m.prefix));
+      marked = true;
+      break;
     }
   }
-  // Newer V8 (Node 24+) adds ' after the marker of context-specialized optimized code ("JS:*'name").
-  if (marked) rest.erase(0, rest.size() > 1 && rest[1] == '\'' ? 2 : 1);
-  bool js = marked || bytecode || tag == "JS" || tag == "Function" || tag == "LazyCompile" || tag == "Script" ||
-            tag == "Eval";
-  if (!js) {
-    out.kind = tag == "Callback" ? kKindNative
-               : (tag == "Builtin" || tag == "Handler" || tag == "BytecodeHandler" || tag == "Stub" || tag == "RegExp")
-                   ? kKindBuiltin
-                   : kKindOther;
+  if (!marked && !bytecode && (rule == nullptr || !rule->js)) {
+    out.kind = rule == nullptr ? kKindOther : rule->kind;
     out.name = tag == "RegExp" ? "RegExp: " + rest : rest.empty() ? v8_name : rest;
     return;
   }
@@ -91,13 +152,17 @@ void CodeMap::Erase(uintptr_t start, uintptr_t end) {
 }
 
 static const bool kDebug = getenv("VMPROF_DEBUG_CODE") != nullptr;
+static const bool kDebugPositions = kDebug && std::strcmp(getenv("VMPROF_DEBUG_CODE"), "positions") == 0;
 
 void CodeMap::Apply(RawCodeEvent& e) {
   if (kDebug) {
     if (e.type == RawCodeEvent::kMoved) fprintf(stderr, "MOVE %lx -> %lx\n", e.start, e.new_start);
     else {
-      fprintf(stderr, "ADD %lx+%lu %s script=%d '%s' bytecode=%d positions=%zu\n", e.start, e.size, e.name.c_str(), e.script_id, e.script_name.c_str(), e.bytecode, e.positions.size());
-      if (getenv("VMPROF_DEBUG_POS")) { for (auto& p : e.positions) fprintf(stderr, " %u:%u", p.first, p.second); fprintf(stderr, "\n"); }
+      fprintf(stderr, "ADD %lx+%lu %s script=%d '%s' bytecode=%d wasm=%d positions=%zu\n", e.start, e.size, e.name.c_str(), e.script_id, e.script_name.c_str(), e.bytecode, e.wasm, e.positions.size());
+      if (kDebugPositions) {  // VMPROF_DEBUG_CODE=positions: (code offset:script offset) pairs too
+        for (auto& p : e.positions) fprintf(stderr, " %u:%u", p.first, p.second);
+        fprintf(stderr, "\n");
+      }
     }
   }
   if (e.type == RawCodeEvent::kMoved) {
@@ -117,7 +182,7 @@ void CodeMap::Apply(RawCodeEvent& e) {
   }
   FunctionDesc f;
   Tier tier;
-  ParseCodeName(e.name, script_name, e.bytecode, f, tier);
+  ParseCodeName(e.name, script_name, e.bytecode, e.wasm, f, tier);
   uint32_t function = functions_.Intern(f);
   Code code{e.size == 0 ? 1 : e.size, function, tier, f.kind == kKindJS, e.script_id, nullptr, nullptr};
   if (code.js && e.script_id >= 0 && !e.positions.empty()) {

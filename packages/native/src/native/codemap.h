@@ -39,6 +39,7 @@ class FunctionTable {
 struct RawCodeEvent {
   enum Type : uint8_t { kAdded, kMoved } type = kAdded;
   bool bytecode = false;         // a BytecodeArray (interpreted code), else machine code
+  bool wasm = false;             // WebAssembly code
   uint64_t seq = 0;
   uintptr_t start = 0, size = 0, new_start = 0;
   std::string name;              // V8's name, e.g. "JS:*work /app/x.js:4:19"
@@ -105,9 +106,11 @@ class CodeMap {
   std::unordered_map<uint32_t, std::pair<int, size_t>> range_of_;  // function -> (script, index)
 };
 
-// Parses V8's code name ("JS:~name /path/x.js:4:19", "Builtin:ArrayForEach", ...) into a function
-// and the tier marker it carries. `script_name` (may be empty) helps split names that contain spaces.
-void ParseCodeName(const std::string& v8_name, const std::string& script_name, bool bytecode, FunctionDesc& out,
-                   Tier& tier);
+// Parses V8's code name ("JS:~name /path/x.js:4:19", "JS:o*'name ...", "Builtin:ArrayForEach",
+// "JS:wasm-function[0]-0-turbofan", ...) into a function and the tier its marker says, from the tables
+// in codemap.cc (the strings V8 gives on each supported Node are in test/fixtures/code-names).
+// `script_name` (may be empty) helps split names that contain spaces. No V8 marker is left in the name.
+void ParseCodeName(const std::string& v8_name, const std::string& script_name, bool bytecode, bool wasm,
+                   FunctionDesc& out, Tier& tier);
 
 }  // namespace vmprof

@@ -55,6 +55,7 @@ void OnJitCodeEvent(const v8::JitCodeEvent* e) {
       RawCodeEvent ev;
       ev.type = RawCodeEvent::kAdded;
       ev.bytecode = e->code_type == v8::JitCodeEvent::BYTE_CODE;
+      ev.wasm = e->code_type == v8::JitCodeEvent::WASM_CODE;
       ev.start = reinterpret_cast<uintptr_t>(e->code_start);
       ev.size = e->code_len;
       ev.name.assign(e->name.str, e->name.len);
