@@ -19,7 +19,10 @@ uint32_t FunctionTable::Intern(const FunctionDesc& f) {
   key.push_back('\0');
   key += std::to_string(f.line) + ":" + std::to_string(f.column);
   auto [it, inserted] = ids_.emplace(std::move(key), static_cast<uint32_t>(all_.size() + 1));
-  if (inserted) all_.push_back(f);
+  if (inserted) {
+    all_.push_back(f);
+    folded_.push_back(f.kind == kKindBuiltin && f.name.compare(0, 8, "RegExp: ") != 0);
+  }
   return it->second;
 }
 
@@ -203,7 +206,6 @@ void CodeMap::Apply(RawCodeEvent& e) {
       }
     } else {
       code.positions = std::make_shared<std::vector<std::pair<uint32_t, uint32_t>>>(std::move(e.positions));
-      code.inline_cache = std::make_shared<std::vector<int64_t>>(code.positions->size(), -1);
     }
   }
   Erase(e.start, e.start + code.size);
@@ -225,11 +227,11 @@ uint32_t CodeMap::Innermost(int script_id, uint32_t pos, bool exact, const Funct
   return best;
 }
 
-// The function whose source produced `script_offset` inside optimized code of `code.function`, when
-// that is another function (inlined), else 0. V8 reports script offsets without saying which script
-// an inlined function came from: offsets inside the function's own source range belong to the
-// innermost function there; others must match a bytecode position of exactly one known function.
-uint32_t CodeMap::InlinedAt(const Code& code, uint32_t p) {
+// The function whose source produced `script_offset` inside optimized code of `code.function`: that
+// function itself, another one (inlined), or 0 when unknown. V8 reports script offsets without saying
+// which script an inlined function came from: offsets inside the function's own source range belong
+// to the innermost function there; others must match a bytecode position of exactly one known function.
+uint32_t CodeMap::Attribute(const Code& code, uint32_t p) {
   uint32_t self = code.function;
   auto own = range_of_.find(self);
   const FunctionRange* r = nullptr;
@@ -237,11 +239,11 @@ uint32_t CodeMap::InlinedAt(const Code& code, uint32_t p) {
     r = &ranges_[code.script_id][own->second.second];
     if (p >= r->min_pos && p <= r->max_pos) {
       uint32_t g = Innermost(code.script_id, p, false, nullptr);
-      return g == self ? 0 : g;
+      return g == 0 ? self : g;
     }
   }
   uint32_t g = Innermost(code.script_id, p, true, r);
-  if (g != 0) return g == self ? 0 : g;
+  if (g != 0) return g;
   uint32_t found = 0;
   int count = 0;
   for (const auto& [sid, list] : ranges_) {
@@ -250,6 +252,33 @@ uint32_t CodeMap::InlinedAt(const Code& code, uint32_t p) {
     if (c != 0) { found = c; count++; }
   }
   return count == 1 ? found : 0;
+}
+
+// Rebuilds nested inlining (A inlines B inlines C) from the layout of the code: TurboFan lays an
+// inlined function's code inside the code of the function it was inlined into, so walking the
+// position entries in code order, a change of function either enters a new inlined function (it
+// becomes the innermost of the current chain) or returns to one already on the chain (the chain is
+// cut back to it). Entries of unknown function continue the current chain.
+void CodeMap::BuildChains(Code& code) {
+  const auto& pos = *code.positions;
+  auto chains = std::make_shared<std::vector<std::vector<uint32_t>>>(pos.size());
+  std::vector<uint32_t> chain;  // the current one
+  uint32_t current = code.function;
+  for (size_t i = 0; i < pos.size(); i++) {
+    uint32_t f = Attribute(code, pos[i].second);
+    if (f != 0 && f != current) {
+      if (f == code.function) {
+        chain.clear();
+      } else {
+        auto at = std::find(chain.begin(), chain.end(), f);
+        if (at != chain.end()) chain.erase(at + 1, chain.end());
+        else chain.push_back(f);
+      }
+      current = f;
+    }
+    (*chains)[i] = chain;
+  }
+  code.chains = std::move(chains);
 }
 
 // V8 may run its embedded builtins from a copy of the executable's pages mapped elsewhere (short
@@ -291,7 +320,7 @@ bool CodeMap::IsNative(uintptr_t address) const {
   return false;
 }
 
-bool CodeMap::Lookup(uintptr_t address, std::map<uintptr_t, Code>::const_iterator* found) const {
+bool CodeMap::Lookup(uintptr_t address, std::map<uintptr_t, Code>::iterator* found) {
   auto it = code_.upper_bound(address);
   if (it == code_.begin()) return false;
   --it;
@@ -301,13 +330,13 @@ bool CodeMap::Lookup(uintptr_t address, std::map<uintptr_t, Code>::const_iterato
 }
 
 bool CodeMap::ResolveJS(uintptr_t pc, std::vector<ResolvedFrame>& out) {
-  std::map<uintptr_t, Code>::const_iterator it;
+  std::map<uintptr_t, Code>::iterator it;
   if (!Lookup(pc, &it) || !it->second.js) return false;
   return Resolve(pc, false, out);
 }
 
 bool CodeMap::Resolve(uintptr_t address, bool is_return_address, std::vector<ResolvedFrame>& out) {
-  std::map<uintptr_t, Code>::const_iterator it;
+  std::map<uintptr_t, Code>::iterator it;
   if (!Lookup(address, &it)) {
     bool aliased = false;
     for (const Alias& a : aliases_) {
@@ -322,7 +351,7 @@ bool CodeMap::Resolve(uintptr_t address, bool is_return_address, std::vector<Res
       return IsNative(address);
     }
   }
-  const Code& code = it->second;
+  Code& code = it->second;
   out.push_back({code.function, code.tier});
   if (!code.positions) return true;
   uintptr_t offset = address - it->first;
@@ -332,9 +361,8 @@ bool CodeMap::Resolve(uintptr_t address, bool is_return_address, std::vector<Res
                             [](uintptr_t o, const std::pair<uint32_t, uint32_t>& e) { return o < e.first; });
   if (p == pos.begin()) return true;
   size_t index = static_cast<size_t>(p - pos.begin()) - 1;
-  int64_t& cached = (*code.inline_cache)[index];
-  if (cached < 0) cached = InlinedAt(code, pos[index].second);
-  if (cached > 0) out.push_back({static_cast<uint32_t>(cached), code.tier});
+  if (!code.chains) BuildChains(code);
+  for (uint32_t f : (*code.chains)[index]) out.push_back({f, code.tier});
   return true;
 }
 

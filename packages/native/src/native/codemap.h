@@ -30,8 +30,12 @@ class FunctionTable {
  public:
   uint32_t Intern(const FunctionDesc& f);
   const std::vector<FunctionDesc>& all() const { return all_; }
+  // True for V8 builtins and stubs (not generated regexp code): their time belongs to the JS
+  // function that called them, as in V8's own profiles and Chrome DevTools.
+  bool Folded(uint32_t index) const { return folded_[index - 1]; }
  private:
   std::vector<FunctionDesc> all_;
+  std::vector<bool> folded_;
   std::unordered_map<std::string, uint32_t> ids_;
 };
 
@@ -85,15 +89,17 @@ class CodeMap {
     bool js;
     int script_id;
     std::shared_ptr<std::vector<std::pair<uint32_t, uint32_t>>> positions;  // machine code only
-    std::shared_ptr<std::vector<int64_t>> inline_cache;  // per position entry: inlined function, 0 none, -1 unknown
+    // Per position entry, the functions inlined there, outermost first (built at the first lookup).
+    std::shared_ptr<std::vector<std::vector<uint32_t>>> chains;
   };
   struct Alias {  // [start, end) runs the code reported at [start + delta, end + delta)
     uintptr_t start, end;
     intptr_t delta;
   };
   void Erase(uintptr_t start, uintptr_t end);
-  bool Lookup(uintptr_t address, std::map<uintptr_t, Code>::const_iterator* found) const;
-  uint32_t InlinedAt(const Code& code, uint32_t script_offset);
+  bool Lookup(uintptr_t address, std::map<uintptr_t, Code>::iterator* found);
+  uint32_t Attribute(const Code& code, uint32_t script_offset);
+  void BuildChains(Code& code);
   uint32_t Innermost(int script_id, uint32_t pos, bool exact, const FunctionRange* within);
 
   FunctionTable& functions_;

@@ -8,6 +8,7 @@
 // thread 22-33 µs per expiry (the emulated timer interrupt and its re-arm), a 2-3.5% slowdown at
 // 1 kHz before any sampling work; a signal sent from another thread costs it about 9 µs.
 #include <pthread.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -22,6 +23,7 @@ namespace vmprof {
 namespace {
 
 constexpr uint64_t kStuckNs = 1000000000;  // pending signals not taken for this long are written off
+constexpr uint64_t kMaxBehind = 20;        // periods the sampler catches up on, at most
 
 // Queues one tick to `ts`, dated `tick_us`. A thread that is runnable but not running takes its
 // queued ticks when it runs again, each as a sample dated by its tick: its stack has not changed
@@ -64,36 +66,48 @@ void Signal(ThreadState* ts, uint64_t tick_us, uint64_t now_ns) {
 // Every period: in wall mode, signals every thread; in cpu mode, each thread that has run at least a
 // period of CPU time since its last signal (read from its CPU clock), so that samples are spread by
 // CPU time at any rate, past the kernel tick that limits CPU-time timers.
+//
+// Ticks follow a fixed grid. When this thread was kept from running (2 busy cores, say) and is behind
+// the grid, or a thread still owes a period of CPU time, the next tick comes half a period later
+// instead, so the missed samples are taken soon, each at its own moment, rather than lost or taken in
+// a burst; each sample's weights are the time and CPU time since the thread's previous one.
 void TickerLoop(Session* s) {
   pthread_setname_np(pthread_self(), "vmprof-sampler");
+  prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);  // wake on time (the default slack is 50 µs)
   const uint64_t period = s->options.period_us * 1000;
-  uint64_t next = MonoNs();
+  uint64_t grid = MonoNs();  // the next tick on the grid
+  uint64_t next = grid;
   while (!s->ticker_stop.load(std::memory_order_relaxed)) {
-    next += period;
     timespec deadline{static_cast<time_t>(next / 1000000000ull), static_cast<long>(next % 1000000000ull)};
     while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &deadline, nullptr) == EINTR) {
     }
     uint64_t now = MonoNs();
-    if (now > next + 10 * period) next = now;  // after a long stall (suspended), do not catch up
+    grid += period;
+    if (now > grid + kMaxBehind * period) grid = now;  // suspended or starved for long: start afresh
     // A program or addon may have replaced our handler (sigaction is cheap: one syscall per tick).
     if (!SampleHandlerInstalled()) {
       ReinstallSampleHandler();
       s->handler_reinstalled.fetch_add(1, std::memory_order_relaxed);
     }
     uint64_t tick_us = (now - s->mono0_ns) / 1000;
-    std::lock_guard<std::mutex> lock(s->targets_mu);
-    for (ThreadState* ts : s->targets) {
-      if (s->options.cpu_mode) {
-        uint64_t cpu = ClockNs(ts->cpu_clock);
-        ts->owed_ns += cpu > ts->tick_cpu_ns ? cpu - ts->tick_cpu_ns : 0;
-        ts->tick_cpu_ns = cpu;
-        if (ts->owed_ns < period) continue;
-        // At most one signal per tick; a late tick's surplus is carried (up to a period) and the
-        // sample's CPU weight (read in the handler) covers all of it either way.
-        ts->owed_ns = std::min(ts->owed_ns - period, period);
+    bool owing = false;
+    {
+      std::lock_guard<std::mutex> lock(s->targets_mu);
+      for (ThreadState* ts : s->targets) {
+        if (s->options.cpu_mode) {
+          uint64_t cpu = ClockNs(ts->cpu_clock);
+          ts->owed_ns += cpu > ts->tick_cpu_ns ? cpu - ts->tick_cpu_ns : 0;
+          ts->tick_cpu_ns = cpu;
+          if (ts->owed_ns < period) continue;
+          // One signal per tick; what is owed beyond it (up to kMaxBehind periods) is paid by the
+          // half-period ticks that follow.
+          ts->owed_ns = std::min(ts->owed_ns - period, kMaxBehind * period);
+          owing = owing || ts->owed_ns >= period;
+        }
+        Signal(ts, tick_us, now);
       }
-      Signal(ts, tick_us, now);
     }
+    next = (owing || now >= grid) ? now + period / 2 : grid;
   }
 }
 

@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -71,6 +72,11 @@ void AddSample(Session* s, ThreadState* ts, uint64_t tick_us, uint64_t cpu_ns, u
       out.push_back({PseudoFunction(s, &s->unknown_function, "(unknown code)"), kTierUnknown});
   }
   if (n == 0 || pc != frames[0]) ts->codemap->ResolveJS(pc, out);
+  // Builtins (a generator's next, an await's resume, Array.prototype.sort...) give their time to
+  // their JS caller, as in V8's profiles, unless the sample has no JS frame at all.
+  bool has_js = false;
+  for (const auto& f : out) has_js = has_js || !s->functions.Folded(f.function);
+  if (has_js) out.erase(std::remove_if(out.begin(), out.end(), [&](const ResolvedFrame& f) { return s->functions.Folded(f.function); }), out.end());
   uint32_t stack = 0;
   for (const auto& f : out) stack = StackId(s, stack, FrameId(s, f.function, f.tier));
   // The sample is dated by its tick (a queued tick taken late still says when it was due).
