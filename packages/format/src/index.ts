@@ -10,4 +10,4 @@ export { ProfileDecoder, decodeProfile, readProfile, readProfileSync } from "./r
 export * from "./query.js";
 export { dumpProfile } from "./dump.js";
 export { writeProfiles } from "./merge.js";
-export { redactArgv, redactEnv, isSecretName, REDACTED } from "./meta.js";
+export { redactArgv, redactEnv, isSecretName, REDACTED } from "./meta.cjs";

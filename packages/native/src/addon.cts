@@ -9,7 +9,9 @@ import path = require("node:path");
 export interface SamplerStats {
   /** Samples written to the profile. */
   samples: number;
-  /** Samples lost: a full buffer, or a tick while the previous signal was still pending. */
+  /** Threads (main and workers) that joined the session. */
+  threads: number;
+  /** Ticks that did not become samples (the profile's metadata has them per reason, `dropped.*`). */
   dropped: number;
   /** The timer that drove sampling: "thread-cpu-clock" (cpu mode) or "wall-clock". */
   timer: string;
@@ -107,6 +109,16 @@ export function processMeta(argv: string[] | undefined): [string, MetaValue][] {
 /** The process's command line: the node binary, its options, the script and its arguments. */
 export function commandLine(): string[] {
   return [process.execPath, ...process.execArgv, ...process.argv.slice(1)];
+}
+
+/**
+ * The calling worker thread's name: the Worker's `name` option where Node tells it to the worker
+ * (`threadName`, Node 22 and later; "WorkerThread" or "" when none was given), else "worker <threadId>".
+ */
+export function workerName(): string {
+  const wt = require("node:worker_threads") as { threadId: number; threadName?: string };
+  const given = wt.threadName;
+  return given && given !== "WorkerThread" ? given : `worker ${wt.threadId}`;
 }
 
 /** A short name for the process: its script's file name, or the executable's. */

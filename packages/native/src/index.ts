@@ -10,7 +10,7 @@
  * running session with `addThread()`.
  */
 import { redactArgv } from "@vmprof/format";
-import { isMainThread, threadId } from "node:worker_threads";
+import { isMainThread } from "node:worker_threads";
 import addon from "./addon.cjs";
 
 export type { SamplerStats } from "./addon.cjs";
@@ -73,7 +73,7 @@ export function stats(): addon.SamplerStats {
 }
 
 function threadName(): string {
-  return isMainThread ? "main" : `worker ${threadId}`;
+  return isMainThread ? "main" : addon.workerName();
 }
 function threadKind(): number {
   return isMainThread ? 0 : 1;

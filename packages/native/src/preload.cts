@@ -6,13 +6,16 @@
  *   VMPROF_PERIOD_US  sampling period, µs          VMPROF_MODE       cpu | wall
  *   VMPROF_MAX_DEPTH  frames kept per sample       VMPROF_CHILDREN   0: only the first process
  *   VMPROF_NO_ARGV    1: do not record argv        VMPROF_ALLOW_UNPROFILED  1: run on without the sampler
+ *   VMPROF_META       JSON [key, value][]: more metadata for the profile (the recorder's command, labels)
  * It never writes to the program's stdout or stderr; problems go to <dir>/error-<pid>.txt, where the
- * recorder reads them.
+ * recorder reads them. When the profile is complete it writes <dir>/<pid>.done ({samples, threads}),
+ * so the recorder can take a single process's file as it is, without reading it.
  */
 import fs = require("node:fs");
 import path = require("node:path");
 import wt = require("node:worker_threads");
 import addon = require("./addon.cjs");
+import meta = require("@vmprof/format/meta");
 
 function run(): void {
   const env = process.env;
@@ -25,7 +28,7 @@ function run(): void {
     } catch {
       return; // the main thread already reported it
     }
-    if (native.isEnabled()) native.addThread(`worker ${wt.threadId}`, 1);
+    if (native.isEnabled()) native.addThread(addon.workerName(), 1);
     return;
   }
   if (env.VMPROF_CHILDREN === "0") {
@@ -48,14 +51,16 @@ function run(): void {
   const periodUs = Number(env.VMPROF_PERIOD_US) || Math.round(addon.DEFAULT_PERIOD * 1e6);
   const mode = env.VMPROF_MODE === "wall" ? "wall" : "cpu";
   const maxDepth = Number(env.VMPROF_MAX_DEPTH) || addon.DEFAULT_MAX_DEPTH;
-  const meta = addon.processMeta(env.VMPROF_NO_ARGV === "1" ? undefined : addon.commandLine());
-  native.start(fd, { periodUs, mode, maxDepth }, meta, addon.processName());
+  const entries = addon.processMeta(env.VMPROF_NO_ARGV === "1" ? undefined : meta.redactArgv(addon.commandLine()));
+  if (env.VMPROF_META) entries.push(...(JSON.parse(env.VMPROF_META) as [string, addon.MetaValue][]));
+  native.start(fd, { periodUs, mode, maxDepth }, entries, addon.processName());
   native.addThread("main", 0);
   native.installTerminationHandlers();
   process.on("exit", () => {
     const stats = native.stop();
     fs.closeSync(fd);
     if (stats.error) fs.writeFileSync(path.join(dir, `error-${process.pid}.txt`), `writing ${file}: ${stats.error}\n`);
+    else fs.writeFileSync(path.join(dir, `${process.pid}.done`), JSON.stringify({ samples: stats.samples, threads: stats.threads }));
   });
 }
 

@@ -8,7 +8,8 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { memorySink, readProfileSync, redactArgv, writeProfiles, type Profile } from "@vmprof/format";
+import type { Profile } from "@vmprof/format";
+import { redactArgv } from "@vmprof/format/meta";
 
 /** What to record and where. */
 export interface RecordOptions {
@@ -86,6 +87,9 @@ export async function record(o: RecordOptions): Promise<RecordResult> {
     VMPROF_CHILDREN: o.children ? "1" : "0",
     VMPROF_NO_ARGV: o.argv ? "0" : "1",
     VMPROF_ALLOW_UNPROFILED: o.allowUnprofiled ? "1" : "0",
+    // The recording's own metadata, written by each process at its start (the first process's wins
+    // in a merged profile), so that a single process's file is complete as written.
+    VMPROF_META: JSON.stringify([...(o.argv ? [["command", redactArgv(o.command)]] : []), ...Object.entries(o.labels).map(([k, v]) => [`label.${k}`, v])]),
   };
   const child = spawn(o.command[0], o.command.slice(1), { stdio: ["inherit", toStdout ? 2 : "inherit", "inherit"], env });
   const forward = (sig: NodeJS.Signals) => child.kill(sig);
@@ -114,16 +118,44 @@ export async function record(o: RecordOptions): Promise<RecordResult> {
   }
 }
 
-/** Merges the per-process profiles found in `dir` into the output. */
+/** Puts the one complete profile a single process wrote in place, as it is: no decoding. */
+async function takeAsIs(file: string, temp: string | undefined, output: string): Promise<string> {
+  if (!temp) {
+    await new Promise<void>((resolve, reject) => {
+      const input = fs.createReadStream(file);
+      input.once("error", reject);
+      process.stdout.once("error", () => resolve()); // a reader that went away is not our failure
+      input.once("end", () => resolve());
+      input.pipe(process.stdout, { end: false });
+    });
+    return "-";
+  }
+  try {
+    fs.renameSync(file, temp);
+  } catch {
+    fs.copyFileSync(file, temp); // another file system
+  }
+  fs.renameSync(temp, output);
+  return output;
+}
+
+/** Merges the per-process profiles found in `dir` into the output. *//** Merges the per-process profiles found in `dir` into the output. */
 async function collect(o: RecordOptions, dir: string, rootPid: number, temp: string | undefined): Promise<Omit<RecordResult, "exitCode">> {
   const names = fs.readdirSync(dir).sort();
   for (const n of names.filter((n) => n.startsWith("error-"))) {
     o.log(fs.readFileSync(path.join(dir, n), "utf8").trim());
   }
+  const written = names.filter((n) => n.endsWith(".prof") && fs.statSync(path.join(dir, n)).size > 0);
+  const output = path.resolve(o.output ?? `vmprof-${rootPid}.prof`);
+  // One process that finished its profile (the usual case): its file is the profile.
+  if (written.length === 1 && names.includes(`${written[0].slice(0, -5)}.done`)) {
+    const done = JSON.parse(fs.readFileSync(path.join(dir, `${written[0].slice(0, -5)}.done`), "utf8")) as { samples: number; threads: number };
+    return { output: await takeAsIs(path.join(dir, written[0]), temp, output), samples: done.samples, processes: 1, threads: done.threads };
+  }
+  const { memorySink, readProfileSync, writeProfiles } = await import("@vmprof/format");
   const profiles: Profile[] = [];
-  for (const n of names.filter((n) => n.endsWith(".prof"))) {
+  for (const n of written) {
     const file = path.join(dir, n);
-    if (fs.statSync(file).size === 0) continue;
     try {
       const p = readProfileSync(file, `process ${n.slice(0, -5)}`);
       if (p.truncation) {
@@ -146,9 +178,6 @@ async function collect(o: RecordOptions, dir: string, rootPid: number, temp: str
     if (!o.argv) p.meta.delete("argv");
     else if (Array.isArray(argv)) p.meta.set("argv", redactArgv(argv));
   }
-  const top = profiles[0].meta;
-  if (o.argv) top.set("command", redactArgv(o.command));
-  for (const [k, v] of Object.entries(o.labels)) top.set(`label.${k}`, v);
   const sink = memorySink();
   writeProfiles(profiles, sink);
   const bytes = sink.bytes();
@@ -163,7 +192,6 @@ async function collect(o: RecordOptions, dir: string, rootPid: number, temp: str
     return { output: "-", samples, processes, threads };
   }
   fs.writeFileSync(temp, bytes);
-  const output = path.resolve(o.output ?? `vmprof-${rootPid}.prof`);
   fs.renameSync(temp, output);
   return { output, samples, processes, threads };
 }

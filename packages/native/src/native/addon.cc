@@ -35,6 +35,7 @@ vmprof::MetaEntries ToMeta(const Napi::Array& entries) {
 Napi::Object StatsObject(Napi::Env env, const vmprof::Stats& st) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("samples", Napi::Number::New(env, static_cast<double>(st.samples)));
+  o.Set("threads", Napi::Number::New(env, static_cast<double>(st.threads)));
   o.Set("dropped", Napi::Number::New(env, static_cast<double>(st.dropped)));
   o.Set("timer", Napi::String::New(env, st.timer));
   if (!st.error.empty()) o.Set("error", Napi::String::New(env, st.error));

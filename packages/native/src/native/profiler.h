@@ -26,6 +26,7 @@ struct Options {
 // Counters of a session, for stop() and stats().
 struct Stats {
   uint64_t samples = 0;  // samples written
+  uint64_t threads = 0;  // threads that joined the session
   uint64_t dropped = 0;  // ticks that did not become samples, all reasons (state.h, DropReason)
   std::string timer;     // "thread-cpu-clock" (cpu mode) or "wall-clock"
   std::string error;     // the first write error, if any

@@ -180,6 +180,7 @@ Stats Stop() {
     std::lock_guard<std::mutex> l(s->mu);
     Finish(s);
     st.samples = s->samples;
+    st.threads = s->next_thread_id - 1;
     st.dropped = Dropped(s, -1);
     st.timer = s->timer_kind;
     st.error = s->error;
@@ -199,6 +200,7 @@ Stats CurrentStats() {
   if (s == nullptr) return st;
   std::lock_guard<std::mutex> l(s->mu);
   st.samples = s->samples + s->pending_samples;
+  st.threads = s->next_thread_id - 1;
   st.dropped = Dropped(s, -1);
   st.timer = s->timer_kind;
   st.error = s->error;

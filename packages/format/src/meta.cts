@@ -1,4 +1,5 @@
-/** Metadata helpers: redaction of secrets from command lines and environments. */
+/** Metadata helpers: redaction of secrets from command lines and environments. CommonJS, so that the
+ * sampler's preload (loaded with --require in every profiled process) can use it without loading the rest. */
 
 /** What replaces a redacted value. */
 export const REDACTED = "<redacted>";
