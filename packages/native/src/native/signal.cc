@@ -122,7 +122,7 @@ void Install(struct sigaction* previous) {
 
 }  // namespace
 
-const char* const kDropReasonNames[kDropReasons] = {"ring_full", "pending", "signal_lost", "send_failed"};
+const char* const kDropReasonNames[kDropReasons] = {"ring_full", "pending", "signal_lost", "send_failed", "late"};
 
 int SampleSignal() { return g_signal; }
 

@@ -45,6 +45,7 @@ enum DropReason : int {
   kDropPending,         // kMaxPending signals already queued for a thread that did not run
   kDropSignalLost,      // sent, never taken (written off by the sampler thread after a second)
   kDropSendFailed,      // the kernel refused to queue the signal (EAGAIN: queue limit)
+  kDropLate,            // ticks the sampler thread itself missed (kept from running for 20 periods)
   kDropReasons
 };
 extern const char* const kDropReasonNames[kDropReasons];
@@ -109,6 +110,7 @@ struct Session {
   std::thread ticker;
   std::atomic<bool> ticker_stop{false};
   std::atomic<uint64_t> handler_reinstalled{0};  // times the sample signal's handler was found replaced
+  std::atomic<bool> realtime_sampler{false};      // the sampler thread got SCHED_FIFO
   // The writer thread and everything it owns.
   std::mutex mu;  // guards everything below and the writer side of every ThreadState
   std::vector<ThreadState*> threads;

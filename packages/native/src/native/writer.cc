@@ -195,6 +195,7 @@ void Finish(Session* s) {
   if (!s->timer_kind.empty()) meta.push_back({"timer", MetaValue{MetaValue::kString, s->timer_kind, 0, {}}});
   meta.push_back({"signal", MetaValue{MetaValue::kString, "SIGRTMIN+" + std::to_string(SampleSignal() - SIGRTMIN), 0, {}}});
   meta.push_back({"signal_handler_reinstalled", integer(s->handler_reinstalled.load())});
+  meta.push_back({"sampler_priority", MetaValue{MetaValue::kString, s->realtime_sampler.load() ? "realtime" : "normal", 0, {}}});
   meta.push_back({"jit_events_lost", integer(g_jit_events_lost.load())});
   EncodeMeta(out, 0, meta);
   Bytes end;
