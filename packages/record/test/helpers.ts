@@ -1,6 +1,7 @@
 /** Helpers of the record tests: run the real command on real programs and read what it wrote. */
 import { spawn, spawnSync, type SpawnSyncReturns } from "node:child_process";
 import fs from "node:fs";
+import { createRequire } from "node:module";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -53,12 +54,16 @@ export function read(file: string): Profile {
   return readProfileSync(file);
 }
 
-/** Runs `node --cpu-prof` on a program and returns V8's own shares by function name (percent of samples). */
-export function cpuProfShares(program: string, args: string[], dir: string): Map<string, { total: number; self: number }> {
-  const r = spawnSync(process.execPath, ["--cpu-prof", "--cpu-prof-interval", "1000", "--cpu-prof-dir", dir, program, ...args]);
+/** Runs `node --cpu-prof` (this Node, or the binary `node`) on a program and returns V8's own shares by function name (percent of samples). */
+export function cpuProfShares(program: string, args: string[], dir: string, node = process.execPath): Map<string, { total: number; self: number }> {
+  const r = spawnSync(node, ["--cpu-prof", "--cpu-prof-interval", "1000", "--cpu-prof-dir", dir, program, ...args]);
   if (r.status !== 0) throw new Error(`node --cpu-prof failed: ${r.stderr}`);
-  const file = fs.readdirSync(dir).find((f) => f.endsWith(".cpuprofile"))!;
-  const cp = JSON.parse(fs.readFileSync(path.join(dir, file), "utf8")) as {
+  return cpuProfileShares(path.join(dir, fs.readdirSync(dir).find((f) => f.endsWith(".cpuprofile"))!));
+}
+
+/** Shares by function name (percent of samples) of a Chrome .cpuprofile file. */
+export function cpuProfileShares(file: string): Map<string, { total: number; self: number }> {
+  const cp = JSON.parse(fs.readFileSync(file, "utf8")) as {
     nodes: { id: number; callFrame: { functionName: string }; children?: number[] }[];
     samples: number[];
   };
@@ -81,4 +86,14 @@ export function cpuProfShares(program: string, args: string[], dir: string): Map
     }
   }
   return out;
+}
+
+/** The native build's script for other Node versions; its nodeHome(major) says where each Node is kept. */
+export const BUILD_ABI = path.resolve(path.dirname(createRequire(import.meta.url).resolve("@vmprof/native/preload")), "../../scripts/build-abi.cjs");
+
+/** The binary of Node `major`: this one when it is that major, else the one the native build fetched. */
+export function nodeBinary(major: string): string {
+  if (process.versions.node.split(".")[0] === major) return process.execPath;
+  const { nodeHome } = createRequire(import.meta.url)(BUILD_ABI) as { nodeHome: (major: string) => string };
+  return path.join(nodeHome(major), "bin", "node");
 }

@@ -6,19 +6,15 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
-import { createRequire } from "node:module";
 import path from "node:path";
 import { test } from "node:test";
-import { fixture, read, record, share, shares, tempDir } from "./helpers.js";
+import { BUILD_ABI as buildAbi, fixture, nodeBinary, read, record, share, shares, tempDir } from "./helpers.js";
 
-const require = createRequire(import.meta.url);
-const buildAbi = path.resolve(path.dirname(require.resolve("@vmprof/native/preload")), "../../scripts/build-abi.cjs");
-const { nodeHome } = require(buildAbi) as { nodeHome: (major: string) => string };
 const dir = tempDir();
 
 for (const major of ["22", "24", "26"]) {
   test(`Node ${major}: calibration shares within 3 points at >= 950 samples per CPU second`, () => {
-    const node = path.join(nodeHome(major), "bin", "node");
+    const node = nodeBinary(major);
     assert.ok(fs.existsSync(node), `${node} is missing: the native build fetches it (npm run build -w @vmprof/native)`);
     const file = path.join(dir, `cal-${major}.prof`);
     const r = record(["-o", file, "--", node, fixture("calibration.cjs"), "1500"]);
@@ -40,7 +36,7 @@ for (const major of ["22", "24", "26"]) {
 
 test("a Node the sampler is not built for: exit 2 with the supported versions; --allow-unprofiled runs it", () => {
   execFileSync(process.execPath, [buildAbi, "--fetch-only", "21"], { stdio: "inherit" });
-  const node21 = path.join(nodeHome("21"), "bin", "node");
+  const node21 = nodeBinary("21");
   const file = path.join(dir, "n21.prof");
   const r = record(["-o", file, "--", node21, "-e", "console.log('ran')"]);
   assert.equal(r.status, 2);

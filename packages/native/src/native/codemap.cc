@@ -187,7 +187,8 @@ void CodeMap::Apply(RawCodeEvent& e) {
   Tier tier;
   ParseCodeName(e.name, script_name, e.bytecode, e.wasm, f, tier);
   uint32_t function = functions_.Intern(f);
-  Code code{e.size == 0 ? 1 : e.size, function, tier, f.kind == kKindJS, e.script_id, nullptr, nullptr};
+  // WebAssembly runs like JS code: its frames and the pc in it are the program's own.
+  Code code{e.size == 0 ? 1 : e.size, function, tier, f.kind == kKindJS || e.wasm, e.script_id, nullptr, nullptr};
   if (code.js && e.script_id >= 0 && !e.positions.empty()) {
     if (e.bytecode) {
       std::vector<uint32_t> pos;

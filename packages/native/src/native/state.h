@@ -126,6 +126,7 @@ struct Session {
   uint32_t next_thread_id = 1;
   uint32_t unknown_function = 0, truncated_function = 0;
   uint64_t samples = 0;
+  uint64_t unresolved_frames = 0;  // sampled addresses in no code V8 reported
   uint64_t dropped_retired[kDropReasons] = {};  // counters of threads that left the session
   uint64_t last_flush_ns = 0;
   size_t pending_samples = 0;

@@ -68,8 +68,12 @@ void AddSample(Session* s, ThreadState* ts, uint64_t tick_us, uint64_t cpu_ns, u
   // profiler does, when pc is in JS code (not in the interpreter running frame 0's bytecode, nor in a
   // builtin or stub, whose time stays with their caller as in V8's profiles).
   for (uint64_t i = n; i-- > 0;) {
-    if (!ts->codemap->Resolve(frames[i], i != 0 || pc != frames[0], out))
-      out.push_back({PseudoFunction(s, &s->unknown_function, "(unknown code)"), kTierUnknown});
+    if (ts->codemap->Resolve(frames[i], i != 0 || pc != frames[0], out)) continue;
+    // V8 runs some code it never reports (the top-level code of a `new Function` or eval script),
+    // and a frame being set up can read as garbage: innermost, such a frame's time goes to its
+    // caller (or to the sample's VM state); elsewhere in the stack it stays visible as unknown.
+    s->unresolved_frames++;
+    if (i != 0) out.push_back({PseudoFunction(s, &s->unknown_function, "(unknown code)"), kTierUnknown});
   }
   if (n == 0 || pc != frames[0]) ts->codemap->ResolveJS(pc, out);
   // Builtins (a generator's next, an await's resume, Array.prototype.sort...) give their time to
@@ -197,6 +201,7 @@ void Finish(Session* s) {
   meta.push_back({"signal_handler_reinstalled", integer(s->handler_reinstalled.load())});
   meta.push_back({"sampler_priority", MetaValue{MetaValue::kString, s->realtime_sampler.load() ? "realtime" : "normal", 0, {}}});
   meta.push_back({"jit_events_lost", integer(g_jit_events_lost.load())});
+  meta.push_back({"unresolved_frames", integer(s->unresolved_frames)});
   EncodeMeta(out, 0, meta);
   Bytes end;
   out.record(kEnd, end);
