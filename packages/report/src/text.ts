@@ -92,8 +92,10 @@ function summaryLines(out: Out, s: Summary, label = ""): void {
   const mode = s.mode ? `, mode ${s.mode}${period}` : "";
   const weight = s.weight === "samples" ? "" : `, weighted by ${WEIGHT_WORDS[s.weight]}`;
   const of = s.samples !== s.profileSamples ? ` (of ${s.profileSamples})` : "";
+  const reasons = Object.entries(s.droppedByReason ?? {}).map(([k, v]) => `${k.replace(/_/g, " ")} ${v}`);
+  const why = reasons.length > 0 ? ` (${reasons.join(", ")})` : "";
   out.line(
-    [`${label}${s.durationSeconds.toFixed(2)} s, ${s.samples} samples${of}${rate}, ${s.droppedSamples} dropped${mode}${weight}`, "dim"],
+    [`${label}${s.durationSeconds.toFixed(2)} s, ${s.samples} samples${of}${rate}, ${s.droppedSamples} dropped${why}${mode}${weight}`, "dim"],
   );
 }
 

@@ -92,6 +92,8 @@ export interface Summary {
   rateBasis: "cpu" | "elapsed";
   /** Samples the sampler lost (profile metadata); 0 when not recorded. */
   droppedSamples: number;
+  /** The same by reason (`dropped.<reason>` metadata: ring_full, pending, late...), those above 0; absent when none. */
+  droppedByReason?: Record<string, number>;
   /** Recording mode ("cpu" or "wall"), "" when unknown. */
   mode: string;
   /** Requested sampling period in µs; 0 when unknown. */
@@ -253,6 +255,14 @@ export function summarize(p: Profile, agg: Aggregate, o: ViewOptions = {}): Summ
   const top = p.meta.get("dropped_samples");
   if (typeof top === "number") dropped = top;
   else for (const pr of p.processes) dropped += Number(pr.meta.get("dropped_samples") ?? 0);
+  const droppedByReason: Record<string, number> = {};
+  for (const meta of [p.meta, ...p.processes.map((pr) => pr.meta)]) {
+    for (const [k, v] of meta) {
+      if (!k.startsWith("dropped.") || typeof v !== "number" || v <= 0) continue;
+      const reason = k.slice("dropped.".length);
+      droppedByReason[reason] = (droppedByReason[reason] ?? 0) + v;
+    }
+  }
   const summary: Summary = {
     source: p.source,
     durationSeconds: hi > lo ? (hi - lo) / 1e6 : 0,
@@ -266,6 +276,7 @@ export function summarize(p: Profile, agg: Aggregate, o: ViewOptions = {}): Summ
     weight: agg.weight,
     totalWeight: agg.total,
   };
+  if (Object.keys(droppedByReason).length > 0) summary.droppedByReason = droppedByReason;
   if (Array.isArray(command)) summary.command = command;
   if (p.truncation) summary.truncated = p.truncation.message;
   return summary;

@@ -9,6 +9,7 @@ import os from "node:os";
 import path from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
+import * as formatWriter from "@vmprof/format";
 import { readProfileSync } from "@vmprof/format";
 import type { FlatView, FunctionView, TopView, TreeRow, TreeView } from "../src/views.js";
 
@@ -265,4 +266,24 @@ test("colour only when asked or on a terminal, never with NO_COLOR; width cuts l
   assert.doesNotMatch(plain.stdout, /\x1b\[/);
   for (const line of plain.stdout.split(/\r?\n/)) assert.ok([...line].length <= 60, JSON.stringify(line));
   assert.match(plain.stdout, /…/);
+});
+
+test("dropped samples are shown with their reasons, as the sampler counted them", () => {
+  const { ProfileWriter, memorySink } = formatWriter;
+  const sink = memorySink();
+  const w = new ProfileWriter(sink);
+  w.meta({ mode: "wall", period_us: 1000 });
+  const pr = w.addProcess({ pid: 7, ppid: 1, name: "app.js", startTime: 1_700_000_000_000_000 });
+  const th = w.addThread({ process: pr, tid: 7, name: "main", kind: 0 });
+  const f = w.addFunction({ name: "work", file: "/app.js", line: 1, column: 1, kind: 0 });
+  const stack = w.stack([w.frame(f)]);
+  for (let i = 0; i < 100; i++) w.sample(th, 1000 * i, 1000, 900, 0, stack);
+  w.end({ dropped_samples: 5, "dropped.ring_full": 0, "dropped.pending": 3, "dropped.late": 2 });
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "vmprof-report-drops-")), "drops.prof");
+  fs.writeFileSync(file, sink.bytes());
+  const r = run([file]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /, 5 dropped \(pending 3, late 2\), mode wall/);
+  const v = json<TopView>([file]);
+  assert.deepEqual(v.summary.droppedByReason, { pending: 3, late: 2 });
 });
