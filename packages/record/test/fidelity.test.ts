@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
 import fs from "node:fs";
+import { createRequire } from "node:module";
 import path from "node:path";
 import { test } from "node:test";
 import { FunctionKind, VmState, type Profile } from "@vmprof/format";
@@ -196,4 +197,41 @@ test("drops are counted per reason in the profile, and the sampler's signal is r
   assert.match(String(p.meta.get("signal")), /^SIGRTMIN\+\d+$/);
   const node = execFileSync("node", ["-p", "process.version"], { encoding: "utf8" }).trim();
   assert.equal(p.meta.get("node_version"), node);
+});
+
+test("a real program (the TypeScript compiler type-checking 60 modules): every tick a sample, in cpu and wall mode", () => {
+  const project = fs.mkdtempSync(path.join(dir, "tsc-"));
+  fs.mkdirSync(path.join(project, "src"));
+  for (let i = 0; i < 60; i++) {
+    const prev = i > 0 ? `import { T${i - 1}, f${i - 1} } from "./m${i - 1}";\n` : "";
+    fs.writeFileSync(
+      path.join(project, "src", `m${i}.ts`),
+      `${prev}export interface T${i} { a: number; b: string; c: ${i > 0 ? `T${i - 1}` : "number"}[]; d?: Map<string, T${i}> }
+export type U${i}<X> = X extends string ? { s: X; n: ${i} } : X extends number ? [X, T${i}] : never;
+export function f${i}<K extends keyof T${i}>(x: T${i}, k: K): T${i}[K] { ${i > 0 ? `f${i - 1}(x.c[0] as any, "a");` : ""} return x[k]; }
+export class C${i}<X> { constructor(public v: U${i}<X>, public t: T${i}) {} map<Y>(g: (v: U${i}<X>) => Y): Y[] { return [g(this.v)]; } }
+export const v${i}: Array<U${i}<"q">> = [{ s: "q", n: ${i} }];
+`,
+    );
+  }
+  fs.writeFileSync(path.join(project, "tsconfig.json"), JSON.stringify({ compilerOptions: { strict: true, noEmit: true, target: "ES2022", module: "commonjs" }, include: ["src"] }));
+  const tsc = createRequire(import.meta.url).resolve("typescript/lib/tsc.js");
+  for (const mode of ["cpu", "wall"] as const) {
+    const file = path.join(dir, `tsc-${mode}.prof`);
+    const r = record(["--mode", mode, "-o", file, "--", "node", tsc, "-p", project], { cwd: project });
+    assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
+    const p = read(file);
+    let cpuUs = 0;
+    for (let i = 0; i < p.samples.count; i++) cpuUs += p.samples.cpu[i];
+    const main = p.samples;
+    const elapsed = (main.time[main.count - 1] - main.time[0]) / 1e6;
+    const rate = mode === "cpu" ? p.samples.count / (cpuUs / 1e6) : p.samples.count / elapsed;
+    const dropped = Number(p.meta.get("dropped_samples"));
+    const line = `${mode}: ${p.samples.count} samples, ${rate.toFixed(0)}/s, ${dropped} dropped`;
+    assert.ok(p.samples.count > 1000, line);
+    assert.ok(rate >= 950, line);
+    assert.ok(dropped <= 0.005 * p.samples.count, line);
+    const s = shares(p);
+    for (const f of ["checkSourceElement", "createSourceFile"]) assert.ok(share(s, f) > 3, `${f}: ${share(s, f).toFixed(1)}% (${line})`);
+  }
 });
