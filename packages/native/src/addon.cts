@@ -32,6 +32,8 @@ export interface Addon {
   installTerminationHandlers(): void;
   /** How the sampler reads one of V8's code names (tests and diagnostics). */
   parseCodeName(v8Name: string, scriptName: string, bytecode: boolean, wasm: boolean): ParsedCodeName;
+  /** A fixed small profile made by the native encoder (every record type), for its golden test. */
+  encoderSample(): Buffer;
 }
 
 /** A V8 code name as the sampler reads it: kind and tier as in SPEC.md, line and column 1-based (0: none). */

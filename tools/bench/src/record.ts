@@ -1,90 +1,131 @@
 /**
- * Sampler overhead benchmark: the same CPU-bound workload (packages/record/test/fixtures/workload.cjs:
- * JSON, regexes, allocation, sorting, recursion, classes) run plain, under `vmprof-record` at a 1 ms
- * period (cpu mode), and under `node --cpu-prof --cpu-prof-interval 1000`, alternating, several runs
- * each. Prints medians: the workload process's own lifetime and its slowdown against the plain run
- * (the recorder's start and merge are outside it, and printed apart as the command's wall time),
- * achieved sample rate, profile bytes per sample, and the profiled process's peak RSS.
+ * Sampler cost benchmark: the same CPU-bound workload (packages/record/test/fixtures/workload.cjs:
+ * JSON, regexes, allocation, sorting, recursion, classes) run plain and under each profiler at a 1 ms
+ * interval, alternating, several runs each, on a short and a long workload:
+ *   vmprof     vmprof-record --period 0.001 (cpu mode)
+ *   vmprof@10  vmprof-record --rate 10: the recorder's fixed costs (start, finish), to tell them from
+ *              the per-sample cost
+ *   cpu-prof   node --cpu-prof --cpu-prof-interval 1000 (V8's CpuProfiler)
+ *   datadog    @datadog/pprof's time profiler, intervalMicros 1000, CPU time and contexts on, its
+ *              profile encoded at exit (as an agent would before upload)
+ * Per profiler: the workload process's wall-clock slowdown, extra CPU seconds (user+sys of every
+ * thread of every process of the command, recorder included, minus plain's), achieved sample rate,
+ * profile bytes per sample, peak RSS of the workload process; and, for vmprof, the CPU cost of one
+ * sample: (extra CPU at 1 kHz - extra CPU at 10 Hz) / (samples at 1 kHz - samples at 10 Hz).
  *
- *   node tools/bench/dist/record.js [rounds=100] [runs=5] [mode=cpu]
+ *   node tools/bench/dist/record.js [runs=5] [short seconds=1.5] [long seconds=20]
+ *
+ * Run it on a quiet machine: nothing else heavy (builds, tests) at the same time.
  */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { readProfileSync } from "@vmprof/format";
 
-const ROUNDS = process.argv[2] ?? "100";
-const RUNS = Number(process.argv[3] ?? 5);
-const MODE = process.argv[4] ?? "cpu";
+const RUNS = Number(process.argv[2] ?? 5);
+const DURATIONS = [Number(process.argv[3] ?? 1.5), Number(process.argv[4] ?? 20)];
 const root = resolve(fileURLToPath(import.meta.url), "../../../..");
 const workload = join(root, "packages/record/test/fixtures/workload.cjs");
 const recorder = join(root, "packages/record/bin/run.js");
 const maxrss = join(root, "tools/bench/src/maxrss.cjs");
 const dir = mkdtempSync(join(tmpdir(), "vmprof-bench-"));
+const ddPreload = join(dir, "datadog.cjs");
+writeFileSync(
+  ddPreload,
+  `// @datadog/pprof's time profiler as an agent runs it: started first, stopped and encoded at exit.
+const { time, encodeSync } = require(${JSON.stringify(createRequire(import.meta.url).resolve("@datadog/pprof"))});
+time.start({ intervalMicros: 1000, durationMillis: 3600000, withContexts: true, collectCpuTime: true });
+process.on("exit", () => { require("node:fs").writeFileSync(process.env.BENCH_DD_OUT, encodeSync(time.stop())); });
+`,
+);
 
-interface Run { ms: number; commandMs: number; rssKiB: number; samples?: number; rate?: number; bytesPerSample?: number }
+interface Run { ms: number; cpuS: number; rssKiB: number; samples?: number; rate?: number; bytesPerSample?: number }
+type Name = "plain" | "vmprof" | "vmprof@10" | "cpu-prof" | "datadog";
+const NAMES: Name[] = ["plain", "vmprof", "vmprof@10", "cpu-prof", "datadog"];
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const spread = (xs: number[]) => `${Math.min(...xs).toFixed(2)}..${Math.max(...xs).toFixed(2)}`;
 
-function timed(cmd: string[], env: NodeJS.ProcessEnv): { ms: number; commandMs: number; rssKiB: number } {
+/** Runs a command under bash, whose `times` gives the CPU of every process it waited for. */
+function timed(cmd: string[], env: NodeJS.ProcessEnv): { ms: number; cpuS: number; rssKiB: number } {
   const rssFile = join(dir, "rss");
-  const t0 = process.hrtime.bigint();
-  const r = spawnSync(cmd[0], cmd.slice(1), { env: { ...env, BENCH_RSS_FILE: rssFile }, stdio: ["ignore", "ignore", "inherit"] });
-  const commandMs = Number(process.hrtime.bigint() - t0) / 1e6;
+  const quoted = cmd.map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(" ");
+  const r = spawnSync("bash", ["-c", `${quoted} >/dev/null || exit $?; times`], {
+    env: { ...env, BENCH_RSS_FILE: rssFile },
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   if (r.status !== 0) throw new Error(`${cmd.join(" ")} exited with ${r.status}`);
+  // `times`: the shell's own user/sys, then its children's.
+  const children = r.stdout.trim().split("\n").pop()!.match(/(\d+)m([\d.]+)s/g)!;
+  const cpuS = children.map((t) => { const [, m, s] = /(\d+)m([\d.]+)s/.exec(t)!; return Number(m) * 60 + Number(s); }).reduce((a, b) => a + b, 0);
   const inside = JSON.parse(readFileSync(rssFile, "utf8")) as { ms: number; rssKiB: number };
-  return { ...inside, commandMs };
+  return { ...inside, cpuS };
 }
 
-function plain(): Run {
-  return timed([process.execPath, "--require", maxrss, workload, ROUNDS], process.env);
+function run(name: Name, rounds: string, i: number): Run {
+  const node = process.execPath;
+  if (name === "plain") return timed([node, "--require", maxrss, workload, rounds], process.env);
+  if (name === "vmprof" || name === "vmprof@10") {
+    const out = join(dir, `v${i}.prof`);
+    const env = { ...process.env, NODE_OPTIONS: `--require ${maxrss}` };
+    const rate = name === "vmprof" ? ["--period", "0.001"] : ["--rate", "10"];
+    const t = timed([node, recorder, ...rate, "-o", out, "--", node, workload, rounds], env);
+    const p = readProfileSync(out);
+    let cpuUs = 0;
+    for (let k = 0; k < p.samples.count; k++) cpuUs += p.samples.cpu[k];
+    return { ...t, samples: p.samples.count, rate: p.samples.count / (cpuUs / 1e6), bytesPerSample: statSync(out).size / p.samples.count };
+  }
+  if (name === "cpu-prof") {
+    const d = join(dir, `c${i}`);
+    const t = timed([node, "--require", maxrss, "--cpu-prof", "--cpu-prof-interval", "1000", "--cpu-prof-dir", d, workload, rounds], process.env);
+    const file = join(d, readdirSync(d)[0]);
+    const cp = JSON.parse(readFileSync(file, "utf8")) as { samples: number[]; startTime: number; endTime: number };
+    const bytes = statSync(file).size;
+    rmSync(d, { recursive: true, force: true });
+    return { ...t, samples: cp.samples.length, rate: cp.samples.length / ((cp.endTime - cp.startTime) / 1e6), bytesPerSample: bytes / cp.samples.length };
+  }
+  const out = join(dir, `d${i}.pb.gz`);
+  const t = timed([node, "--require", maxrss, "--require", ddPreload, workload, rounds], { ...process.env, BENCH_DD_OUT: out });
+  return { ...t, bytesPerSample: undefined };
 }
 
-function vmprof(i: number): Run {
-  const out = join(dir, `v${i}.prof`);
-  const env = { ...process.env, NODE_OPTIONS: `--require ${maxrss}` };
-  const t = timed([process.execPath, recorder, "--mode", MODE, "--period", "0.001", "-o", out, "--", process.execPath, workload, ROUNDS], env);
-  const p = readProfileSync(out);
-  let cpuUs = 0;
-  for (let k = 0; k < p.samples.count; k++) cpuUs += p.samples.cpu[k];
-  const elapsed = (p.samples.time[p.samples.count - 1] - p.samples.time[0]) / 1e6;
-  const rate = p.samples.count / (MODE === "cpu" ? cpuUs / 1e6 : elapsed);
-  return { ...t, samples: p.samples.count, rate, bytesPerSample: statSync(out).size / p.samples.count };
+/** Rounds of the workload that take about `seconds` plain. */
+function calibrate(seconds: number): string {
+  const probe = timed([process.execPath, "--require", maxrss, workload, "20"], process.env);
+  return String(Math.max(1, Math.round((20 * seconds * 1000) / probe.ms)));
 }
 
-function cpuProf(i: number): Run {
-  const d = join(dir, `c${i}`);
-  const t = timed([process.execPath, "--require", maxrss, "--cpu-prof", "--cpu-prof-interval", "1000", "--cpu-prof-dir", d, workload, ROUNDS], process.env);
-  const file = join(d, readdirSync(d)[0]);
-  const cp = JSON.parse(readFileSync(file, "utf8")) as { samples: number[]; startTime: number; endTime: number };
-  const rate = cp.samples.length / ((cp.endTime - cp.startTime) / 1e6);
-  return { ...t, samples: cp.samples.length, rate, bytesPerSample: statSync(file).size / cp.samples.length };
-}
-
-const runs: Record<"plain" | "vmprof" | "cpuprof", Run[]> = { plain: [], vmprof: [], cpuprof: [] };
-plain(); // warm the file cache
-for (let i = 0; i < RUNS; i++) {
-  runs.plain.push(plain());
-  runs.vmprof.push(vmprof(i));
-  runs.cpuprof.push(cpuProf(i));
-  process.stderr.write(`run ${i + 1}/${RUNS}: plain ${runs.plain[i].ms.toFixed(0)} ms, vmprof ${runs.vmprof[i].ms.toFixed(0)} ms, --cpu-prof ${runs.cpuprof[i].ms.toFixed(0)} ms\n`);
+for (const seconds of DURATIONS) {
+  const rounds = calibrate(seconds);
+  const runs = Object.fromEntries(NAMES.map((n) => [n, [] as Run[]])) as Record<Name, Run[]>;
+  for (let i = 0; i < RUNS; i++) {
+    for (const n of NAMES) runs[n].push(run(n, rounds, i));
+    process.stderr.write(`${seconds} s, run ${i + 1}/${RUNS}: ${NAMES.map((n) => `${n} ${runs[n][i].ms.toFixed(0)} ms ${runs[n][i].cpuS.toFixed(2)} s CPU`).join(", ")}\n`);
+  }
+  const base = median(runs.plain.map((r) => r.ms));
+  const baseCpu = median(runs.plain.map((r) => r.cpuS));
+  const baseRss = median(runs.plain.map((r) => r.rssKiB)) / 1024;
+  console.log(`\nworkload ${rounds} rounds (~${seconds} s plain), ${RUNS} runs each, alternating; medians (spread min..max); 1 ms interval`);
+  console.log("profiler      wall slowdown          extra CPU s              samples/s  bytes/sample  peak RSS MiB (+plain)");
+  for (const n of NAMES) {
+    const rs = runs[n];
+    const slow = rs.map((r) => ((r.ms - base) / base) * 100);
+    const extra = rs.map((r) => r.cpuS - baseCpu);
+    const rate = rs[0].rate === undefined ? "-" : median(rs.map((r) => r.rate!)).toFixed(0);
+    const bps = rs[0].bytesPerSample ? median(rs.map((r) => r.bytesPerSample!)).toFixed(2) : "-";
+    const rss = median(rs.map((r) => r.rssKiB)) / 1024;
+    console.log(
+      `${n.padEnd(12)} ${`${median(slow).toFixed(2)}% (${spread(slow)})`.padEnd(22)} ${`${median(extra).toFixed(3)} (${spread(extra)})`.padEnd(24)} ${rate.padStart(9)} ${bps.padStart(13)}  ${rss.toFixed(1)} (+${(rss - baseRss).toFixed(1)})`,
+    );
+  }
+  const v = runs.vmprof, v10 = runs["vmprof@10"];
+  const perSample = (median(v.map((r) => r.cpuS)) - median(v10.map((r) => r.cpuS))) / (median(v.map((r) => r.samples!)) - median(v10.map((r) => r.samples!)));
+  const fixed = median(v10.map((r) => r.cpuS)) - baseCpu;
+  console.log(`vmprof: ${(perSample * 1e6).toFixed(1)} µs of CPU per sample (all threads); fixed cost (start, finish) ${fixed.toFixed(3)} s CPU`);
+  const ratio = (n: Name) => (median(runs[n].map((r) => r.cpuS)) - baseCpu) / (median(runs["cpu-prof"].map((r) => r.cpuS)) - baseCpu);
+  console.log(`extra CPU against --cpu-prof's: vmprof ${ratio("vmprof").toFixed(2)}x, datadog ${ratio("datadog").toFixed(2)}x`);
 }
 rmSync(dir, { recursive: true, force: true });
-
-const base = median(runs.plain.map((r) => r.ms));
-console.log(`workload: ${ROUNDS} rounds, ${RUNS} runs each, alternating; medians; vmprof in ${MODE} mode at 1 ms, --cpu-prof at 1000 µs`);
-console.log("profiler     process ms   slowdown   command ms   samples/s   bytes/sample   peak RSS MiB (+ vs plain)");
-for (const [name, rs] of Object.entries(runs)) {
-  const ms = median(rs.map((r) => r.ms));
-  const rss = median(rs.map((r) => r.rssKiB)) / 1024;
-  const plainRss = median(runs.plain.map((r) => r.rssKiB)) / 1024;
-  const rate = rs[0].rate === undefined ? "-" : median(rs.map((r) => r.rate!)).toFixed(0);
-  const bps = rs[0].bytesPerSample === undefined ? "-" : median(rs.map((r) => r.bytesPerSample!)).toFixed(2);
-  const slow = `${(((ms - base) / base) * 100).toFixed(2)}%`;
-  const cmd = median(rs.map((r) => r.commandMs));
-  console.log(`${name.padEnd(12)} ${ms.toFixed(0).padStart(10)} ${slow.padStart(10)} ${cmd.toFixed(0).padStart(12)} ${rate.padStart(11)} ${bps.padStart(14)}   ${rss.toFixed(1)} (+${(rss - plainRss).toFixed(1)})`);
-}
-const v = median(runs.vmprof.map((r) => r.ms));
-const c = median(runs.cpuprof.map((r) => r.ms));
-console.log(`process time against plain: vmprof ${(v / base).toFixed(4)}x, --cpu-prof ${(c / base).toFixed(4)}x; vmprof/--cpu-prof ${(v / c).toFixed(4)}`);

@@ -4,6 +4,7 @@
 #include <v8.h>
 
 #include "codemap.h"
+#include "encoder.h"
 #include "profiler.h"
 
 namespace {
@@ -97,6 +98,43 @@ Napi::Value ParseCodeName(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// encoderSample(): a fixed recording of every record type, made by the native encoder exactly as the
+// writer thread makes them (the same calls), for the golden test that pins its bytes.
+Napi::Value EncoderSample(const Napi::CallbackInfo& info) {
+  vmprof::Bytes out;
+  vmprof::EncodeHeader(out);
+  vmprof::MetaEntries meta;
+  meta.push_back({"mode", vmprof::MetaValue{vmprof::MetaValue::kString, "cpu", 0, {}}});
+  meta.push_back({"period_us", vmprof::MetaValue{vmprof::MetaValue::kInt, {}, 990, {}}});
+  meta.push_back({"argv", vmprof::MetaValue{vmprof::MetaValue::kList, {}, 0, {"node", "app.js"}}});
+  vmprof::EncodeMeta(out, 0, meta);
+  vmprof::EncodeProcess(out, 4242, 1, 1700000000000000ull, "app.js");
+  vmprof::EncodeThread(out, 1, 4242, "main", 0);
+  vmprof::EncodeFunction(out, vmprof::kKindJS, "main", "/app.js", 1, 1);
+  vmprof::EncodeFunction(out, vmprof::kKindJS, "work", "/app.js", 5, 10);
+  vmprof::EncodeFunction(out, vmprof::kKindOther, "wasm-function[0]", "", 0, 0);
+  vmprof::EncodeFrame(out, 1, vmprof::kTierInterpreted);
+  vmprof::EncodeFrame(out, 2, vmprof::kTierOptimized);
+  vmprof::EncodeFrame(out, 3, vmprof::kTierBaseline);
+  vmprof::EncodeStacks(out, 1, {{0, 1}, {1, 2}, {2, 3}});
+  vmprof::SampleColumns cols;
+  for (uint32_t i = 0; i < 40; i++) {
+    cols.time.push_back(1000 + 990 * i + (i % 7 == 3 ? 150 : 0));
+    cols.wall.push_back(i == 0 ? 990 : cols.time[i] - cols.time[i - 1]);
+    cols.cpu.push_back(i % 5 == 0 ? 400 : 980);
+    cols.state.push_back(i % 9 == 8 ? 1 : 0);
+    cols.stack.push_back(i % 9 == 8 ? 0 : 1 + i % 3);
+  }
+  vmprof::EncodeSamples(out, 1, cols, 0, 20, false);
+  vmprof::EncodeSamples(out, 1, cols, 20, 40, true);
+  vmprof::MetaEntries end;
+  end.push_back({"samples", vmprof::MetaValue{vmprof::MetaValue::kInt, {}, 40, {}}});
+  vmprof::EncodeMeta(out, 0, end);
+  vmprof::Bytes empty;
+  out.record(vmprof::kEnd, empty);
+  return Napi::Buffer<char>::Copy(info.Env(), out.data.data(), out.data.size());
+}
+
 void OnEnvCleanup(void* isolate) { vmprof::IsolateExiting(static_cast<v8::Isolate*>(isolate)); }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -108,6 +146,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("isEnabled", Napi::Function::New(env, IsEnabled));
   exports.Set("installTerminationHandlers", Napi::Function::New(env, InstallTerminationHandlers));
   exports.Set("parseCodeName", Napi::Function::New(env, ParseCodeName));
+  exports.Set("encoderSample", Napi::Function::New(env, EncoderSample));
   return exports;
 }
 
