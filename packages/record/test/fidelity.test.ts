@@ -235,3 +235,32 @@ export const v${i}: Array<U${i}<"q">> = [{ s: "q", n: ${i} }];
     for (const f of ["checkSourceElement", "createSourceFile"]) assert.ok(share(s, f) > 3, `${f}: ${share(s, f).toFixed(1)}% (${line})`);
   }
 });
+
+test("the bundled example's tree is the source's: g called by h, h's total within 5 points of --cpu-prof's", () => {
+  const app = path.resolve(fixture("."), "../../../../examples/app.js");
+  for (const major of ["20", "26"]) {
+    const node = nodeBinary(major);
+    const file = path.join(dir, `example-${major}.prof`);
+    run(["-o", file, "--", node, app, "1500"]);
+    const p = read(file);
+    const name = (st: number) => p.functions[p.frames[p.stacks.frame[st] - 1].function - 1].name;
+    const callers = new Map<string, number>();
+    for (let i = 0; i < p.samples.count; i++) {
+      for (let st = p.samples.stack[i]; st !== 0; st = p.stacks.parent[st]) {
+        if (name(st) !== "g") continue;
+        const caller = p.stacks.parent[st] === 0 ? "(root)" : name(p.stacks.parent[st]);
+        callers.set(caller, (callers.get(caller) ?? 0) + 1);
+        break;
+      }
+    }
+    assert.deepEqual([...callers.keys()], ["h"], `Node ${major}: g called by ${JSON.stringify(Object.fromEntries(callers))}`);
+    const ours = shares(p);
+    const v8 = cpuProfShares(app, ["1500"], fs.mkdtempSync(path.join(dir, "cpuprof-app-")), node);
+    const line = `Node ${major}: ours ${fmt(ours, ["main", "f", "h", "g"])}; --cpu-prof ${fmt(v8, ["main", "f", "h", "g"])}`;
+    assert.ok(Math.abs(share(ours, "h") - share(v8, "h")) <= 5, line);
+    // The user's own main tops the view, not V8's plumbing (builtins give their time to their caller).
+    assert.ok(share(ours, "main") > 85, line);
+    for (const f of p.functions.filter((f) => f.kind === FunctionKind.BUILTIN && !f.name.startsWith("RegExp")))
+      assert.ok(share(ours, f.name) < 5, `builtin ${f.name} ${share(ours, f.name).toFixed(1)}%: ${line}`);
+  }
+});
