@@ -122,6 +122,15 @@ test("a native addon with its own SIGPROF handler and CPU timer keeps working", 
   const p = read(file);
   assert.ok(p.samples.count >= 800, `${p.samples.count} samples`);
   assert.equal(p.meta.get("dropped_samples"), 0);
+
+  // An addon that sets our signal to SIG_IGN: the sampler puts its handler back and samples on.
+  const clobbered = path.join(dir, "clobbered.prof");
+  const c = run(["-o", clobbered, "--", "node", fixture("clobber.cjs"), addon]);
+  assert.equal(c.stdout.toString(), "ignored 1\n");
+  const q = read(clobbered);
+  const s = shares(q);
+  assert.ok(share(s, "after") > 45, `after the handler was replaced: ${fmt(s, ["before", "after"])}`);
+  assert.ok(Number(q.meta.get("signal_handler_reinstalled")) >= 1);
 });
 
 test("wall mode, 16 busy workers on 2 cores: every thread sampled at the rate asked, wall weights true", () => {

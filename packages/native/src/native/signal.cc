@@ -9,6 +9,7 @@
 // action, so our next SIGPROF killed the program. Node offers no listener for real-time signals, and
 // they queue instead of merging, so every tick is delivered even when the thread is waiting for a CPU.
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -92,7 +93,7 @@ void TakeSample(ThreadState* ts, void* context, uint64_t tick_us) {
 void OnSampleSignal(int sig, siginfo_t* si, void* context) {
   int saved_errno = errno;
   uint64_t value = static_cast<uint64_t>(reinterpret_cast<uintptr_t>(si->si_value.sival_ptr));
-  if (si->si_code == SI_QUEUE && si->si_pid == getpid() && (value >> 48) == kTickMagic) {
+  if (si->si_code == SI_QUEUE && si->si_pid == g_pid.load(std::memory_order_relaxed) && (value >> 48) == kTickMagic) {
     ThreadState* ts = tls_state;
     if (ts != nullptr) {  // else a tick that arrived after the thread left the session
       ts->received.fetch_add(1, std::memory_order_relaxed);
@@ -122,6 +123,10 @@ void Install(struct sigaction* previous) {
 
 }  // namespace
 
+// This process's id, read once (getpid is a system call, and the handler runs a thousand times a
+// second); a forked child reads its own.
+std::atomic<pid_t> g_pid{0};
+
 const char* const kDropReasonNames[kDropReasons] = {"ring_full", "pending", "signal_lost", "send_failed", "late"};
 
 int SampleSignal() { return g_signal; }
@@ -130,6 +135,9 @@ int SampleSignal() { return g_signal; }
 // default (no one uses it), and installs our handler for good (never removed: a late tick must not
 // find the default action).
 bool InstallSampleHandler(std::string* error) {
+  g_pid.store(getpid());
+  static bool at_fork = pthread_atfork(nullptr, nullptr, [] { g_pid.store(getpid()); }) == 0;
+  (void)at_fork;
   if (g_signal != 0) return true;
   for (int sig = SIGRTMIN + 4; sig <= SIGRTMAX - 1; sig++) {
     struct sigaction current;

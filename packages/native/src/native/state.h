@@ -43,7 +43,7 @@ constexpr uint64_t kMaxPending = 64;
 enum DropReason : int {
   kDropRingFull = 0,    // the writer had not drained the thread's ring
   kDropPending,         // kMaxPending signals already queued for a thread that did not run
-  kDropSignalLost,      // sent, never taken (written off by the sampler thread after a second)
+  kDropSignalLost,      // sent, never taken (written off when the pending count never drained for a second)
   kDropSendFailed,      // the kernel refused to queue the signal (EAGAIN: queue limit)
   kDropLate,            // ticks the sampler thread itself missed (kept from running for 20 periods)
   kDropReasons
@@ -74,8 +74,8 @@ struct ThreadState {
   clockid_t cpu_clock{};
   uint64_t tick_cpu_ns = 0;        // its CPU clock at the last tick
   uint64_t owed_ns = 0;            // CPU time run since its last signal (cpu mode)
-  uint64_t stuck_since_ns = 0;     // when its pending signals last stopped being taken (0: not stuck)
-  uint64_t stuck_received = 0;     // `received` then
+  uint64_t window_start_ns = 0;    // the current one-second window of the pending-signal count
+  uint64_t window_min_pending = 0; // the fewest signals pending at a tick of that window
   // Code events, made on the JS thread, taken by the writer.
   std::mutex events_mu;
   std::vector<RawCodeEvent> events;
@@ -144,6 +144,7 @@ extern std::atomic<Session*> g_signal_session;   // read by the termination sign
 extern thread_local ThreadState* tls_state __attribute__((tls_model("initial-exec")));
 extern struct sigaction g_previous_term[NSIG];   // what SIGINT/SIGTERM/SIGHUP did before our handler
 extern std::atomic<uint64_t> g_jit_events_lost;  // code events of an isolate we had no state for
+extern std::atomic<pid_t> g_pid;                 // this process's id (signal.cc)
 
 // Clocks; async-signal-safe.
 inline uint64_t ClockNs(clockid_t clock) {

@@ -23,40 +23,43 @@ namespace vmprof {
 
 namespace {
 
-constexpr uint64_t kStuckNs = 1000000000;  // pending signals not taken for this long are written off
+constexpr uint64_t kWindowNs = 1000000000;  // pending signals that never drain for this long are written off
 constexpr uint64_t kMaxBehind = 20;        // periods the sampler catches up on, at most
 
 // Queues one tick to `ts`, dated `tick_us`. A thread that is runnable but not running takes its
 // queued ticks when it runs again, each as a sample dated by its tick: its stack has not changed
 // meanwhile, so these samples are true (wall mode keeps its shares when threads outnumber cores).
-void Signal(ThreadState* ts, uint64_t tick_us, uint64_t now_ns) {
+void Signal(ThreadState* ts, uint64_t tick_us, uint64_t now_ns, pid_t pid, uid_t uid) {
   uint64_t sent = ts->sent.load(std::memory_order_relaxed);
   uint64_t received = ts->received.load(std::memory_order_relaxed);
   uint64_t pending = sent > received ? sent - received : 0;
-  if (pending >= kMaxPending) {
-    // Self-healing: a thread that took none of its pending signals for a second lost them (a
-    // handler replaced behind our back, a signal discarded); write them off and start again.
-    if (ts->stuck_since_ns == 0 || ts->stuck_received != received) {
-      ts->stuck_since_ns = now_ns;
-      ts->stuck_received = received;
-    } else if (now_ns - ts->stuck_since_ns > kStuckNs) {
-      ts->received.fetch_add(pending, std::memory_order_relaxed);
-      ts->dropped[kDropSignalLost].fetch_add(pending, std::memory_order_relaxed);
-      ts->stuck_since_ns = 0;
+  // Self-healing accounting: a signal that was sent and never taken (discarded while someone had
+  // replaced our handler, say) would count as pending for ever. Pending signals that never drained
+  // below some number over a whole second were lost: write them off.
+  if (now_ns - ts->window_start_ns >= kWindowNs) {
+    if (ts->window_min_pending > 0 && ts->window_min_pending != UINT64_MAX && ts->window_start_ns != 0) {
+      ts->received.fetch_add(ts->window_min_pending, std::memory_order_relaxed);
+      ts->dropped[kDropSignalLost].fetch_add(ts->window_min_pending, std::memory_order_relaxed);
+      pending -= std::min(pending, ts->window_min_pending);
     }
+    ts->window_start_ns = now_ns;
+    ts->window_min_pending = pending;
+  } else {
+    ts->window_min_pending = std::min(ts->window_min_pending, pending);
+  }
+  if (pending >= kMaxPending) {
     ts->dropped[kDropPending].fetch_add(1, std::memory_order_relaxed);
     return;
   }
-  ts->stuck_since_ns = 0;
   siginfo_t si;
   std::memset(&si, 0, sizeof si);
   si.si_signo = SampleSignal();
   si.si_code = SI_QUEUE;
-  si.si_pid = getpid();
-  si.si_uid = getuid();
+  si.si_pid = pid;
+  si.si_uid = uid;
   si.si_value.sival_ptr = reinterpret_cast<void*>(static_cast<uintptr_t>(kTickMagic << 48 | (tick_us & kTickTimeMask)));
   ts->sent.fetch_add(1, std::memory_order_relaxed);
-  if (syscall(SYS_rt_tgsigqueueinfo, getpid(), ts->tid, SampleSignal(), &si) != 0) {
+  if (syscall(SYS_rt_tgsigqueueinfo, pid, ts->tid, SampleSignal(), &si) != 0) {
     ts->sent.fetch_sub(1, std::memory_order_relaxed);
     if (errno == EAGAIN) ts->dropped[kDropSendFailed].fetch_add(1, std::memory_order_relaxed);
   }
@@ -83,6 +86,9 @@ void TickerLoop(Session* s) {
   sp.sched_priority = 1;
   s->realtime_sampler = pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp) == 0;
   const uint64_t period = s->options.period_us * 1000;
+  const pid_t pid = g_pid.load();
+  const uid_t uid = getuid();
+  uint64_t ticks = 0;
   uint64_t grid = MonoNs();  // the next tick on the grid
   uint64_t next = grid;
   while (!s->ticker_stop.load(std::memory_order_relaxed)) {
@@ -99,8 +105,8 @@ void TickerLoop(Session* s) {
         for (ThreadState* ts : s->targets) ts->dropped[kDropLate].fetch_add(missed, std::memory_order_relaxed);
       grid = now;
     }
-    // A program or addon may have replaced our handler (sigaction is cheap: one syscall per tick).
-    if (!SampleHandlerInstalled()) {
+    // A program or addon may have replaced our handler: looked at every 16 ticks (a system call).
+    if (++ticks % 16 == 0 && !SampleHandlerInstalled()) {
       ReinstallSampleHandler();
       s->handler_reinstalled.fetch_add(1, std::memory_order_relaxed);
     }
@@ -119,7 +125,7 @@ void TickerLoop(Session* s) {
           ts->owed_ns = std::min(ts->owed_ns - period, kMaxBehind * period);
           owing = owing || ts->owed_ns >= period;
         }
-        Signal(ts, tick_us, now);
+        Signal(ts, tick_us, now, pid, uid);
       }
     }
     next = (owing || now >= grid) ? now + period / 2 : grid;
@@ -130,7 +136,8 @@ void ArmTimer(Session* s, ThreadState* ts) {
   std::lock_guard<std::mutex> lock(s->targets_mu);
   ts->tick_cpu_ns = ClockNs(ts->cpu_clock);
   ts->owed_ns = 0;
-  ts->stuck_since_ns = 0;
+  ts->window_start_ns = 0;
+  ts->window_min_pending = UINT64_MAX;
   s->targets.push_back(ts);
 }
 
