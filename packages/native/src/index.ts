@@ -9,7 +9,7 @@
  * One session per process at a time. `enable` profiles the calling thread; a worker thread joins a
  * running session with `addThread()`.
  */
-import { redactArgv } from "@vmprof/format";
+import { redactArgv } from "@vmprof/format/meta";
 import { isMainThread } from "node:worker_threads";
 import addon from "./addon.cjs";
 
