@@ -158,6 +158,7 @@ static const bool kDebug = getenv("VMPROF_DEBUG_CODE") != nullptr;
 static const bool kDebugPositions = kDebug && std::strcmp(getenv("VMPROF_DEBUG_CODE"), "positions") == 0;
 
 void CodeMap::Apply(RawCodeEvent& e) {
+  epoch_++;
   if (kDebug) {
     if (e.type == RawCodeEvent::kMoved) fprintf(stderr, "MOVE %lx -> %lx\n", e.start, e.new_start);
     else {
@@ -233,6 +234,17 @@ uint32_t CodeMap::Innermost(int script_id, uint32_t pos, bool exact, const Funct
 // which script an inlined function came from: offsets inside the function's own source range belong
 // to the innermost function there; others must match a bytecode position of exactly one known function.
 uint32_t CodeMap::Attribute(const Code& code, uint32_t p) {
+  // Every tier's code of a function repeats its positions: answers found are kept (an inlined
+  // function was compiled, so its range known, before the code that inlines it).
+  uint64_t key = static_cast<uint64_t>(code.function) << 32 | p;
+  auto cached = attribution_.find(key);
+  if (cached != attribution_.end()) return cached->second;
+  uint32_t found = AttributeUncached(code, p);
+  if (found != 0) attribution_.emplace(key, found);
+  return found;
+}
+
+uint32_t CodeMap::AttributeUncached(const Code& code, uint32_t p) {
   uint32_t self = code.function;
   auto own = range_of_.find(self);
   const FunctionRange* r = nullptr;
@@ -286,6 +298,7 @@ void CodeMap::BuildChains(Code& code) {
 // builtin calls), while its code events report them at their place in the executable. A file mapping
 // whose address does not follow the file's own load bias is such a copy.
 void CodeMap::RefreshAliases() {
+  epoch_++;
   aliases_.clear();
   native_.clear();
   FILE* f = fopen("/proc/self/maps", "r");

@@ -72,8 +72,11 @@ class CodeMap {
   bool Resolve(uintptr_t address, bool is_return_address, std::vector<ResolvedFrame>& out);
   // Like Resolve for the interrupted pc (not a return address), but only when it is in JS code.
   bool ResolveJS(uintptr_t pc, std::vector<ResolvedFrame>& out);
-  // Re-reads where V8 copied code that it reported at other addresses (see FindRemappedCode).
+  // Re-reads where V8 runs copies of code that it reported at other addresses (embedded builtins).
   void RefreshAliases();
+  // Changes every time an event is applied or the aliases are re-read: resolutions made under an
+  // older epoch may be stale.
+  uint64_t epoch() const { return epoch_; }
 
  private:
   struct FunctionRange {  // what a function's bytecode tells about its place in its script
@@ -99,10 +102,12 @@ class CodeMap {
   void Erase(uintptr_t start, uintptr_t end);
   bool Lookup(uintptr_t address, std::map<uintptr_t, Code>::iterator* found);
   uint32_t Attribute(const Code& code, uint32_t script_offset);
+  uint32_t AttributeUncached(const Code& code, uint32_t script_offset);
   void BuildChains(Code& code);
   uint32_t Innermost(int script_id, uint32_t pos, bool exact, const FunctionRange* within);
 
   FunctionTable& functions_;
+  uint64_t epoch_ = 0;
   std::map<uintptr_t, Code> code_;
   std::vector<Alias> aliases_;
   std::vector<std::pair<uintptr_t, uintptr_t>> native_;  // executable file mappings
@@ -110,6 +115,7 @@ class CodeMap {
   std::unordered_map<int, std::string> script_names_;
   std::unordered_map<int, std::vector<FunctionRange>> ranges_;  // by script id
   std::unordered_map<uint32_t, std::pair<int, size_t>> range_of_;  // function -> (script, index)
+  std::unordered_map<uint64_t, uint32_t> attribution_;  // (function << 32 | script offset) -> Attribute()
 };
 
 // Parses V8's code name ("JS:~name /path/x.js:4:19", "JS:o*'name ...", "Builtin:ArrayForEach",

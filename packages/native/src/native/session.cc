@@ -118,6 +118,7 @@ bool AddThread(v8::Isolate* isolate, const std::string& name, uint8_t kind, std:
     ts->codemap = std::make_unique<CodeMap>(s->functions);
     ts->codemap->RefreshAliases();
     ts->cols.clear();
+    ts->stack_cache = ThreadState::StackCache();
     ts->format_id = s->next_thread_id++;
     s->threads.push_back(ts);
   }

@@ -90,6 +90,17 @@ struct ThreadState {
   std::unique_ptr<CodeMap> codemap;
   SampleColumns cols;
   uint64_t last_time_us = 0, last_cpu_ns = 0;
+  // The previous sample's frames, outermost first, and the interned stack at each depth (writer.cc,
+  // SampleStack); valid while the code map's epoch is `epoch`.
+  struct StackCache {
+    uint64_t epoch = UINT64_MAX;
+    bool truncated = false;
+    std::vector<uint64_t> address;
+    std::vector<uint8_t> role;
+    std::vector<uint32_t> stack;
+    std::vector<uint32_t> kept;   // frames interned so far (builtins not counted)
+    std::vector<bool> folded;     // a builtin was left out so far
+  } stack_cache;
 
   uint64_t DroppedTotal() const {
     uint64_t d = 0;

@@ -58,31 +58,112 @@ uint32_t PseudoFunction(Session* s, uint32_t* cache, const char* name) {
   return *cache;
 }
 
-void AddSample(Session* s, ThreadState* ts, uint64_t tick_us, uint64_t cpu_ns, uint8_t state, uint64_t pc,
-               const uint64_t* frames, uint64_t n) {
-  std::vector<ResolvedFrame>& out = s->scratch;
+// One sampled frame address resolved to the format's frames (an inlined chain may give several), in
+// `out`. V8 runs some code it never reports (the top-level code of a `new Function` or eval script),
+// and a frame being set up can read as garbage: innermost, such a frame's time goes to its caller (or
+// to the sample's VM state); elsewhere in the stack it stays visible as unknown.
+void ResolveFrame(Session* s, ThreadState* ts, uint64_t address, bool return_address, bool innermost,
+                  std::vector<ResolvedFrame>& out) {
   out.clear();
+  if (ts->codemap->Resolve(address, return_address, out)) return;
+  s->unresolved_frames++;
+  if (!innermost) out.push_back({PseudoFunction(s, &s->unknown_function, "(unknown code)"), kTierUnknown});
+}
+
+// The stack of a sample with every frame kept (builtins included): for samples with no JS frame.
+uint32_t StackWithBuiltins(Session* s, ThreadState* ts, uint64_t pc, const uint64_t* frames, uint64_t n) {
+  std::vector<ResolvedFrame> out, one;
   if (n >= ts->max_depth) out.push_back({PseudoFunction(s, &s->truncated_function, "(truncated stack)"), kTierUnknown});
-  // GetStackSample starts from the interrupted frame's return address (or, for an interpreted frame,
-  // its bytecode offset), so the code running at pc is not among the frames: add it, as V8's own
-  // profiler does, when pc is in JS code (not in the interpreter running frame 0's bytecode, nor in a
-  // builtin or stub, whose time stays with their caller as in V8's profiles).
   for (uint64_t i = n; i-- > 0;) {
-    if (ts->codemap->Resolve(frames[i], i != 0 || pc != frames[0], out)) continue;
-    // V8 runs some code it never reports (the top-level code of a `new Function` or eval script),
-    // and a frame being set up can read as garbage: innermost, such a frame's time goes to its
-    // caller (or to the sample's VM state); elsewhere in the stack it stays visible as unknown.
-    s->unresolved_frames++;
-    if (i != 0) out.push_back({PseudoFunction(s, &s->unknown_function, "(unknown code)"), kTierUnknown});
+    ResolveFrame(s, ts, frames[i], i != 0 || pc != frames[0], i == 0, one);
+    out.insert(out.end(), one.begin(), one.end());
   }
   if (n == 0 || pc != frames[0]) ts->codemap->ResolveJS(pc, out);
-  // Builtins (a generator's next, an await's resume, Array.prototype.sort...) give their time to
-  // their JS caller, as in V8's profiles, unless the sample has no JS frame at all.
-  bool has_js = false;
-  for (const auto& f : out) has_js = has_js || !s->functions.Folded(f.function);
-  if (has_js) out.erase(std::remove_if(out.begin(), out.end(), [&](const ResolvedFrame& f) { return s->functions.Folded(f.function); }), out.end());
   uint32_t stack = 0;
   for (const auto& f : out) stack = StackId(s, stack, FrameId(s, f.function, f.tier));
+  return stack;
+}
+
+// The stack of a sample, interned: its frames resolved outermost first. GetStackSample starts from
+// the interrupted frame's return address (or, for an interpreted frame, its bytecode offset), so the
+// code running at pc is not among the frames: it is added, as V8's own profiler does, when pc is in JS
+// code (not in the interpreter running frame 0's bytecode, nor in a builtin or stub). Builtins (a
+// generator's next, an await's resume, Array.prototype.sort...) give their time to their JS caller,
+// as in V8's profiles, unless the sample has no JS frame at all.
+//
+// Consecutive samples of a thread share most of their outer frames: the interned stack at each depth
+// of the previous sample is kept (ThreadState::stack_cache) and reused for the same addresses, until
+// the next code event changes what addresses mean.
+uint32_t SampleStack(Session* s, ThreadState* ts, uint64_t pc, const uint64_t* frames, uint64_t n) {
+  ThreadState::StackCache& c = ts->stack_cache;
+  bool truncated = n >= ts->max_depth;
+  size_t common = 0;
+  if (c.epoch == ts->codemap->epoch() && c.truncated == truncated) {
+    size_t limit = std::min<size_t>(n, c.address.size());
+    while (common < limit) {
+      size_t i = common;
+      uint8_t role = i == n - 1 ? (pc != frames[0] ? 2 : 3) : 1;  // 1: caller, 2/3: innermost (return address or not)
+      if (c.address[i] != frames[n - 1 - i] || c.role[i] != role) break;
+      common++;
+    }
+  } else {
+    c.address.clear();
+    c.role.clear();
+    c.stack.clear();
+    c.kept.clear();
+    c.folded.clear();
+  }
+  c.epoch = ts->codemap->epoch();
+  c.truncated = truncated;
+  c.address.resize(common);
+  c.role.resize(common);
+  c.stack.resize(common);
+  c.kept.resize(common);
+  c.folded.resize(common);
+  uint32_t stack = 0;
+  size_t kept = 0;
+  bool folded = false;
+  if (common > 0) {
+    stack = c.stack[common - 1];
+    kept = c.kept[common - 1];
+    folded = c.folded[common - 1];
+  } else if (truncated) {
+    stack = StackId(s, 0, FrameId(s, PseudoFunction(s, &s->truncated_function, "(truncated stack)"), kTierUnknown));
+  }
+  std::vector<ResolvedFrame>& out = s->scratch;
+  auto push = [&](const std::vector<ResolvedFrame>& resolved) {
+    for (const auto& f : resolved) {
+      if (s->functions.Folded(f.function)) {
+        folded = true;
+        continue;
+      }
+      stack = StackId(s, stack, FrameId(s, f.function, f.tier));
+      kept++;
+    }
+  };
+  for (size_t i = common; i < n; i++) {
+    bool innermost = i == n - 1;
+    bool return_address = !innermost || pc != frames[0];
+    ResolveFrame(s, ts, frames[n - 1 - i], return_address, innermost, out);
+    push(out);
+    c.address.push_back(frames[n - 1 - i]);
+    c.role.push_back(innermost ? (return_address ? 2 : 3) : 1);
+    c.stack.push_back(stack);
+    c.kept.push_back(kept);
+    c.folded.push_back(folded);
+  }
+  if (n == 0 || pc != frames[0]) {
+    out.clear();
+    ts->codemap->ResolveJS(pc, out);
+    push(out);
+  }
+  if (kept == 0 && folded) return StackWithBuiltins(s, ts, pc, frames, n);
+  return stack;
+}
+
+void AddSample(Session* s, ThreadState* ts, uint64_t tick_us, uint64_t cpu_ns, uint8_t state, uint64_t pc,
+               const uint64_t* frames, uint64_t n) {
+  uint32_t stack = SampleStack(s, ts, pc, frames, n);
   // The sample is dated by its tick (a queued tick taken late still says when it was due).
   uint64_t t = tick_us < ts->last_time_us ? ts->last_time_us : tick_us;
   uint64_t wall = t - ts->last_time_us;
