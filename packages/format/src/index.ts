@@ -5,8 +5,9 @@
 export * from "./constants.js";
 export * from "./model.js";
 export { ProfileFormatError, type ProfileErrorCode } from "./errors.js";
+export { ProfileBuilder } from "./builder.js";
 export { ProfileWriter, fileSink, memorySink, type Sink, type WriterOptions } from "./writer.js";
-export { ProfileDecoder, decodeProfile, readProfile, readProfileSync } from "./reader.js";
+export { ProfileDecoder, decodeProfile, decodeStream, readProfileSync } from "./reader.js";
 export * from "./query.js";
 export { dumpProfile } from "./dump.js";
 export { writeProfiles } from "./merge.js";

@@ -1,7 +1,6 @@
 /** The `vmprof-record` command: flags in, one call to record(), exit status out. */
 import { Command, Flags } from "@oclif/core";
 import { DEFAULT_MAX_DEPTH, DEFAULT_PERIOD } from "@vmprof/native";
-import { readFileSync } from "node:fs";
 import { upload, UploadError, UploadUsageError } from "vmprof-upload";
 import { record, RecordUsageError } from "./record.js";
 
@@ -81,8 +80,7 @@ export default class RecordCommand extends Command {
             token: process.env.VMPROF_TOKEN,
             labels,
             to: "vmprof",
-            body: readFileSync(result.output),
-            source: result.output,
+            input: result.output,
             onRetry: log,
           });
           log(`uploaded: ${sent.url}`);

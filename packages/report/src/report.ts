@@ -60,7 +60,7 @@ async function load(input: string | undefined, stdin: ReportOptions["stdin"]): P
   try {
     if (input === undefined || input === "-") {
       if (input === undefined && stdin.isTTY) throw new ReportUsageError("no profile given: name a file, or pipe one in (vmprof-record -o - -- node app.js | vmprof-report)");
-      return (await readAnyProfile(stdin, "<stdin>")).profile;
+      return (await readAnyProfile(stdin, { source: "<stdin>" })).profile;
     }
     return (await readAnyProfile(input)).profile;
   } catch (e) {

@@ -17,7 +17,7 @@ import {
   writeProfiles,
   type Profile,
 } from "@vmprof/format";
-import { ConvertError, LimitError, detectFormat, encodedOf, importBytes, type ImportLimits, type InputFormat } from "vmprof-convert";
+import { ConvertError, LimitError, UnknownFormatError, readAnyProfile, type ImportLimits, type InputFormat } from "vmprof-convert";
 import type { ProfileRecord } from "./store.js";
 
 /** A request the server refuses: its HTTP status and one line for the client. */
@@ -100,28 +100,26 @@ export interface Parsed {
  * Throws HttpError: 400 empty, 415 not a format we read (naming the accepted ones), 400 broken or
  * truncated, naming what is wrong.
  */
-export function parseUpload(
+export async function parseUpload(
   body: Uint8Array,
   o: { name?: string; labels?: Record<string, string>; source: string; format?: InputFormat; limits?: ImportLimits },
-): Parsed {
+): Promise<Parsed> {
   if (body.length === 0) throw new HttpError(400, "empty body: no profile");
-  const limits = o.limits ?? SERVER_LIMITS;
   let profile: Profile;
-  let format: InputFormat | undefined;
+  let format: InputFormat;
   try {
-    format = o.format ?? detectFormat(body, limits, o.source);
-    if (!format) throw new HttpError(415, `unsupported profile format; accepted: ${ACCEPTED}`);
-    profile = importBytes(body, format, o.source, limits);
+    ({ profile, format } = await readAnyProfile(body, { source: o.source, format: o.format, limits: o.limits ?? SERVER_LIMITS }));
   } catch (e) {
+    if (e instanceof UnknownFormatError) throw new HttpError(415, `unsupported profile format; accepted: ${ACCEPTED}`);
     if (e instanceof LimitError) throw new HttpError(413, e.message);
     if (e instanceof ConvertError) throw new HttpError(400, e.message);
     throw e;
   }
   if (profile.truncation) throw new HttpError(400, `${profile.truncation.message}: upload a complete profile`);
   if (profile.samples.count === 0) throw new HttpError(400, `${o.source}: the profile has no samples`);
-  // Our own format is stored as uploaded (it was just decoded whole); others as the importer encoded them.
-  let ours: Uint8Array = format === "vmprof" ? body : (encodedOf(profile) ?? new Uint8Array(0));
-  if (ours.length === 0) {
+  // Our own format is stored as uploaded (it was just decoded whole); others encoded once.
+  let ours: Uint8Array = body;
+  if (format !== "vmprof") {
     const sink = memorySink();
     writeProfiles([profile], sink);
     ours = sink.bytes();
