@@ -1,7 +1,7 @@
 /** The `vmprof-record` command: flags in, one call to record(), exit status out. */
 import { Command, Flags } from "@oclif/core";
 import { DEFAULT_MAX_DEPTH, DEFAULT_PERIOD } from "@vmprof/native";
-import { upload, UploadError, UploadUsageError } from "vmprof-upload";
+import { upload, UploadError, UploadUsageError } from "@vmprof/client";
 import { record, RecordUsageError } from "./record.js";
 
 export default class RecordCommand extends Command {

@@ -1,6 +1,6 @@
 /** The `vmprof-upload` command: flags in, one call to upload(), the profile's URL out. */
 import { Args, Command, Flags } from "@oclif/core";
-import { UploadError, UploadUsageError, upload } from "./upload.js";
+import { UploadError, UploadUsageError, upload } from "@vmprof/client";
 
 export default class UploadCommand extends Command {
   static override summary = "Send a profile to vmprof-server (and print its page's URL) or to a Grafana Pyroscope server.";

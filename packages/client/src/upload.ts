@@ -1,5 +1,6 @@
 /**
- * vmprof-upload's whole behaviour, as a library call: send a profile to vmprof-server's API (the
+ * The upload client, as a library call (vmprof-upload and vmprof-record --upload are shells over it):
+ * send a profile to vmprof-server's API (the
  * bytes as they are, in any format the server imports) or to Pyroscope's ingest API (converted to
  * pprof, with the name, labels, time range, spy name and sample rate Pyroscope expects). Connection
  * errors and 5xx answers are retried with exponential backoff; 4xx answers are final.
