@@ -3,7 +3,7 @@
  * ModelBuilder, which builds the model directly with the format's ProfileBuilder (the same checks a
  * decoded profile passes: ids defined before use, times non-decreasing per thread, whole µs).
  */
-import { FunctionKind, ProfileBuilder, STATE_LABELS, Tier, VmState, type MetaValue, type Profile, type ThreadKind } from "@vmprof/format";
+import { FunctionKind, ProfileBuilder, STATE_LABELS, Tier, VmState, functionKey, type MetaValue, type Profile, type ThreadKind } from "@vmprof/format";
 
 /** A function as an importer sees it. `line` and `column` are 1-based, 0 when unknown. */
 export interface FunctionSpec {
@@ -58,7 +58,7 @@ export class ModelBuilder {
 
   /** The id of a function, defined on first use. */
   fn(f: FunctionSpec): number {
-    const key = `${f.kind ?? 0}\0${f.name}\0${f.file ?? ""}\0${f.line ?? 0}\0${f.column ?? 0}`;
+    const key = functionKey(f);
     let id = this.fnIds.get(key);
     if (id === undefined) {
       id = this.w.addFunction({ ...f, line: clampLine(f.line), column: clampLine(f.column) });

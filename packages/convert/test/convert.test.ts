@@ -34,9 +34,10 @@ function stacksOf(p: Profile): Map<string, [number, number]> {
     const counts = aggregate(p, { weight: "samples", selection: sel });
     const cpu = aggregate(p, { weight: "cpu", selection: sel });
     const add = (agg: typeof counts, k: 0 | 1) =>
-      forEachPath(p, agg, (path, len, w) => {
+      forEachPath(agg, (path, w) => {
+        if (w === 0) return;
         const names: string[] = [];
-        for (let i = 0; i < len; i++) {
+        for (let i = 0; i < path.length; i++) {
           const f = functionInfo(p, path[i]);
           names.push(`${f.name}@${f.file}:${f.line}`);
         }

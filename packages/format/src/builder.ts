@@ -7,6 +7,7 @@
 import { FunctionKind, ThreadKind, Tier, VERSION_MAJOR, VERSION_MINOR, VM_STATE_NAMES } from "./constants.js";
 import type { MetaValue, Profile } from "./model.js";
 import { emptyProfile } from "./model.js";
+import { frameKey } from "./keys.js";
 import { PairMap } from "./pairmap.js";
 
 const MAX_U32 = 0xffffffff;
@@ -59,7 +60,7 @@ export class ProfileBuilder {
   /** The id of the frame (function, tier), defined on first use. */
   frame(functionId: number, tier: Tier = Tier.UNKNOWN): number {
     this.check(functionId, this.p.functions.length, "function");
-    const key = functionId * 8 + tier;
+    const key = frameKey(functionId, tier);
     let id = this.frameIds.get(key);
     if (id === undefined) {
       id = this.p.frames.length + 1;

@@ -8,6 +8,7 @@
 import { openSync, writeSync, closeSync } from "node:fs";
 import { deflateRawSync } from "node:zlib";
 import { ByteWriter } from "./bytes.js";
+import { frameKey } from "./keys.js";
 import { PairMap } from "./pairmap.js";
 import {
   FunctionKind,
@@ -190,7 +191,7 @@ export class ProfileWriter {
   frame(functionId: number, tier: Tier = Tier.UNKNOWN): number {
     this.check();
     this.checkId(functionId, this.functionCount, "function");
-    const key = functionId * 8 + tier;
+    const key = frameKey(functionId, tier);
     let id = this.frameIds.get(key);
     if (id === undefined) {
       const w = this.begin();

@@ -7,14 +7,14 @@ import {
   THREAD_KIND_NAMES,
   aggregate,
   defaultWeight,
-  functionIdLimit,
   functionInfo,
+  functionKindName,
   functionLabel,
-  functionTotals,
-  isStateFunction,
+  functionTable,
   memorySink,
   metaValue,
   writeProfiles,
+  type FunctionKindName,
   type Profile,
 } from "@vmprof/format";
 import { ConvertError, LimitError, UnknownFormatError, readAnyProfile, type ImportLimits, type InputFormat } from "vmprof-convert";
@@ -35,7 +35,7 @@ export interface TopRow {
   name: string;
   file: string;
   line: number;
-  kind: "js" | "native" | "builtin" | "state" | "other";
+  kind: FunctionKindName;
   selfPercent: number;
   totalPercent: number;
 }
@@ -58,33 +58,30 @@ export const SERVER_LIMITS: ImportLimits = { maxSamples: 20_000_000, maxInflated
 /** Rows in a summary's top table. */
 export const TOP_ROWS = 40;
 
-/** The summary of a profile: facts and the TOP_ROWS functions of highest cumulative share. */
+/** The summary of a profile: facts and the TOP_ROWS functions of highest cumulative share (vmprof-report --top's table). */
 export function summarize(p: Profile): Summary {
   const weight = defaultWeight(p);
   const agg = aggregate(p, { weight });
-  const t = functionTotals(p, agg);
+  const t = functionTable(p, agg);
   const total = agg.total || 1;
-  const rows: TopRow[] = [];
-  for (let id = 1; id < functionIdLimit(p); id++) {
-    if (t.total[id] === 0 && t.self[id] === 0) continue;
+  const top = t.ids.slice(0, TOP_ROWS).map((id): TopRow => {
     const f = functionInfo(p, id);
-    rows.push({
+    return {
       name: functionLabel(f),
       file: f.file,
       line: f.line,
-      kind: isStateFunction(p, id) ? "state" : (["js", "native", "builtin", "other"] as const)[f.kind],
+      kind: functionKindName(p, id),
       selfPercent: (t.self[id] / total) * 100,
       totalPercent: (t.total[id] / total) * 100,
-    });
-  }
-  rows.sort((a, b) => b.totalPercent - a.totalPercent || b.selfPercent - a.selfPercent);
+    };
+  });
   return {
     weight,
     mode: String(metaValue(p, "mode") ?? ""),
     nodeVersion: String(metaValue(p, "node_version") ?? ""),
     processes: p.processes.map((pr) => ({ pid: pr.pid, name: pr.name })),
     threads: p.threads.map((th) => ({ pid: p.processes[th.process - 1].pid, tid: th.tid, name: th.name, kind: THREAD_KIND_NAMES[th.kind] })),
-    top: rows.slice(0, TOP_ROWS),
+    top,
   };
 }
 

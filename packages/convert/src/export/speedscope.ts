@@ -5,7 +5,7 @@
  * streams to a file.
  */
 import { basename } from "node:path";
-import { functionInfo, functionLabel, type Profile } from "@vmprof/format";
+import { STATE_SLOTS, functionInfo, functionLabel, pathKey, type Profile } from "@vmprof/format";
 import { SPEEDSCOPE_SCHEMA } from "../import/speedscope.js";
 import { select, threadTitle, type ExportOptions } from "../select.js";
 import { threadBuckets } from "./buckets.js";
@@ -22,13 +22,13 @@ export function* toSpeedscope(p: Profile, o: ExportOptions = {}): Generator<stri
   // Pass 1: the frames the kept samples use, and each (stack, state)'s JSON text as bytes.
   const frameIx = new Map<number, number>();
   const frames: string[] = [];
-  const pathIx = new Int32Array(p.stacks.count * 8).fill(-1);
+  const pathIx = new Int32Array(p.stacks.count * STATE_SLOTS).fill(-1);
   const pathBytes: Buffer[] = [];
   const textOf = (stack: number, state: number): Buffer => {
-    const key = stack * 8 + state;
+    const key = pathKey(stack, state);
     if (pathIx[key] >= 0) return pathBytes[pathIx[key]];
     const parts: number[] = [];
-    for (const id of sel.path(stack, state)) {
+    for (const id of sel.paths.functions(stack, state)) {
       let ix = frameIx.get(id);
       if (ix === undefined) {
         ix = frames.length;
