@@ -273,7 +273,7 @@ document.getElementById("o").addEventListener("load", () => {
   assert.match(seen.matched, /^Matched: 12\.26%$/);
 });
 
-test("ours -> speedscope -> ours keeps every thread's stacks in order, with the chosen weight as wall time", () => {
+test("ours -> speedscope -> ours keeps every thread's stacks in order (runs of one path merged), with the chosen weight as wall time", () => {
   for (const weight of ["cpu", "wall"]) {
     const json = at(`rt-${weight}.speedscope.json`);
     assert.equal(convert(["-o", json, "--weight", weight, APP]).status, 0);
@@ -299,10 +299,24 @@ test("ours -> speedscope -> ours keeps every thread's stacks in order, with the 
       }
       return out;
     };
-    assert.deepEqual(
-      seq(b, (p) => p.samples.wall),
-      seq(a, (p) => (weight === "cpu" ? p.samples.cpu : p.samples.wall)),
-    );
+    // The export merges consecutive samples of one path into one sample of their summed weight.
+    const merged = (byThread: Record<string, string[]>) => {
+      const out: Record<string, string[]> = {};
+      for (const [t, xs] of Object.entries(byThread)) {
+        const runs: [string, number][] = [];
+        for (const x of xs) {
+          const cut = x.lastIndexOf("|");
+          const [path, w] = [x.slice(0, cut), Number(x.slice(cut + 1))];
+          if (runs.length > 0 && runs[runs.length - 1][0] === path) runs[runs.length - 1][1] += w;
+          else runs.push([path, w]);
+        }
+        out[t] = runs.map(([path, w]) => `${path}|${w}`);
+      }
+      return out;
+    };
+    const exported = seq(b, (p) => p.samples.wall);
+    assert.deepEqual(exported, merged(seq(a, (p) => (weight === "cpu" ? p.samples.cpu : p.samples.wall))));
+    assert.deepEqual(merged(exported), exported, "no two neighbouring samples of the export share a path");
   }
 });
 
