@@ -202,3 +202,17 @@ export async function upload(o: UploadOptions): Promise<UploadResult> {
   if (a.status >= 300) throw new UploadError(`${url.origin} refused the profile (${a.status}): ${messageOf(a)}`, a.status);
   return { url: url.href, status: a.status };
 }
+
+/**
+ * Parses `--label key=value` flags (vmprof-record stores them in the profile, vmprof-upload sends
+ * them): key non-empty, the value may be empty or hold "=". Throws UploadUsageError naming the flag.
+ */
+export function parseLabels(values: readonly string[] = []): Record<string, string> {
+  const labels: Record<string, string> = {};
+  for (const l of values) {
+    const eq = l.indexOf("=");
+    if (eq <= 0) throw new UploadUsageError(`--label: expected key=value, got "${l}"`);
+    labels[l.slice(0, eq)] = l.slice(eq + 1);
+  }
+  return labels;
+}

@@ -1,6 +1,6 @@
 /** The `vmprof-upload` command: flags in, one call to upload(), the profile's URL out. */
 import { Args, Command, Flags } from "@oclif/core";
-import { UploadError, UploadUsageError, upload } from "@vmprof/client";
+import { UploadError, UploadUsageError, parseLabels, upload } from "@vmprof/client";
 
 export default class UploadCommand extends Command {
   static override summary = "Send a profile to vmprof-server (and print its page's URL) or to a Grafana Pyroscope server.";
@@ -24,12 +24,7 @@ export default class UploadCommand extends Command {
     const { args, flags } = await this.parse(UploadCommand);
     const log = (line: string) => process.stderr.write(`vmprof-upload: ${line}\n`);
     try {
-      const labels: Record<string, string> = {};
-      for (const l of flags.label ?? []) {
-        const eq = l.indexOf("=");
-        if (eq <= 0) throw new UploadUsageError(`--label: expected key=value, got "${l}"`);
-        labels[l.slice(0, eq)] = l.slice(eq + 1);
-      }
+      const labels = parseLabels(flags.label);
       if (args.file === undefined && process.stdin.isTTY) throw new UploadUsageError("no profile given: name a file, or pipe one in");
       const tty = process.stderr.isTTY === true;
       let shown = -1;
