@@ -4,12 +4,18 @@
  */
 import { VmState } from "./constants.js";
 import { pathKey, pathKeyStack, pathKeyState } from "./keys.js";
-import type { Profile } from "./model.js";
+import { metaValue, type Profile } from "./model.js";
 import { SamplePaths } from "./paths.js";
 import { hiddenFunctions, selectSamples, type PathFilter, type Selection } from "./select.js";
 
 /** What a sample weighs: 1 per sample, its CPU µs, or its wall-clock µs. */
 export type Weight = "samples" | "cpu" | "wall";
+
+/** The weight that fits the recording: CPU time for a cpu-mode profile, wall time for wall mode, else samples. */
+export function defaultWeight(p: Profile): Weight {
+  const mode = metaValue(p, "mode");
+  return mode === "cpu" ? "cpu" : mode === "wall" ? "wall" : "samples";
+}
 
 /** The weight column of a sample-weighing choice: CPU or wall µs, or null for 1 per sample. */
 export function weightColumn(p: Profile, weight: Weight): Uint32Array | null {

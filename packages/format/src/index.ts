@@ -17,4 +17,4 @@ export * from "./aggregate.js";
 export * from "./tables.js";
 export { dumpProfile } from "./dump.js";
 export { writeProfiles } from "./merge.js";
-export { redactArgv, redactEnv, isSecretName, REDACTED, metaValue, defaultWeight } from "./meta.js";
+export { redactArgv, redactEnv, isSecretName, REDACTED } from "./meta.js";

@@ -1,6 +1,4 @@
-/** Metadata helpers: redaction of secrets from command lines and environments, and reading values back. */
-import type { Weight } from "./aggregate.js";
-import type { MetaValue, Profile } from "./model.js";
+/** Metadata helpers: redaction of secrets from command lines and environments. */
 
 /** What replaces a redacted value. */
 export const REDACTED = "<redacted>";
@@ -39,15 +37,4 @@ export function redactEnv(env: Record<string, string | undefined>): Record<strin
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(env)) if (v !== undefined) out[k] = isSecretName(k) ? REDACTED : v;
   return out;
-}
-
-/** A metadata value of the whole profile, or else of its first process that has it. */
-export function metaValue(p: Profile, key: string): MetaValue | undefined {
-  return p.meta.get(key) ?? p.processes.find((pr) => pr.meta.has(key))?.meta.get(key);
-}
-
-/** The weight that fits the recording: CPU time for a cpu-mode profile, wall time for wall mode, else samples. */
-export function defaultWeight(p: Profile): Weight {
-  const mode = metaValue(p, "mode");
-  return mode === "cpu" ? "cpu" : mode === "wall" ? "wall" : "samples";
 }
