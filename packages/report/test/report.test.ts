@@ -173,6 +173,29 @@ test("selection: --pid, --tid, --thread, --from/--to", () => {
   assert.ok(inRange > 0 && inRange < p.samples.count);
 });
 
+test("--threads and every view's JSON list the processes and threads the selection covers; --start/--end are --from/--to", () => {
+  const p = readProfileSync(APP);
+  const all = json<ThreadsView>(["--threads", APP]);
+  assert.equal(all.threads.length, p.threads.length);
+  assert.equal(all.threads.reduce((n, t) => n + t.samples, 0), p.samples.count);
+  const child = all.threads.find((t) => t.pid === 101)!;
+  assert.equal(child.parent, 100);
+  assert.equal(child.samples, 100);
+  assert.ok(child.durationSeconds > 0);
+  for (const args of [["--flat"], ["--tree"], ["--function", "main"], ["--diff", fixture("before.prof")]]) {
+    const v = json<TopView>([...args, "--pid", "101", APP]);
+    assert.deepEqual(v.summary.threads, [child], args.join(" "));
+  }
+  const text = run(["--threads", APP]);
+  assert.equal(text.status, 0, text.stderr);
+  assert.match(text.stdout, /^\s+pid\s+parent\s+tid\s+name\s+samples\s+duration$/m);
+  assert.match(text.stdout, /^\s+101\s+100\s+101\s+main\s+100\s+0\.10 s$/m);
+  assert.deepEqual(json<TopView>(["--start", "0.2", "--end", "0.4", APP]), json<TopView>(["--from", "0.2", "--to", "0.4", APP]));
+  const bad = run(["--start", "2", "--end", "1", APP]);
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /^vmprof-report: --end \(1\) must be after --start \(2\)\n$/);
+});
+
 test("filters: --focus, --ignore, --hide, --no-internals", () => {
   const focus = json<TopView>(["--focus", "^render$", "--weight", "samples", APP]);
   assert.equal(total(focus, "render"), 100);
@@ -267,27 +290,4 @@ test("colour only when asked or on a terminal, never with NO_COLOR; width cuts l
   assert.doesNotMatch(plain.stdout, /\x1b\[/);
   for (const line of plain.stdout.split(/\r?\n/)) assert.ok([...line].length <= 60, JSON.stringify(line));
   assert.match(plain.stdout, /…/);
-});
-
-test("--threads and every view's JSON list the processes and threads the selection covers; --start/--end are --from/--to", () => {
-  const p = readProfileSync(APP);
-  const all = json<ThreadsView>(["--threads", APP]);
-  assert.equal(all.threads.length, p.threads.length);
-  assert.equal(all.threads.reduce((n, t) => n + t.samples, 0), p.samples.count);
-  const child = all.threads.find((t) => t.pid === 101)!;
-  assert.equal(child.parent, 100);
-  assert.equal(child.samples, 100);
-  assert.ok(child.durationSeconds > 0);
-  for (const args of [["--flat"], ["--tree"], ["--function", "main"], ["--diff", fixture("before.prof")]]) {
-    const v = json<TopView>([...args, "--pid", "101", APP]);
-    assert.deepEqual(v.summary.threads, [child], args.join(" "));
-  }
-  const text = run(["--threads", APP]);
-  assert.equal(text.status, 0, text.stderr);
-  assert.match(text.stdout, /^\s+pid\s+parent\s+tid\s+name\s+samples\s+duration$/m);
-  assert.match(text.stdout, /^\s+101\s+100\s+101\s+main\s+100\s+0\.10 s$/m);
-  assert.deepEqual(json<TopView>(["--start", "0.2", "--end", "0.4", APP]), json<TopView>(["--from", "0.2", "--to", "0.4", APP]));
-  const bad = run(["--start", "2", "--end", "1", APP]);
-  assert.equal(bad.status, 2);
-  assert.match(bad.stderr, /^vmprof-report: --end \(1\) must be after --start \(2\)\n$/);
 });
