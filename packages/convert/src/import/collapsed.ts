@@ -32,7 +32,7 @@ export function parseFoldedFrame(text: string): FunctionSpec {
 }
 
 /** Imports collapsed stacks; throws ConvertError naming the line that is not a folded stack. */
-export function importCollapsed(text: string, source: string, limits: ImportLimits = DEFAULT_LIMITS): Profile {
+function importCollapsed(text: string, source: string, limits: ImportLimits = DEFAULT_LIMITS): Profile {
   const b = new ModelBuilder(source);
   const thread = b.thread({ process: b.process({ pid: 0 }), tid: 0, name: "main" });
   const fnOf = new Map<string, number>();

@@ -44,7 +44,7 @@ export function urlToFile(url: string): string {
 }
 
 /** Imports a parsed .cpuprofile. Throws ConvertError naming `source` for broken references. */
-export function importCpuprofile(v: CpuProfile, source: string): Profile {
+function importCpuprofile(v: CpuProfile, source: string): Profile {
   const bad = (what: string) => new ConvertError(`${source}: bad .cpuprofile: ${what}`);
   if (!Array.isArray(v.timeDeltas) || v.timeDeltas.length !== v.samples.length)
     throw bad(`${v.samples.length} samples but ${Array.isArray(v.timeDeltas) ? v.timeDeltas.length : "no"} timeDeltas`);

@@ -30,7 +30,7 @@ function decodePprof(raw: Uint8Array, source: string): PprofProfile {
 const num = (v: number | bigint | undefined): number => (typeof v === "bigint" ? Number(BigInt.asIntN(64, v)) : (v ?? 0));
 
 /** Imports a decoded pprof profile. Throws ConvertError for dangling ids and profiles without time or counts. */
-export function importPprof(pp: PprofProfile, source: string, limits: ImportLimits = DEFAULT_LIMITS): Profile {
+function importPprof(pp: PprofProfile, source: string, limits: ImportLimits = DEFAULT_LIMITS): Profile {
   const strings = pp.stringTable.strings;
   const bad = (what: string) => new ConvertError(`${source}: corrupt pprof: ${what}`);
   const str = (i: number | bigint | undefined, what: string): string => {

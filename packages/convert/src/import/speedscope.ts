@@ -29,7 +29,7 @@ function looksLikeSpeedscope(v: unknown): boolean {
 const THREAD_NAME = /^(.*) \(pid (\d+), tid (\d+)\)$/;
 
 /** Imports a parsed speedscope file; throws ConvertError for bad frame references or weights. */
-export function importSpeedscope(v: SpeedscopeFile, source: string, limits: ImportLimits = DEFAULT_LIMITS): Profile {
+function importSpeedscope(v: SpeedscopeFile, source: string, limits: ImportLimits = DEFAULT_LIMITS): Profile {
   const bad = (what: string) => new ConvertError(`${source}: bad speedscope file: ${what}`);
   const frames = v.shared?.frames;
   if (!Array.isArray(frames)) throw bad("no shared.frames");
