@@ -1,20 +1,9 @@
 /**
  * How importers make the model: they describe processes, threads, functions and samples to a
- * ModelBuilder, which encodes them with the format's writer and decodes the result, so an imported
- * profile passes every check a recorded one does.
+ * ModelBuilder, which builds the model directly with the format's ProfileBuilder (the same checks a
+ * decoded profile passes: ids defined before use, times non-decreasing per thread, whole µs).
  */
-import {
-  FunctionKind,
-  ProfileWriter,
-  STATE_LABELS,
-  Tier,
-  VmState,
-  decodeProfile,
-  memorySink,
-  type MetaValue,
-  type Profile,
-  type ThreadKind,
-} from "@vmprof/format";
+import { FunctionKind, ProfileBuilder, STATE_LABELS, Tier, VmState, functionKey, type MetaValue, type Profile, type ThreadKind } from "@vmprof/format";
 
 /** A function as an importer sees it. `line` and `column` are 1-based, 0 when unknown. */
 export interface FunctionSpec {
@@ -41,12 +30,16 @@ export function stateOfLabel(name: string, file = ""): number | undefined {
 
 /** Builds one Profile from importer calls. Functions are deduplicated by their whole description. */
 export class ModelBuilder {
-  private readonly sink = memorySink();
-  private readonly w = new ProfileWriter(this.sink, { compress: false, batchSize: 1 << 16 });
+  private readonly w: ProfileBuilder;
   private readonly fnIds = new Map<string, number>();
   /** Frame id by function id (index), 0 until defined. */
   private readonly frameOf: number[] = [];
   private readonly lastTime = new Map<number, number>();
+
+  /** `source` names the profile in messages (a path, "<stdin>"). */
+  constructor(source: string) {
+    this.w = new ProfileBuilder(source);
+  }
 
   /** Whole-profile metadata (process 0) or one process's. */
   meta(entries: Record<string, MetaValue>, process = 0): void {
@@ -65,7 +58,7 @@ export class ModelBuilder {
 
   /** The id of a function, defined on first use. */
   fn(f: FunctionSpec): number {
-    const key = `${f.kind ?? 0}\0${f.name}\0${f.file ?? ""}\0${f.line ?? 0}\0${f.column ?? 0}`;
+    const key = functionKey(f);
     let id = this.fnIds.get(key);
     if (id === undefined) {
       id = this.w.addFunction({ ...f, line: clampLine(f.line), column: clampLine(f.column) });
@@ -96,24 +89,10 @@ export class ModelBuilder {
     this.w.sample(thread, t, Math.max(0, wall), Math.max(0, cpu), state, stack);
   }
 
-  /** Ends the profile and returns the model, named `source` in messages; encodedOf(model) gives its bytes. */
-  finish(source: string, meta?: Record<string, MetaValue>): Profile {
-    this.w.end(meta);
-    const bytes = this.sink.bytes();
-    const p = decodeProfile(bytes, source);
-    encoded.set(p, bytes);
-    return p;
+  /** Ends the profile and returns the model. */
+  finish(meta?: Record<string, MetaValue>): Profile {
+    return this.w.finish(meta);
   }
-}
-
-const encoded = new WeakMap<Profile, Uint8Array>();
-
-/**
- * The bytes, in our format, an importer's ModelBuilder encoded `p` from (so storing an imported
- * profile needs no second encoding); undefined for profiles not made by an importer.
- */
-export function encodedOf(p: Profile): Uint8Array | undefined {
-  return encoded.get(p);
 }
 
 function clampLine(v: number | undefined): number {

@@ -1,26 +1,12 @@
 /** The `vmprof-convert` command: flags in, one library call (convert or serveViewer), bytes out. */
 import { Args, Command, Flags } from "@oclif/core";
-import { compilePattern, type PathFilter, type Selection, type Weight } from "@vmprof/format";
+import type { PathFilter, Selection, Weight } from "@vmprof/format";
 import { OUTPUT_FORMATS, convert, type OutputFormat } from "./convert.js";
 import { ConvertError } from "./errors.js";
+import { SELECTION_FLAGS, parseSelectionFlags, type SelectionFlagValues } from "./flags.js";
+import { oclifFlags } from "./oclif-flags.js";
 import { openBrowser, serveViewer } from "./open.js";
 import { readAnyProfile } from "./read.js";
-
-function seconds(flag: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const x = Number(v);
-  if (v.trim() === "" || !Number.isFinite(x) || x < 0) throw new ConvertError(`--${flag}: expected a number of seconds >= 0, got "${v}"`);
-  return x * 1e6;
-}
-
-function pattern(flag: string, v: string | undefined): RegExp | undefined {
-  if (v === undefined) return undefined;
-  try {
-    return compilePattern(flag, v);
-  } catch (e) {
-    throw new ConvertError((e as Error).message);
-  }
-}
 
 export default class ConvertCommand extends Command {
   static override summary = "Convert a profile: to speedscope, pprof, Chrome .cpuprofile, collapsed stacks or an SVG flame graph, and from pprof, .cpuprofile, speedscope or collapsed stacks to ours.";
@@ -40,30 +26,13 @@ export default class ConvertCommand extends Command {
     output: Flags.string({ char: "o", summary: 'Write here instead of stdout ("-": stdout).', helpValue: "FILE" }),
     open: Flags.boolean({ summary: "Show the profile in speedscope's bundled viewer, served on 127.0.0.1; prints the URL and serves until interrupted.", exclusive: ["to", "output"] }),
     port: Flags.integer({ summary: "--open: port to serve on [default: any free port].", min: 0, max: 65535, dependsOn: ["open"] }),
-    weight: Flags.string({ summary: "What a sample weighs [default: the recording's mode].", options: ["samples", "cpu", "wall"] }),
-    pid: Flags.integer({ summary: "Only this process (repeatable).", multiple: true, multipleNonGreedy: true }),
-    tid: Flags.integer({ summary: "Only this thread id (repeatable; a .cpuprofile takes one).", multiple: true, multipleNonGreedy: true }),
-    thread: Flags.string({ summary: 'Only threads with this name, e.g. "main" (repeatable).', multiple: true, multipleNonGreedy: true }),
-    start: Flags.string({ summary: "Only samples from this many seconds after the start.", helpValue: "SECONDS" }),
-    end: Flags.string({ summary: "Only samples before this many seconds after the start.", helpValue: "SECONDS" }),
-    focus: Flags.string({ summary: "Only samples through a function matching this regular expression.", helpValue: "REGEX" }),
-    ignore: Flags.string({ summary: "Drop samples through a function matching this regular expression.", helpValue: "REGEX" }),
-    hide: Flags.string({ summary: "Remove matching frames, giving their time to their callers.", helpValue: "REGEX" }),
-    internals: Flags.boolean({ summary: "Keep Node's internal (node:) functions; --no-internals folds them into their callers.", allowNo: true }),
+    ...oclifFlags(SELECTION_FLAGS),
   };
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(ConvertCommand);
     try {
-      const selection: Selection = { pids: flags.pid, tids: flags.tid, threadNames: flags.thread, from: seconds("start", flags.start), to: seconds("end", flags.end) };
-      if (selection.from !== undefined && selection.to !== undefined && selection.to <= selection.from) throw new ConvertError("--end must be after --start");
-      const filter: PathFilter = {
-        focus: pattern("--focus", flags.focus),
-        ignore: pattern("--ignore", flags.ignore),
-        hide: pattern("--hide", flags.hide),
-        hideInternals: flags.internals === false,
-      };
-      const weight = flags.weight as Weight | undefined;
+      const { weight, selection, filter } = parseSelectionFlags(flags as SelectionFlagValues);
       if (flags.open) {
         await this.open(args.input, { weight, selection, filter, port: flags.port });
         return;

@@ -6,7 +6,7 @@
 import { closeSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import type { Readable } from "node:stream";
-import { SelectionError, memorySink, writeProfiles, type PathFilter, type Profile, type Selection, type Weight } from "@vmprof/format";
+import { SelectionError, memorySink, selects, writeProfiles, type PathFilter, type Profile, type Selection, type Weight } from "@vmprof/format";
 import { ConvertError } from "./errors.js";
 import { toCollapsed } from "./export/collapsed.js";
 import { toCpuprofile } from "./export/cpuprofile.js";
@@ -76,9 +76,7 @@ function chunksOf(p: Profile, to: OutputFormat, o: AnyExportOptions): Iterable<s
     case "svg":
       return [toSvg(p, o)];
     case "vmprof": {
-      const sel = o.selection ?? {};
-      const f = o.filter ?? {};
-      if (Object.values(sel).some((v) => v !== undefined && (!Array.isArray(v) || v.length > 0)) || f.focus || f.ignore || f.hide || f.hideInternals)
+      if (selects(o.selection, o.filter))
         throw new ConvertError("--to vmprof writes the whole profile: selections and filters apply to the other formats");
       const sink = memorySink();
       writeProfiles([p], sink);

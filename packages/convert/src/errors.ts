@@ -11,3 +11,10 @@ export class LimitError extends ConvertError {
     return "LimitError";
   }
 }
+
+/** An input in none of the formats we read: a ConvertError a server answers with 415. */
+export class UnknownFormatError extends ConvertError {
+  override get name(): string {
+    return "UnknownFormatError";
+  }
+}

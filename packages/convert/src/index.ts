@@ -3,12 +3,12 @@
  * .cpuprofile, speedscope, collapsed stacks) into the model, and export the model as speedscope,
  * pprof, .cpuprofile, collapsed stacks, an SVG flame graph, or our own format.
  */
-export { ConvertError, LimitError } from "./errors.js";
-export { INPUT_FORMATS, UNKNOWN_FORMAT, detectFormat, importBytes, readAnyProfile, type InputFormat, type ReadResult } from "./read.js";
-export { encodedOf } from "./build.js";
+export { ConvertError, LimitError, UnknownFormatError } from "./errors.js";
+export { IMPORTERS, INPUT_FORMATS, UNKNOWN_FORMAT, Input, readAnyProfile, type Importer, type InputFormat, type ReadOptions, type ReadResult } from "./read.js";
 export { DEFAULT_LIMITS, type ImportLimits } from "./limits.js";
 export { OUTPUT_FORMATS, convert, exportProfile, formatFromName, outputFormat, writeAtomically, type ConvertOptions, type ConvertResult, type OutputFormat } from "./convert.js";
 export type { ExportOptions } from "./select.js";
+export { SELECTION_FLAGS, compilePattern, parseSelectionFlags, type FlagSpec, type SelectionFlagValues, type SelectionOptions } from "./flags.js";
 export { toSpeedscope, EXPORTER } from "./export/speedscope.js";
 export { toPprof } from "./export/pprof.js";
 export { toCpuprofile, type CpuprofileOptions } from "./export/cpuprofile.js";

@@ -1,216 +1,231 @@
 /**
- * Reading any supported profile: the format is found from the content (magic bytes, then structure),
- * never from the file name. Our own format streams from pipes as it arrives; the others are read whole.
+ * The one read path: every command and the server read a profile through `readAnyProfile`. It takes
+ * a path, bytes or a stream; sniffs the content once (never the file name), inflates gzip once,
+ * parses text and JSON at most once, and asks each importer of IMPORTERS in turn whether the input is
+ * its own ("not mine" is null; "mine but broken" throws). Our own format read from a pipe is decoded
+ * as it arrives, so a live `vmprof-record -o -` is shown while it is still written.
  */
 import { createReadStream } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
-import { Readable } from "node:stream";
-import { MAGIC, ProfileFormatError, decodeProfile, readProfile, type Profile } from "@vmprof/format";
-import { ConvertError, LimitError } from "./errors.js";
-import { DEFAULT_LIMITS, inflate, isGzip, type ImportLimits } from "./limits.js";
-import { importCollapsed, looksLikeCollapsed } from "./import/collapsed.js";
-import { importCpuprofile, looksLikeCpuprofile, type CpuProfile } from "./import/cpuprofile.js";
-import { decodePprof, importPprof } from "./import/pprof.js";
-import { importSpeedscope, looksLikeSpeedscope } from "./import/speedscope.js";
+import type { Readable } from "node:stream";
+import { constants, gunzipSync } from "node:zlib";
+import { MAGIC, ProfileFormatError, decodeProfile, decodeStream, type Profile } from "@vmprof/format";
+import { ConvertError, LimitError, UnknownFormatError } from "./errors.js";
+import { DEFAULT_LIMITS, type ImportLimits } from "./limits.js";
+import { tryImportCollapsed } from "./import/collapsed.js";
+import { tryImportCpuprofile } from "./import/cpuprofile.js";
+import { tryImportPprof } from "./import/pprof.js";
+import { tryImportSpeedscope } from "./import/speedscope.js";
 
 /** The formats an input can be in. */
 export const INPUT_FORMATS = ["vmprof", "pprof", "cpuprofile", "speedscope", "collapsed"] as const;
 export type InputFormat = (typeof INPUT_FORMATS)[number];
 
-/** A profile read from any supported format. */
-export interface ReadResult {
-  profile: Profile;
-  format: InputFormat;
-}
-
-const hasMagic = (b: Uint8Array) => b.length >= MAGIC.length && MAGIC.every((x, i) => b[i] === x);
 /** What an input of no supported format is told. */
 export const UNKNOWN_FORMAT = "unknown format (expected a vmprof profile, pprof, Chrome .cpuprofile, speedscope JSON or collapsed stacks)";
 
 /**
- * Which format `bytes` hold, from their content: "vmprof" by its magic (also gzipped), "pprof" by a
- * gzip stream or bytes that decode as profile.proto, JSON by its fields, collapsed by its lines.
- * Undefined when none fits. Throws LimitError (naming `source`) when gzip inflates past the limit.
+ * One input as importers see it: its bytes inflated once, and its text and JSON computed at most once
+ * (lazily) and shared between importers.
  */
-export function detectFormat(bytes: Uint8Array, limits: ImportLimits = DEFAULT_LIMITS, source = "<input>"): InputFormat | undefined {
-  if (!isGzip(bytes)) return detectRaw(bytes, false);
-  let raw: Uint8Array;
-  try {
-    raw = inflate(bytes, source, limits, "", true);
-  } catch (e) {
-    if (e instanceof LimitError) throw e;
-    return undefined;
+export class Input {
+  private textCache?: string;
+  private jsonCache?: { value: unknown };
+  private headCache?: { value: string | undefined };
+
+  constructor(
+    /** The content, inflated when it came gzipped. */
+    readonly raw: Uint8Array,
+    /** Names the input in messages. */
+    readonly source: string,
+    readonly limits: ImportLimits,
+    /** Whether the input came gzipped. */
+    readonly gzipped: boolean,
+    /** Why the gzip stream was incomplete (its inflated prefix is `raw`); undefined when it was whole. */
+    readonly gzipProblem?: string,
+  ) {}
+
+  /** True when the content starts with our format's magic. */
+  get isVmprof(): boolean {
+    const b = this.raw;
+    return b.length >= MAGIC.length && MAGIC.every((x, i) => b[i] === x);
   }
-  return detectRaw(raw, true);
-}
 
-/** detectFormat on bytes already inflated; `gzipped` says whether they were. */
-function detectRaw(raw: Uint8Array, gzipped: boolean): InputFormat | undefined {
-  if (hasMagic(raw)) return "vmprof";
-  const text = leadingText(raw);
-  if (text?.startsWith("{")) {
-    const v = parseJson(raw);
-    if (looksLikeSpeedscope(v)) return "speedscope";
-    if (looksLikeCpuprofile(v)) return "cpuprofile";
-    return undefined;
-  }
-  if (looksLikePprof(raw)) return "pprof";
-  // Gzip that is neither ours nor JSON nor text: let the pprof importer say what is wrong with it.
-  if (gzipped && leadingText(raw) === undefined) return "pprof";
-  if (text !== undefined && looksLikeCollapsed(Buffer.from(raw).toString("utf8"))) return "collapsed";
-  return undefined;
-}
-
-/** profile.proto's top-level fields: 1-6 and 11 are messages or strings, 13 is packed or not, the rest varints. */
-const PPROF_LEN_FIELDS = new Set([1, 2, 3, 4, 5, 6, 11, 13]);
-const PPROF_VARINT_FIELDS = new Set([7, 8, 9, 10, 12, 13, 14, 15]);
-
-/**
- * True when `b` walks as profile.proto's top-level fields from start to end, with a string table:
- * a structural check, without decoding the messages (the importer does that once).
- */
-export function looksLikePprof(b: Uint8Array): boolean {
-  let pos = 0;
-  let strings = false;
-  const varint = (): number => {
-    let x = 0;
-    let mul = 1;
-    for (let k = 0; k < 10; k++) {
-      if (pos >= b.length) return -1;
-      const c = b[pos++];
-      x += (c & 0x7f) * mul;
-      if (c < 0x80) return x;
-      mul *= 128;
+  /** The first non-blank characters when the content starts like UTF-8 text, else undefined. */
+  get head(): string | undefined {
+    if (!this.headCache) {
+      const head = Buffer.from(this.raw.subarray(0, 256)).toString("utf8").replace(/^\uFEFF/, "");
+      const binary = /[\x00-\x08\x0e-\x1f]/.test(head) || head.includes("\uFFFD");
+      this.headCache = { value: binary ? undefined : head.trimStart() };
     }
-    return -1;
-  };
-  while (pos < b.length) {
-    const tag = varint();
-    if (tag < 0) return false;
-    const field = Math.floor(tag / 8);
-    const wire = tag % 8;
-    if (wire === 2 && PPROF_LEN_FIELDS.has(field)) {
-      const len = varint();
-      if (len < 0 || pos + len > b.length) return false;
-      pos += len;
-      if (field === 6) strings = true;
-    } else if (wire === 0 && PPROF_VARINT_FIELDS.has(field)) {
-      if (varint() < 0) return false;
-    } else {
-      return false;
-    }
+    return this.headCache.value;
   }
-  return strings;
-}
 
-/** The first non-blank characters when `b` starts like UTF-8 text, else undefined. */
-function leadingText(b: Uint8Array): string | undefined {
-  const head = Buffer.from(b.subarray(0, 256)).toString("utf8").replace(/^\uFEFF/, "");
-  if (/[\x00-\x08\x0e-\x1f]/.test(head) || head.includes("\uFFFD")) return undefined;
-  return head.trimStart();
-}
+  /** The whole content as UTF-8 text. */
+  text(): string {
+    return (this.textCache ??= Buffer.from(this.raw.buffer, this.raw.byteOffset, this.raw.byteLength).toString("utf8").replace(/^\uFEFF/, ""));
+  }
 
-function parseJson(b: Uint8Array): unknown {
-  try {
-    return JSON.parse(Buffer.from(b).toString("utf8").replace(/^\uFEFF/, ""));
-  } catch {
-    return undefined;
+  /** The content parsed as JSON when it looks like a JSON object; undefined when it is not JSON. */
+  json(): unknown {
+    if (!this.jsonCache) {
+      let value: unknown;
+      if (this.head?.startsWith("{")) {
+        try {
+          value = JSON.parse(this.text());
+        } catch {
+          value = undefined;
+        }
+      }
+      this.jsonCache = { value };
+    }
+    return this.jsonCache.value;
+  }
+
+  /**
+   * Checks that the input is whole before an importer that needs all of it claims it: a gzip stream
+   * that ended early is a ConvertError naming the source (`what` prefixes the reason).
+   */
+  whole(what: string): void {
+    if (this.gzipProblem !== undefined) throw new ConvertError(`${this.source}: ${what}not valid gzip data (${this.gzipProblem})`);
   }
 }
 
 /**
- * Imports bytes (gzipped or not) whose format is known. Throws ConvertError naming `source` for
- * broken input and for input over the limits.
+ * An importer: `tryImport` returns the profile when the input is in its format, null when it is not
+ * ("not mine"), and throws ConvertError naming the source when it is but is broken. With `sure` the
+ * caller has said the format: the importer skips its check and reads (or fails on) the input.
  */
-export function importBytes(bytes: Uint8Array, format: InputFormat, source: string, limits: ImportLimits = DEFAULT_LIMITS): Profile {
-  const what = format === "vmprof" ? "" : format === "pprof" ? "corrupt pprof: " : `${format}: `;
-  // Our reader keeps what a truncated gzip stream holds; the other formats need the whole text.
-  const raw = isGzip(bytes) ? inflate(bytes, source, limits, what, format === "vmprof") : bytes;
-  switch (format) {
-    case "vmprof":
-      return readVmprof(raw, source);
-    case "pprof":
-      return importPprof(decodePprof(raw, source), source, limits);
-    case "cpuprofile":
-      return importCpuprofile(jsonOf(raw, source) as CpuProfile, source);
-    case "speedscope":
-      return importSpeedscope(jsonOf(raw, source) as Parameters<typeof importSpeedscope>[0], source, limits);
-    case "collapsed":
-      return importCollapsed(Buffer.from(raw).toString("utf8"), source, limits);
-  }
+export interface Importer {
+  format: InputFormat;
+  tryImport(input: Input, sure: boolean): Profile | null;
 }
 
-function jsonOf(b: Uint8Array, source: string): unknown {
-  const v = parseJson(b);
-  if (v === undefined) throw new ConvertError(`${source}: not valid JSON`);
-  return v;
-}
-
-function readVmprof(b: Uint8Array, source: string): Profile {
+function tryImportVmprof(input: Input, sure: boolean): Profile | null {
+  if (!sure && !input.isVmprof) return null;
   try {
-    return decodeProfile(b, source);
+    // A gzip stream cut short keeps what it holds: the decoder reports the truncation.
+    return decodeProfile(input.raw, input.source);
   } catch (e) {
     throw asConvertError(e);
   }
 }
 
-function asConvertError(e: unknown): unknown {
-  if (e instanceof ProfileFormatError) return new ConvertError(e.code === "EMPTY" ? `${e.source}: empty input, no profile` : e.message);
-  return e;
+/** Every importer, in the order they are asked: ours by its magic, JSON by its fields, pprof by its structure, then text. */
+export const IMPORTERS: readonly Importer[] = [
+  { format: "vmprof", tryImport: tryImportVmprof },
+  { format: "speedscope", tryImport: tryImportSpeedscope },
+  { format: "cpuprofile", tryImport: tryImportCpuprofile },
+  { format: "pprof", tryImport: tryImportPprof },
+  { format: "collapsed", tryImport: tryImportCollapsed },
+];
+
+/** A profile read from any supported format. */
+export interface ReadResult {
+  profile: Profile;
+  format: InputFormat;
+  /** The input's bytes as read (before inflating), when it was read whole (a file, bytes, or `whole`). */
+  bytes?: Uint8Array;
+}
+
+/** Options of readAnyProfile. */
+export interface ReadOptions {
+  /** Names the input in messages; default: the path, "<memory>" or "<stdin>". */
+  source?: string;
+  /** What reading may cost; default DEFAULT_LIMITS. */
+  limits?: ImportLimits;
+  /** The format, when the caller knows it (no sniffing). */
+  format?: InputFormat;
+  /** Read a stream whole even when it is our format (so `bytes` is set), instead of decoding it as it arrives. */
+  whole?: boolean;
 }
 
 /**
- * Reads a profile in any supported format from a path, bytes, or a stream (stdin). Our own format
- * from a stream is decoded as it arrives (a live `vmprof-record -o -`). Throws ConvertError (one line
- * naming the source) for unreadable, unknown or broken input.
+ * Reads a profile in any supported format from a path, bytes, or a stream (stdin). Throws ConvertError
+ * (one line naming the source) for unreadable, empty, broken or over-limit input (LimitError), and
+ * UnknownFormatError (a ConvertError) for input of no supported format.
  */
-export async function readAnyProfile(input: string | Uint8Array | Readable, source?: string): Promise<ReadResult> {
-  const name = source ?? (typeof input === "string" ? input : input instanceof Uint8Array ? "<memory>" : "<stdin>");
+export async function readAnyProfile(input: string | Uint8Array | Readable, o: ReadOptions = {}): Promise<ReadResult> {
+  const name = o.source ?? (typeof input === "string" ? input : input instanceof Uint8Array ? "<memory>" : "<stdin>");
+  if (input instanceof Uint8Array) return fromBytes(input, name, o);
+  if (typeof input !== "string") return fromStream(input, name, o);
   let bytes: Uint8Array;
-  if (typeof input === "string") {
-    try {
-      if (!(await stat(input)).isFile()) return await readStream(createReadStream(input), name);
-      bytes = await readFile(input);
-    } catch (e) {
-      if (e instanceof ConvertError) throw e;
-      const err = e as NodeJS.ErrnoException;
-      const why = err.code === "ENOENT" ? "no such file" : err.code === "EACCES" ? "permission denied" : err.code === "EISDIR" ? "is a directory" : err.message;
-      throw new ConvertError(`${name}: ${why}`);
-    }
-  } else if (input instanceof Uint8Array) {
-    bytes = input;
-  } else {
-    return readStream(input, name);
+  try {
+    // A path that is not a regular file (a FIFO, /dev/stdin) is read as the stream it is.
+    if (!(await stat(input)).isFile()) return await fromStream(createReadStream(input), name, o);
+    bytes = await readFile(input);
+  } catch (e) {
+    if (e instanceof ConvertError) throw e;
+    const err = e as NodeJS.ErrnoException;
+    const why = err.code === "ENOENT" ? "no such file" : err.code === "EACCES" ? "permission denied" : err.code === "EISDIR" ? "is a directory" : err.message;
+    throw new ConvertError(`${name}: ${why}`);
   }
-  return fromBytes(bytes, name);
+  return fromBytes(bytes, name, o);
 }
 
-function fromBytes(bytes: Uint8Array, name: string): ReadResult {
+const isGzip = (b: Uint8Array): boolean => b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b;
+
+/** Inflates once within the limit; a stream that ends early yields its prefix and the reason. */
+function inflate(bytes: Uint8Array, source: string, limits: ImportLimits): { raw: Uint8Array; problem?: string } {
+  const opts = { maxOutputLength: limits.maxInflated };
+  const over = (e: unknown) => {
+    const err = e as NodeJS.ErrnoException;
+    return err.code === "ERR_BUFFER_TOO_LARGE" || err instanceof RangeError;
+  };
+  try {
+    return { raw: gunzipSync(bytes, opts) };
+  } catch (e) {
+    if (over(e)) throw new LimitError(`${source}: inflates to more than ${limits.maxInflated} bytes`);
+    const problem = (e as Error).message;
+    if ((e as NodeJS.ErrnoException).code !== "Z_BUF_ERROR") throw new ConvertError(`${source}: not valid gzip data (${problem})`);
+    // Cut short (a profile copied while it was written): keep what inflates; importers decide.
+    try {
+      return { raw: gunzipSync(bytes, { ...opts, finishFlush: constants.Z_SYNC_FLUSH }), problem };
+    } catch (e2) {
+      if (over(e2)) throw new LimitError(`${source}: inflates to more than ${limits.maxInflated} bytes`);
+      throw new ConvertError(`${source}: not valid gzip data (${(e2 as Error).message})`);
+    }
+  }
+}
+
+function fromBytes(bytes: Uint8Array, name: string, o: ReadOptions): ReadResult {
   if (bytes.length === 0) throw new ConvertError(`${name}: empty input, no profile`);
-  const raw = isGzip(bytes) ? inflate(bytes, name, DEFAULT_LIMITS, "", true) : bytes;
-  const format = detectRaw(raw, raw !== bytes);
-  if (!format) throw new ConvertError(`${name}: ${UNKNOWN_FORMAT}`);
-  return { profile: importBytes(raw, format, name), format };
+  const limits = o.limits ?? DEFAULT_LIMITS;
+  const { raw, problem } = isGzip(bytes) ? inflate(bytes, name, limits) : { raw: bytes, problem: undefined };
+  const input = new Input(raw, name, limits, raw !== bytes, problem);
+  for (const imp of IMPORTERS) {
+    if (o.format !== undefined && imp.format !== o.format) continue;
+    const profile = imp.tryImport(input, o.format !== undefined);
+    if (profile) return { profile, format: imp.format, bytes };
+  }
+  throw new UnknownFormatError(`${name}: ${UNKNOWN_FORMAT}`);
 }
 
-async function readStream(stream: Readable, name: string): Promise<ReadResult> {
+async function fromStream(stream: Readable, name: string, o: ReadOptions): Promise<ReadResult> {
   const it = stream[Symbol.asyncIterator]() as AsyncIterator<Uint8Array | string>;
+  const bytesOf = (c: Uint8Array | string) => (typeof c === "string" ? Buffer.from(c) : c);
   let first = await it.next();
   while (!first.done && first.value.length === 0) first = await it.next();
   if (first.done) throw new ConvertError(`${name}: empty input, no profile`);
-  const head = typeof first.value === "string" ? Buffer.from(first.value) : first.value;
-  async function* rest(): AsyncGenerator<Uint8Array> {
+  const head = bytesOf(first.value);
+  async function* chunks(): AsyncGenerator<Uint8Array> {
     yield head;
-    for (let c = await it.next(); !c.done; c = await it.next()) yield typeof c.value === "string" ? Buffer.from(c.value) : c.value;
+    for (let c = await it.next(); !c.done; c = await it.next()) yield bytesOf(c.value);
   }
-  if (hasMagic(head)) {
+  const ours = head.length >= MAGIC.length && MAGIC.every((x, i) => head[i] === x);
+  if (ours && !o.whole && (o.format === undefined || o.format === "vmprof")) {
     try {
-      return { profile: await readProfile(Readable.from(rest()), name), format: "vmprof" };
+      return { profile: await decodeStream(chunks(), name), format: "vmprof" };
     } catch (e) {
       throw asConvertError(e);
     }
   }
-  const chunks: Uint8Array[] = [];
-  for await (const c of rest()) chunks.push(c);
-  return fromBytes(Buffer.concat(chunks), name);
+  const all: Uint8Array[] = [];
+  for await (const c of chunks()) all.push(c);
+  return fromBytes(Buffer.concat(all), name, o);
+}
+
+function asConvertError(e: unknown): unknown {
+  if (e instanceof ProfileFormatError) return new ConvertError(e.code === "EMPTY" ? `${e.source}: empty input, no profile` : e.message);
+  return e;
 }

@@ -1,13 +1,12 @@
 /**
  * What every exporter starts from: the samples the options select, the weight they are measured in,
- * and each (stack, state)'s path of function ids with hidden functions removed.
+ * and the format's sample paths (SamplePaths) under the options' hidden functions.
  */
 import {
-  VmState,
+  SamplePaths,
   defaultWeight,
   hiddenFunctions,
   selectSamples,
-  stateFunctionId,
   weightColumn,
   type PathFilter,
   type Profile,
@@ -38,11 +37,8 @@ export interface Selected {
   keep: Uint8Array;
   /** Threads with at least one kept sample, in profile order. */
   threads: ThreadInfo[];
-  /**
-   * The path of a (stack, state): function ids root first, a VM-state pseudo-function as the leaf
-   * unless the sample ran JS with frames, hidden functions removed. Cached; do not modify.
-   */
-  path(stack: number, state: number): Uint32Array;
+  /** The paths of (stack, state) pairs: function ids root first, hidden functions removed (see SamplePaths). */
+  paths: SamplePaths;
 }
 
 /** Applies the options' selection, filter and weight. Throws SelectionError for unknown pids or threads. */
@@ -52,20 +48,7 @@ export function select(p: Profile, o: ExportOptions = {}): Selected {
   const hidden = hiddenFunctions(p, o.filter);
   const used = new Uint8Array(p.threads.length + 1);
   for (let i = 0; i < keep.length; i++) if (keep[i] === 1) used[p.samples.thread[i]] = 1;
-  const cache = new Map<number, Uint32Array>();
-  const path = (stack: number, state: number): Uint32Array => {
-    const key = stack * 8 + state;
-    let out = cache.get(key);
-    if (out) return out;
-    const ids: number[] = [];
-    for (let s = stack; s !== 0; s = p.stacks.parent[s]) ids.push(p.frames[p.stacks.frame[s] - 1].function);
-    ids.reverse();
-    if (state !== VmState.JS || stack === 0) ids.push(stateFunctionId(p, state));
-    out = Uint32Array.from(hidden ? ids.filter((id) => hidden[id] !== 1) : ids);
-    cache.set(key, out);
-    return out;
-  };
-  return { p, weight, column: weightColumn(p, weight), keep, threads: p.threads.filter((t) => used[t.id] === 1), path };
+  return { p, weight, column: weightColumn(p, weight), keep, threads: p.threads.filter((t) => used[t.id] === 1), paths: new SamplePaths(p, hidden) };
 }
 
 /** "name (pid P, tid T)": how exporters name a thread, and how importers find pid and tid again. */

@@ -9,8 +9,9 @@ import { createRequire } from "node:module";
 import path from "node:path";
 import { before, test } from "node:test";
 import { gunzipSync, gzipSync } from "node:zlib";
-import { aggregate, forEachPath, functionInfo, readProfileSync, type Profile } from "@vmprof/format";
-import { foldedFrame } from "../src/index.js";
+import { Readable } from "node:stream";
+import { aggregate, dumpProfile, forEachPath, functionInfo, readProfileSync, type Profile } from "@vmprof/format";
+import { IMPORTERS, INPUT_FORMATS, foldedFrame, readAnyProfile } from "../src/index.js";
 import { APP, CONVERT, RECORD, REPORT, WORKLOAD, chromium, convert, node, tempDir, tool } from "./helpers.js";
 
 const dir = tempDir();
@@ -33,9 +34,10 @@ function stacksOf(p: Profile): Map<string, [number, number]> {
     const counts = aggregate(p, { weight: "samples", selection: sel });
     const cpu = aggregate(p, { weight: "cpu", selection: sel });
     const add = (agg: typeof counts, k: 0 | 1) =>
-      forEachPath(p, agg, (path, len, w) => {
+      forEachPath(agg, (path, w) => {
+        if (w === 0) return;
         const names: string[] = [];
-        for (let i = 0; i < len; i++) {
+        for (let i = 0; i < path.length; i++) {
           const f = functionInfo(p, path[i]);
           names.push(`${f.name}@${f.file}:${f.line}`);
         }
@@ -271,7 +273,7 @@ document.getElementById("o").addEventListener("load", () => {
   assert.match(seen.matched, /^Matched: 12\.26%$/);
 });
 
-test("ours -> speedscope -> ours keeps every thread's stacks in order, with the chosen weight as wall time", () => {
+test("ours -> speedscope -> ours keeps every thread's stacks in order (runs of one path merged), with the chosen weight as wall time", () => {
   for (const weight of ["cpu", "wall"]) {
     const json = at(`rt-${weight}.speedscope.json`);
     assert.equal(convert(["-o", json, "--weight", weight, APP]).status, 0);
@@ -297,10 +299,24 @@ test("ours -> speedscope -> ours keeps every thread's stacks in order, with the 
       }
       return out;
     };
-    assert.deepEqual(
-      seq(b, (p) => p.samples.wall),
-      seq(a, (p) => (weight === "cpu" ? p.samples.cpu : p.samples.wall)),
-    );
+    // The export merges consecutive samples of one path into one sample of their summed weight.
+    const merged = (byThread: Record<string, string[]>) => {
+      const out: Record<string, string[]> = {};
+      for (const [t, xs] of Object.entries(byThread)) {
+        const runs: [string, number][] = [];
+        for (const x of xs) {
+          const cut = x.lastIndexOf("|");
+          const [path, w] = [x.slice(0, cut), Number(x.slice(cut + 1))];
+          if (runs.length > 0 && runs[runs.length - 1][0] === path) runs[runs.length - 1][1] += w;
+          else runs.push([path, w]);
+        }
+        out[t] = runs.map(([path, w]) => `${path}|${w}`);
+      }
+      return out;
+    };
+    const exported = seq(b, (p) => p.samples.wall);
+    assert.deepEqual(exported, merged(seq(a, (p) => (weight === "cpu" ? p.samples.cpu : p.samples.wall))));
+    assert.deepEqual(merged(exported), exported, "no two neighbouring samples of the export share a path");
   }
 });
 
@@ -400,4 +416,31 @@ test("a reader that stops early (| head) ends the command quietly with status 0"
     const r = tool("bash", ["-c", `${cmd} 2>err.txt | head -c 10 >/dev/null; echo "\${PIPESTATUS[0]}"; cat err.txt`], { cwd: dir });
     assert.equal(r.stdout, "0\n", cmd);
   }
+});
+
+test("the one read path: a path, bytes and a stream, gzipped or not, read the same profile, and every importer is asked", async () => {
+  const bytes = fs.readFileSync(APP);
+  const want = dumpProfile(readProfileSync(APP));
+  const gz = at("one.prof.gz");
+  fs.writeFileSync(gz, gzipSync(bytes));
+  const chunks = (b: Uint8Array) => Readable.from(Array.from({ length: Math.ceil(b.length / 97) }, (_, i) => Buffer.from(b.subarray(i * 97, i * 97 + 97))));
+  for (const input of [APP, gz, bytes, gzipSync(bytes), chunks(bytes), chunks(gzipSync(bytes))]) {
+    const r = await readAnyProfile(input, { source: APP });
+    assert.equal(r.format, "vmprof");
+    assert.equal(dumpProfile(r.profile), want);
+  }
+  // Each foreign format is claimed by its own importer, and only by it.
+  assert.deepEqual(IMPORTERS.map((i) => i.format).sort(), [...INPUT_FORMATS].sort());
+  const speedscope = Buffer.from(convert(["--to", "speedscope", APP]).stdout);
+  const collapsed = Buffer.from(convert(["--to", "collapsed", APP]).stdout);
+  const pprof = fs.readFileSync(APP_PPROF);
+  for (const [b, format] of [[speedscope, "speedscope"], [collapsed, "collapsed"], [pprof, "pprof"], [gunzipSync(pprof), "pprof"]] as const) {
+    assert.equal((await readAnyProfile(b)).format, format);
+    assert.equal((await readAnyProfile(chunks(b))).format, format);
+  }
+  // A truncated gzip of our format keeps what it holds and says where it was cut.
+  const cut = gzipSync(bytes).subarray(0, 2000);
+  const partial = await readAnyProfile(cut, { source: "cut.prof.gz" });
+  assert.ok(partial.profile.truncation, "truncation reported");
+  assert.ok(partial.profile.samples.count > 0);
 });

@@ -183,3 +183,8 @@ export function functionLocation(f: FunctionInfo): string {
   if (f.line === 0) return f.file;
   return f.column === 0 ? `${f.file}:${f.line}` : `${f.file}:${f.line}:${f.column}`;
 }
+
+/** A metadata value of the whole profile, or else of its first process that has it. */
+export function metaValue(p: Profile, key: string): MetaValue | undefined {
+  return p.meta.get(key) ?? p.processes.find((pr) => pr.meta.has(key))?.meta.get(key);
+}

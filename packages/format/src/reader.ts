@@ -1,16 +1,16 @@
 /**
- * The streaming reader. `ProfileDecoder` takes bytes in chunks of any size (a whole file, or what a
- * pipe delivers while the recorder still writes) and builds the model as records complete.
- * `readProfile` wraps it for paths, Buffers and Readables and un-gzips transparently.
+ * The decoder of our format. `ProfileDecoder` takes bytes in chunks of any size (a whole file, or what
+ * a pipe delivers while the recorder still writes) and builds the model as records complete;
+ * `decodeProfile` decodes bytes held in memory (gzip or not) and `decodeStream` chunks as they come.
+ * Reading files, stdin and other formats is the convert package's one read path (readAnyProfile);
+ * `readProfileSync` stays for the recorder, which merges the per-process files it has just written.
  *
  * Contract: for any input, either a Profile is returned (with `truncation` set when the input ended
  * before the END record) or a ProfileFormatError is thrown. Nothing else is thrown; memory is bounded
  * by the input (record lengths, counts and inflated sizes are checked against what the bytes can hold).
  */
-import { createReadStream, readFileSync } from "node:fs";
-import { readFile, stat } from "node:fs/promises";
-import { Readable } from "node:stream";
-import { constants as zc, createGunzip, gunzipSync, inflateRawSync } from "node:zlib";
+import { readFileSync } from "node:fs";
+import { constants as zc, gunzipSync, inflateRawSync } from "node:zlib";
 import { ByteReader, PayloadError } from "./bytes.js";
 import {
   FUNCTION_KIND_NAMES,
@@ -538,7 +538,7 @@ function ioError(e: unknown, source: string): ProfileFormatError {
   return new ProfileFormatError("IO", `${source}: ${why}`, source);
 }
 
-/** Reads a profile synchronously from a path or bytes (gzip or not). */
+/** Reads one profile file of our format (gzip or not) synchronously: the recorder's merge of per-process files. */
 export function readProfileSync(input: string | Uint8Array, source?: string): Profile {
   if (typeof input !== "string") return decodeProfile(input, source);
   let bytes: Uint8Array;
@@ -551,59 +551,18 @@ export function readProfileSync(input: string | Uint8Array, source?: string): Pr
 }
 
 /**
- * Reads a profile from a path, bytes or a Readable (a pipe, stdin), un-gzipping when the content starts
- * with the gzip magic. Streams are decoded as chunks arrive. Resolves to the Profile (see
- * `truncation`) or rejects with a ProfileFormatError.
+ * Decodes our format (not gzipped) from chunks as they arrive, e.g. a pipe from a live
+ * `vmprof-record -o -`. Resolves to the Profile (see `truncation`); rejects with ProfileFormatError
+ * for bad input (code "IO" when the stream itself fails). Other formats and gzip are the convert
+ * package's read path, which hands this helper the chunks once it has seen our magic.
  */
-export async function readProfile(input: string | Uint8Array | Readable, source?: string): Promise<Profile> {
-  if (input instanceof Uint8Array) return decodeProfile(input, source);
-  if (typeof input === "string") {
-    const name = source ?? input;
-    let bytes: Uint8Array | undefined;
-    try {
-      if ((await stat(input)).isFile()) bytes = await readFile(input);
-    } catch (e) {
-      throw ioError(e, name);
-    }
-    // Only I/O is wrapped above: decoding errors keep their own code and message.
-    return bytes ? decodeProfile(bytes, name) : readStream(createReadStream(input), name);
-  }
-  return readStream(input, source ?? "<stdin>");
-}
-
-async function readStream(stream: Readable, source: string): Promise<Profile> {
+export async function decodeStream(chunks: AsyncIterable<Uint8Array | string>, source = "<stdin>"): Promise<Profile> {
   const d = new ProfileDecoder(source);
-  const it = stream[Symbol.asyncIterator]() as AsyncIterator<Uint8Array | string>;
   try {
-    let first = await it.next();
-    while (!first.done && first.value.length === 0) first = await it.next();
-    if (first.done) return d.finish();
-    const head = toBytes(first.value);
-    if (!isGzip(head)) {
-      d.push(head);
-      for (let c = await it.next(); !c.done; c = await it.next()) d.push(toBytes(c.value));
-      return d.finish();
-    }
-    // Inflate as the pipe delivers, so a live recording is decoded while it is still being written.
-    async function* rest(): AsyncGenerator<Uint8Array> {
-      yield head;
-      for (let c = await it.next(); !c.done; c = await it.next()) yield toBytes(c.value);
-    }
-    const gunzip = createGunzip({ finishFlush: zc.Z_SYNC_FLUSH });
-    const inflated = Readable.from(rest()).pipe(gunzip);
-    try {
-      for await (const out of inflated) d.push(out as Uint8Array);
-    } catch (e) {
-      if (e instanceof ProfileFormatError) throw e;
-      throw new ProfileFormatError("CORRUPT", `${source}: not valid gzip data (${(e as Error).message})`, source);
-    }
-    return d.finish();
+    for await (const c of chunks) d.push(typeof c === "string" ? Buffer.from(c) : c);
   } catch (e) {
     if (e instanceof ProfileFormatError) throw e;
     throw ioError(e, source);
   }
-}
-
-function toBytes(c: Uint8Array | string): Uint8Array {
-  return typeof c === "string" ? Buffer.from(c) : c;
+  return d.finish();
 }

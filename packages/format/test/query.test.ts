@@ -11,7 +11,9 @@ import {
   findFunctions,
   functionInfo,
   functionProfile,
-  functionTotals,
+  functionTable,
+  tierKey,
+  threadTable,
   memorySink,
   stateFunctionId,
   type Profile,
@@ -58,7 +60,7 @@ test("cumulative counts each function once per sample (recursion included); self
   const agg = aggregate(p);
   assert.equal(agg.samples, 32);
   assert.equal(agg.total, 32);
-  const t = functionTotals(p, agg);
+  const t = functionTable(p, agg);
   assert.equal(t.total[id("main")], 30);
   assert.equal(t.total[id("a")], 17);
   assert.equal(t.total[id("b")], 14);
@@ -72,9 +74,9 @@ test("cumulative counts each function once per sample (recursion included); self
   assert.equal(t.self[stateFunctionId(p, VmState.IDLE)], 6);
   assert.equal(functionInfo(p, stateFunctionId(p, VmState.GC)).name, "(garbage collector)");
   // Tiers: a ran interpreted in 12 samples (10 + 2 native) and optimized in 5.
-  assert.equal(t.totalByTier[id("a") * 5 + Tier.INTERPRETED], 12);
-  assert.equal(t.totalByTier[id("a") * 5 + Tier.OPTIMIZED], 5);
-  assert.equal(t.selfByTier[id("a") * 5 + Tier.OPTIMIZED], 5);
+  assert.equal(t.totalByTier[tierKey(id("a"), Tier.INTERPRETED)], 12);
+  assert.equal(t.totalByTier[tierKey(id("a"), Tier.OPTIMIZED)], 5);
+  assert.equal(t.selfByTier[tierKey(id("a"), Tier.OPTIMIZED)], 5);
   let selfSum = 0;
   for (const v of t.self) selfSum += v;
   assert.equal(selfSum, 32, "every sample has exactly one leaf");
@@ -84,30 +86,30 @@ test("callers and callees (vmprof's function_profile)", () => {
   const agg = aggregate(p);
   const fb = functionProfile(p, agg, id("b"));
   assert.deepEqual(fb.callers, [
-    { function: id("a"), weight: 10 },
-    { function: id("main"), weight: 4 },
+    { function: id("a"), weight: 10, count: 10 },
+    { function: id("main"), weight: 4, count: 4 },
   ]);
   assert.deepEqual(fb.callees, []);
   assert.equal(fb.total, 14);
   assert.equal(fb.self, 14);
   const fa = functionProfile(p, agg, id("a"));
   assert.deepEqual(fa.callees, [
-    { function: id("b"), weight: 10 },
-    { function: stateFunctionId(p, VmState.NATIVE), weight: 2 },
+    { function: id("b"), weight: 10, count: 10 },
+    { function: stateFunctionId(p, VmState.NATIVE), weight: 2, count: 2 },
   ]);
   const fc = functionProfile(p, agg, id("c"));
   assert.deepEqual(fc.callers, [
-    { function: id("main"), weight: 3 },
-    { function: id("c"), weight: 3 },
+    { function: id("main"), weight: 3, count: 3 },
+    { function: id("c"), weight: 3, count: 3 },
   ]);
-  assert.deepEqual(fc.callees, [{ function: id("c"), weight: 3 }]);
+  assert.deepEqual(fc.callees, [{ function: id("c"), weight: 3, count: 3 }]);
   assert.equal(fc.total, 3);
   const fm = functionProfile(p, agg, id("main"));
-  assert.deepEqual(fm.callers, [{ function: 0, weight: 30 }]);
+  assert.deepEqual(fm.callers, [{ function: 0, weight: 30, count: 30 }]);
 });
 
 test("call tree", () => {
-  const root = callTree(p, aggregate(p));
+  const root = callTree(aggregate(p));
   const find = (n: TreeNode, name: string) => n.children.find((c) => functionInfo(p, c.function).name === name)!;
   assert.equal(root.total, 32);
   const main = find(root, "main");
@@ -137,7 +139,7 @@ test("selection by process, thread and time, and weights", () => {
   assert.equal(aggregate(p, { selection: { from: 5000, to: 10000 } }).samples, 7);
   const cpu = aggregate(p, { weight: "cpu" });
   assert.equal(cpu.total, 22 * 800);
-  assert.equal(functionTotals(p, cpu).total[id("b")], 10 * 800);
+  assert.equal(functionTable(p, cpu).total[id("b")], 10 * 800);
   const wall = aggregate(p, { weight: "wall" });
   assert.equal(wall.total, 32 * 1000);
   assert.throws(() => aggregate(p, { selection: { pids: [99] } }), (e: Error) => e instanceof SelectionError && /pid 99 is not in q\.prof \(it has: 10, 20\)/.test(e.message));
@@ -158,7 +160,7 @@ test("focus keeps samples through a function (VM states included); ignore drops 
   assert.equal(gc.samples, 2);
   const ignore = aggregate(p, { filter: { ignore: /^(b|\(idle\))$/ } });
   assert.equal(ignore.samples, 32 - 14 - 6);
-  const t = functionTotals(p, ignore);
+  const t = functionTable(p, ignore);
   assert.equal(t.total[id("b")], 0);
   assert.equal(t.total[id("main")], 10);
 });
@@ -166,11 +168,11 @@ test("focus keeps samples through a function (VM states included); ignore drops 
 test("hide removes frames and gives their time to the caller; the samples stay", () => {
   const agg = aggregate(p, { filter: { hide: /^a$/ } });
   assert.equal(agg.samples, 32);
-  const t = functionTotals(p, agg);
+  const t = functionTable(p, agg);
   assert.equal(t.total[id("a")], 0);
   assert.equal(t.self[id("main")], 5); // main>a became main
   assert.equal(t.self[id("b")], 14);
-  const tree = callTree(p, agg);
+  const tree = callTree(agg);
   const main = tree.children.find((n) => n.function === id("main"))!;
   assert.deepEqual(
     main.children.map((n) => [functionInfo(p, n.function).name, n.total]),
@@ -178,5 +180,23 @@ test("hide removes frames and gives their time to the caller; the samples stay",
   );
   // hiding every frame of a sample leaves it on the root
   const all = aggregate(p, { filter: { hide: /./ } });
-  assert.equal(callTree(p, all).self, 32);
+  assert.equal(callTree(all).self, 32);
+});
+
+test("functionTable: weights, sample counts and the ranking in one pass; threadTable: the threads a selection covers", () => {
+  const cpu = aggregate(p, { weight: "cpu" });
+  const t = functionTable(p, cpu);
+  const counts = functionTable(p, aggregate(p));
+  for (let f = 1; f < t.total.length; f++) {
+    assert.equal(t.totalCount[f], counts.total[f], `count of function ${f}`);
+    assert.equal(t.selfCount[f], counts.self[f], `self count of function ${f}`);
+  }
+  assert.deepEqual(t.ids, [...t.ids].sort((a, b) => t.total[b] - t.total[a] || t.self[b] - t.self[a] || a - b));
+  assert.ok(t.ids.every((f) => t.totalCount[f] > 0));
+  const bySelf = functionTable(p, cpu, "self");
+  assert.equal(bySelf.ids[0], [...bySelf.ids].sort((a, b) => bySelf.self[b] - bySelf.self[a])[0]);
+  const rows = threadTable(p);
+  assert.equal(rows.reduce((n, r) => n + r.samples, 0), p.samples.count);
+  for (const r of rows) assert.ok(r.durationUs > 0 && r.endUs >= r.startUs, JSON.stringify(r));
+  assert.throws(() => threadTable(p, { tids: [424242] }), /thread id 424242 is not in/);
 });

@@ -6,7 +6,7 @@ import os from "node:os";
 import path from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { aggregate, functionIdLimit, functionInfo, functionTotals, readProfileSync } from "@vmprof/format";
+import { aggregate, functionIdLimit, functionInfo, functionTable, readProfileSync } from "@vmprof/format";
 
 const api = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../src/index.js");
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "vmprof-api-"));
@@ -45,7 +45,7 @@ test("enable/disable around a section: only that section is in the profile, comp
   assert.equal(p.meta.get("samples"), out.stats.samples);
   assert.ok(p.samples.count >= 450 && p.samples.count <= 560, `${p.samples.count} samples in a 500 ms section`);
   const agg = aggregate(p, { weight: "wall" });
-  const t = functionTotals(p, agg);
+  const t = functionTable(p, agg);
   const names = new Map<string, number>();
   for (let id = 1; id < functionIdLimit(p); id++) names.set(functionInfo(p, id).name, (100 * t.total[id]) / agg.total);
   assert.ok((names.get("inside") ?? 0) > 90, `inside: ${names.get("inside")}`);

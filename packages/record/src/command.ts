@@ -1,8 +1,7 @@
 /** The `vmprof-record` command: flags in, one call to record(), exit status out. */
 import { Command, Flags } from "@oclif/core";
 import { DEFAULT_MAX_DEPTH, DEFAULT_PERIOD } from "@vmprof/native";
-import { readFileSync } from "node:fs";
-import { upload, UploadError, UploadUsageError } from "vmprof-upload";
+import { parseLabels, upload, UploadError, UploadUsageError } from "@vmprof/client";
 import { record, RecordUsageError } from "./record.js";
 
 export default class RecordCommand extends Command {
@@ -49,11 +48,12 @@ export default class RecordCommand extends Command {
       periodUs = Math.round(1e6 / hz);
     }
     if (periodUs < 50) fail(`the sampling period must be at least 50 µs (a rate of at most 20000 Hz)`);
-    const labels: Record<string, string> = {};
-    for (const l of flags.label ?? []) {
-      const eq = l.indexOf("=");
-      if (eq <= 0) fail(`--label: expected key=value, got "${l}"`);
-      labels[l.slice(0, eq)] = l.slice(eq + 1);
+    let labels: Record<string, string> = {};
+    try {
+      labels = parseLabels(flags.label);
+    } catch (e) {
+      if (!(e instanceof UploadUsageError)) throw e;
+      fail(e.message);
     }
     if (flags.upload !== undefined && flags.output === "-") fail("--upload needs a file to send: use -o FILE (or no -o) instead of -o -");
     try {
@@ -81,8 +81,7 @@ export default class RecordCommand extends Command {
             token: process.env.VMPROF_TOKEN,
             labels,
             to: "vmprof",
-            body: readFileSync(result.output),
-            source: result.output,
+            input: result.output,
             onRetry: log,
           });
           log(`uploaded: ${sent.url}`);

@@ -5,7 +5,7 @@ import { createRequire } from "node:module";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { aggregate, functionIdLimit, functionInfo, functionTotals, readProfileSync, type Profile, type Weight } from "@vmprof/format";
+import { aggregate, functionIdLimit, functionInfo, functionTable, readProfileSync, type Profile, type Weight } from "@vmprof/format";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** The command as a user runs it. */
@@ -34,7 +34,7 @@ export function recordAsync(args: string[], cwd?: string) {
 /** Cumulative and self shares (percent of the chosen weight) by function name. */
 export function shares(p: Profile, weight: Weight = "samples", threads?: number[]): Map<string, { total: number; self: number }> {
   const agg = aggregate(p, { weight, selection: threads ? { tids: threads } : {} });
-  const t = functionTotals(p, agg);
+  const t = functionTable(p, agg);
   const out = new Map<string, { total: number; self: number }>();
   for (let id = 1; id < functionIdLimit(p); id++) {
     const name = functionInfo(p, id).name;

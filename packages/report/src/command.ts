@@ -1,18 +1,8 @@
 /** The `vmprof-report` command as oclif sees it: help, parse errors, then the same run as the fast path. */
-import { Args, Command, Flags, type Interfaces } from "@oclif/core";
+import { Args, Command } from "@oclif/core";
+import { oclifFlags } from "vmprof-convert/oclif-flags";
 import { FLAGS, FlagError, processTerminal, toOptions, type FlagValues } from "./flags.js";
 import { printReport } from "./report.js";
-
-function oclifFlags(): Interfaces.FlagInput {
-  const out: Interfaces.FlagInput = {};
-  for (const [name, s] of Object.entries(FLAGS)) {
-    const common = { summary: s.summary, exclusive: s.exclusive, helpValue: s.helpValue };
-    if (s.type === "boolean") out[name] = Flags.boolean({ ...common, allowNo: s.allowNo === true });
-    else if (s.type === "integer") out[name] = s.multiple ? Flags.integer({ ...common, min: s.min, multiple: true }) : Flags.integer({ ...common, min: s.min });
-    else out[name] = s.multiple ? Flags.string({ ...common, multiple: true }) : Flags.string({ ...common, options: s.options });
-  }
-  return out;
-}
 
 export default class ReportCommand extends Command {
   static override summary = "Print where time goes in a profile: top, flat, tree, callers/callees, diff.";
@@ -24,10 +14,11 @@ export default class ReportCommand extends Command {
     "vmprof-report --tree --min-percent 5 --depth 8 out.prof",
     "vmprof-report --function '^parse$' out.prof",
     "vmprof-report --diff before.prof after.prof",
-    "vmprof-report --thread main --from 2 --to 5 --no-internals --json out.prof",
+    "vmprof-report --thread main --start 2 --end 5 --no-internals --json out.prof",
+    "vmprof-report --threads out.prof",
   ];
   static override args = { file: Args.string({ ignoreStdin: true, description: 'Profile to read; "-" or absent: stdin.' }) };
-  static override flags = oclifFlags();
+  static override flags = oclifFlags(FLAGS);
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(ReportCommand);

@@ -5,27 +5,12 @@
  * toOptions(), so they cannot disagree on meaning.
  */
 import type { Readable } from "node:stream";
-import type { Weight } from "@vmprof/format";
+import { ConvertError, SELECTION_FLAGS, parseSelectionFlags, type FlagSpec, type SelectionFlagValues } from "vmprof-convert";
 import type { ReportOptions } from "./report.js";
 
-/** One flag: its type, and the checks both parsers apply. */
-export interface FlagSpec {
-  type: "boolean" | "string" | "integer";
-  summary: string;
-  /** Repeatable; the value is an array. */
-  multiple?: boolean;
-  /** Allowed values of a string flag. */
-  options?: string[];
-  /** Smallest value of an integer flag. */
-  min?: number;
-  /** A boolean with a --no- form. */
-  allowNo?: boolean;
-  /** Flags that cannot be given with this one. */
-  exclusive?: string[];
-  helpValue?: string;
-}
+export type { FlagSpec };
 
-const VIEWS = ["top", "flat", "tree", "function", "diff"];
+const VIEWS = ["top", "flat", "tree", "function", "diff", "threads"];
 const others = (v: string) => VIEWS.filter((x) => x !== v);
 
 /** Every flag of vmprof-report. */
@@ -37,16 +22,10 @@ export const FLAGS: Record<string, FlagSpec> = {
   diff: { type: "string", summary: "Change in share per function against this base profile.", helpValue: "BASE", exclusive: others("diff") },
   "min-percent": { type: "string", summary: "--tree: hide nodes under this share of the total [default: 1]." },
   depth: { type: "integer", summary: "--tree: show at most this many levels.", min: 1 },
-  pid: { type: "integer", summary: "Only this process (repeatable).", multiple: true },
-  tid: { type: "integer", summary: "Only this thread id (repeatable).", multiple: true },
-  thread: { type: "string", summary: 'Only threads with this name, e.g. "main" or "worker 1" (repeatable).', multiple: true },
-  from: { type: "string", summary: "Only samples from this many seconds after the start." },
-  to: { type: "string", summary: "Only samples before this many seconds after the start." },
-  weight: { type: "string", summary: "What a sample weighs [default: the recording's mode].", options: ["samples", "cpu", "wall"] },
-  focus: { type: "string", summary: "Only samples through a function matching this regular expression.", helpValue: "REGEX" },
-  ignore: { type: "string", summary: "Drop samples through a function matching this regular expression.", helpValue: "REGEX" },
-  hide: { type: "string", summary: "Remove matching frames, giving their time to their callers.", helpValue: "REGEX" },
-  internals: { type: "boolean", summary: "Show Node's internal (node:) functions; --no-internals folds them into their callers.", allowNo: true },
+  threads: { type: "boolean", summary: "The processes and threads the selection covers: pid, parent, tid, name, samples, duration.", exclusive: others("threads") },
+  ...SELECTION_FLAGS,
+  from: { ...SELECTION_FLAGS.start, summary: "Same as --start (the name vmprof-report used first)." },
+  to: { ...SELECTION_FLAGS.end, summary: "Same as --end (the name vmprof-report used first)." },
   limit: { type: "integer", summary: "Rows shown [default: 50 in text, all in JSON]; in --tree, children per node.", min: 1 },
   json: { type: "boolean", summary: "Print the view as JSON (its shape is in the README)." },
   color: { type: "boolean", summary: "Colour the output [default: on a terminal, unless NO_COLOR is set].", allowNo: true },
@@ -58,13 +37,6 @@ export type FlagValues = Record<string, boolean | string | number | (string | nu
 /** A flag value the parser accepted but the command refuses: one line, exit 2. */
 export class FlagError extends Error {
   override readonly name = "FlagError";
-}
-
-function seconds(flag: string, v: unknown): number | undefined {
-  if (v === undefined) return undefined;
-  const x = Number(v);
-  if (String(v).trim() === "" || !Number.isFinite(x) || x < 0) throw new FlagError(`--${flag}: expected a number of seconds >= 0, got "${v}"`);
-  return x;
 }
 
 /** Where the process's streams are: for the default colour and width. */
@@ -85,24 +57,24 @@ export function toOptions(f: FlagValues, file: string | undefined, term: Termina
   const minPercent = f["min-percent"] === undefined ? 1 : Number(f["min-percent"]);
   if (!Number.isFinite(minPercent) || minPercent < 0 || minPercent > 100 || String(f["min-percent"] ?? "1").trim() === "")
     throw new FlagError(`--min-percent: expected a number from 0 to 100, got "${f["min-percent"]}"`);
-  const view = f.flat ? "flat" : f.tree ? "tree" : f.function !== undefined ? "function" : f.diff !== undefined ? "diff" : "top";
-  const nums = (v: unknown) => (v === undefined ? undefined : (v as number[]));
+  const view = f.flat ? "flat" : f.tree ? "tree" : f.threads ? "threads" : f.function !== undefined ? "function" : f.diff !== undefined ? "diff" : "top";
+  // --from and --to are the old names of --start and --end: messages name what was typed.
+  const values = { ...(f as SelectionFlagValues), start: (f.start ?? f.from) as string | undefined, end: (f.end ?? f.to) as string | undefined };
+  const names = { start: f.start === undefined && f.from !== undefined ? "from" : "start", end: f.end === undefined && f.to !== undefined ? "to" : "end" };
+  let selected;
+  try {
+    selected = parseSelectionFlags(values, names);
+  } catch (e) {
+    if (e instanceof ConvertError) throw new FlagError(e.message);
+    throw e;
+  }
   return {
     input: file,
     stdin: term.stdin,
     view,
     pattern: f.function as string | undefined,
     base: f.diff as string | undefined,
-    weight: f.weight as Weight | undefined,
-    pids: nums(f.pid),
-    tids: nums(f.tid),
-    threads: f.thread as string[] | undefined,
-    from: seconds("from", f.from),
-    to: seconds("to", f.to),
-    focus: f.focus as string | undefined,
-    ignore: f.ignore as string | undefined,
-    hide: f.hide as string | undefined,
-    internals: f.internals !== false,
+    ...selected,
     limit: f.limit as number | undefined,
     minPercent,
     depth: f.depth as number | undefined,

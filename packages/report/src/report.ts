@@ -3,10 +3,10 @@
  * build the chosen view under the selection and filters, and render it as text or JSON.
  */
 import type { Readable } from "node:stream";
-import { SelectionError, compilePattern, metaValue, type PathFilter, type Profile, type Selection, type Weight } from "@vmprof/format";
-import { ConvertError, readAnyProfile } from "vmprof-convert";
+import { SelectionError, metaValue, type PathFilter, type Profile, type Selection, type Weight } from "@vmprof/format";
+import { ConvertError, compilePattern, readAnyProfile } from "vmprof-convert";
 import { renderText } from "./text.js";
-import { diffView, flatView, functionView, topView, treeView, type View } from "./views.js";
+import { diffView, flatView, functionView, threadsView, topView, treeView, type View } from "./views.js";
 
 /** Bad input or bad usage: one line for the user, exit status 2. */
 export class ReportUsageError extends Error {
@@ -19,23 +19,17 @@ export interface ReportOptions {
   input?: string;
   /** Where "-" and an absent input read from. */
   stdin: Readable & { isTTY?: boolean };
-  view: "top" | "flat" | "tree" | "function" | "diff";
+  view: "top" | "flat" | "tree" | "function" | "diff" | "threads";
   /** --function PATTERN (a regular expression). */
   pattern?: string;
   /** --diff BASE: the base profile's path. */
   base?: string;
+  /** What a sample weighs; default: the recording's mode. */
   weight?: Weight;
-  pids?: number[];
-  tids?: number[];
-  threads?: string[];
-  /** Seconds from the profile's start. */
-  from?: number;
-  to?: number;
-  focus?: string;
-  ignore?: string;
-  hide?: string;
-  /** false: fold node: internals into their callers. */
-  internals?: boolean;
+  /** Processes, threads and time range (µs since the origin); see the convert package's selection flags. */
+  selection?: Selection;
+  /** Focus, ignore, hide and Node internals. */
+  filter?: PathFilter;
   /** Rows (and, in --tree, children per node) shown; text views default to 50, JSON to all. */
   limit?: number;
   minPercent?: number;
@@ -60,7 +54,7 @@ async function load(input: string | undefined, stdin: ReportOptions["stdin"]): P
   try {
     if (input === undefined || input === "-") {
       if (input === undefined && stdin.isTTY) throw new ReportUsageError("no profile given: name a file, or pipe one in (vmprof-record -o - -- node app.js | vmprof-report)");
-      return (await readAnyProfile(stdin, "<stdin>")).profile;
+      return (await readAnyProfile(stdin, { source: "<stdin>" })).profile;
     }
     return (await readAnyProfile(input)).profile;
   } catch (e) {
@@ -71,33 +65,25 @@ async function load(input: string | undefined, stdin: ReportOptions["stdin"]): P
 
 /** Runs the report. Throws ReportUsageError for anything the user can fix. */
 export async function report(o: ReportOptions): Promise<ReportResult> {
-  const patterns = {
-    focus: o.focus !== undefined ? compileOr("--focus", o.focus) : undefined,
-    ignore: o.ignore !== undefined ? compileOr("--ignore", o.ignore) : undefined,
-    hide: o.hide !== undefined ? compileOr("--hide", o.hide) : undefined,
-    fn: o.pattern !== undefined ? compileOr("--function", o.pattern) : undefined,
-  };
-  if (o.from !== undefined && o.to !== undefined && o.to <= o.from) throw new ReportUsageError(`--to (${o.to}) must be after --from (${o.from})`);
+  let pattern: RegExp | undefined;
+  try {
+    pattern = o.pattern !== undefined ? compilePattern("--function", o.pattern) : undefined;
+  } catch (e) {
+    throw new ReportUsageError((e as Error).message);
+  }
   const p = await load(o.input, o.stdin);
   const base = o.view === "diff" ? await load(o.base, o.stdin) : undefined;
   const warnings: string[] = [];
   for (const q of [base, p]) if (q?.truncation) warnings.push(`warning: ${q.truncation.message}; showing what it holds`);
-  const selection: Selection = {
-    pids: o.pids,
-    tids: o.tids,
-    threadNames: o.threads,
-    from: o.from !== undefined ? o.from * 1e6 : undefined,
-    to: o.to !== undefined ? o.to * 1e6 : undefined,
-  };
-  const filter: PathFilter = { focus: patterns.focus, ignore: patterns.ignore, hide: patterns.hide, hideInternals: o.internals === false };
   const limit = o.limit ?? (o.json ? undefined : DEFAULT_TEXT_LIMIT);
-  const common = { weight: o.weight, selection, filter, limit };
+  const common = { weight: o.weight, selection: o.selection ?? {}, filter: o.filter ?? {}, limit };
   let view: View;
   try {
     if (o.view === "flat") view = flatView(p, common);
     else if (o.view === "tree") view = treeView(p, { ...common, limit: o.limit, minPercent: o.minPercent, depth: o.depth });
-    else if (o.view === "function") view = functionView(p, patterns.fn!, common);
+    else if (o.view === "function") view = functionView(p, pattern!, common);
     else if (o.view === "diff") view = diffView(p, base!, common);
+    else if (o.view === "threads") view = threadsView(p, common);
     else view = topView(p, common);
   } catch (e) {
     if (e instanceof SelectionError) throw new ReportUsageError(e.message);
@@ -107,14 +93,6 @@ export async function report(o: ReportOptions): Promise<ReportResult> {
     ? JSON.stringify(view, null, 2) + "\n"
     : renderText(view, { color: o.color, width: o.width, cwd: String(metaValue(p, "cwd") ?? "") || undefined });
   return { output, warnings, view };
-}
-
-function compileOr(flag: string, pattern: string): RegExp {
-  try {
-    return compilePattern(flag, pattern);
-  } catch (e) {
-    throw new ReportUsageError((e as Error).message);
-  }
 }
 
 /**

@@ -2,7 +2,7 @@
  * Text rendering of the views: vmprof's layout for --top, aligned tables for the others, colour only
  * when asked (a terminal without NO_COLOR), lines cut to `width` columns when one is given.
  */
-import type { DiffView, FlatView, FunctionRef, FunctionView, Summary, Tiers, TopView, TreeRow, TreeView, View } from "./views.js";
+import type { DiffView, FlatView, FunctionRef, FunctionView, Summary, ThreadsView, Tiers, TopView, TreeRow, TreeView, View } from "./views.js";
 
 /** How to print. */
 export interface TextOptions {
@@ -208,6 +208,20 @@ function diff(out: Out, v: DiffView): void {
   summaryLines(out, v.summary, "now:  ");
 }
 
+function threads(out: Out, v: ThreadsView): void {
+  const nameWidth = Math.min(40, Math.max(4, ...v.threads.map((t) => [...t.name].length)));
+  out.line([`${"pid".padStart(8)}  ${"parent".padStart(8)}  ${"tid".padStart(8)}  ${"name".padEnd(nameWidth)}  ${"samples".padStart(8)}  ${"duration".padStart(9)}`, "bold"]);
+  for (const t of v.threads) {
+    out.line(
+      [`${String(t.pid).padStart(8)}  ${(t.parent ? String(t.parent) : "-").padStart(8)}  ${String(t.tid).padStart(8)}  `, ""],
+      [t.name.padEnd(nameWidth), ""],
+      [`  ${String(t.samples).padStart(8)}  ${`${t.durationSeconds.toFixed(2)} s`.padStart(9)}`, ""],
+    );
+  }
+  out.line(["", ""]);
+  summaryLines(out, v.summary);
+}
+
 /** Renders any view as text. */
 export function renderText(v: View, o: TextOptions = {}): string {
   const out = new Out(o);
@@ -215,6 +229,7 @@ export function renderText(v: View, o: TextOptions = {}): string {
   else if (v.view === "flat") flat(out, v);
   else if (v.view === "tree") tree(out, v);
   else if (v.view === "function") fn(out, v);
+  else if (v.view === "threads") threads(out, v);
   else diff(out, v);
   return out.text();
 }

@@ -5,26 +5,26 @@
  * the unit of the chosen weight (samples, or µs of CPU or wall-clock time).
  */
 import {
-  FUNCTION_KIND_NAMES,
   Tier,
   aggregate,
   callTree,
-  countsOf,
   defaultWeight,
   findFunctions,
-  functionIdLimit,
   functionInfo,
+  functionKey,
+  functionKindName,
   functionLabel,
   functionProfile,
-  functionTotals,
-  isStateFunction,
+  functionTable,
   metaValue,
-  selectThreads,
+  tierKey,
+  threadTable,
   type Aggregate,
-  type FunctionTotals,
+  type FunctionKindName,
   type PathFilter,
   type Profile,
   type Selection,
+  type ThreadRow,
   type TreeNode,
   type Weight,
 } from "@vmprof/format";
@@ -48,7 +48,7 @@ export interface FunctionRef {
   /** 1-based line of the definition; 0 when unknown. */
   line: number;
   /** "js", "native", "builtin", "state" (a VM state) or "other". */
-  kind: "js" | "native" | "builtin" | "state" | "other";
+  kind: FunctionKindName;
 }
 
 /** Share of a JS function's time by the tier that ran it, in percent of its cumulative weight. */
@@ -103,6 +103,30 @@ export interface Summary {
   totalWeight: number;
   /** Present when the profile ended early: the reader's message. */
   truncated?: string;
+  /** The processes' threads the selection covers (by process, thread and time), in profile order. */
+  threads: ThreadSummary[];
+}
+
+/** One thread a view covers. */
+export interface ThreadSummary {
+  /** OS process id, and its parent's (0 when unknown). */
+  pid: number;
+  parent: number;
+  /** OS thread id. */
+  tid: number;
+  name: string;
+  /** Selected samples of the thread. */
+  samples: number;
+  /** Seconds from the start of its first selected sample's interval to its last selected sample. */
+  durationSeconds: number;
+}
+
+/** --threads: the processes and threads the selection covers. */
+export interface ThreadsView {
+  view: "threads";
+  summary: Summary;
+  samples: number;
+  threads: ThreadSummary[];
 }
 
 /** --top: vmprof's table, cumulative share per function, highest first. */
@@ -206,48 +230,37 @@ export interface DiffView {
   functions: DiffRow[];
 }
 
-export type View = TopView | FlatView | TreeView | FunctionView | DiffView;
+export type View = TopView | FlatView | TreeView | FunctionView | DiffView | ThreadsView;
 
-/** The selected samples under the options, plus their unweighted twin for sample counts. */
+/** The selected samples under the options, and the summary of the selection. */
 interface Prepared {
   p: Profile;
   agg: Aggregate;
-  counts: Aggregate;
   summary: Summary;
 }
 
 function prepare(p: Profile, o: ViewOptions): Prepared {
   const weight = o.weight ?? defaultWeight(p);
   const agg = aggregate(p, { weight, selection: o.selection, filter: o.filter });
-  return { p, agg, counts: countsOf(agg), summary: summarize(p, agg, o) };
+  return { p, agg, summary: summarize(p, agg, o) };
 }
 
-/** Duration, rate and the recording's facts for the selected samples. */
+/** Duration, rate, threads and the recording's facts for the selected samples. */
 export function summarize(p: Profile, agg: Aggregate, o: ViewOptions = {}): Summary {
-  const sel = o.selection ?? {};
-  const mask = selectThreads(p, sel);
-  const from = sel.from ?? -Infinity;
-  const to = sel.to ?? Infinity;
-  const s = p.samples;
-  const first = new Float64Array(p.threads.length + 1).fill(Infinity);
-  const last = new Float64Array(p.threads.length + 1).fill(-Infinity);
-  let cpuUs = 0;
+  const threads = threadTable(p, o.selection);
   let selected = 0;
+  let cpuUs = 0;
+  let elapsedUs = 0;
   let lo = Infinity;
   let hi = -Infinity;
-  for (let i = 0; i < s.count; i++) {
-    const t = s.thread[i];
-    const time = s.time[i];
-    if (mask[t] === 0 || !(time >= from && time < to)) continue;
-    selected++;
-    cpuUs += s.cpu[i];
-    if (time < first[t]) first[t] = time - s.wall[i];
-    if (time > last[t]) last[t] = time;
-    if (time - s.wall[i] < lo) lo = Math.max(0, time - s.wall[i]);
-    if (time > hi) hi = time;
+  for (const t of threads) {
+    if (t.samples === 0) continue;
+    selected += t.samples;
+    cpuUs += t.cpuUs;
+    elapsedUs += t.durationUs;
+    lo = Math.min(lo, t.startUs);
+    hi = Math.max(hi, t.endUs);
   }
-  let elapsedUs = 0;
-  for (let t = 1; t <= p.threads.length; t++) if (last[t] > first[t]) elapsedUs += last[t] - first[t];
   const mode = String(metaValue(p, "mode") ?? "");
   const cpuBasis = mode === "cpu" && cpuUs > 0;
   const command = metaValue(p, "command") ?? metaValue(p, "argv");
@@ -267,7 +280,7 @@ export function summarize(p: Profile, agg: Aggregate, o: ViewOptions = {}): Summ
     source: p.source,
     durationSeconds: hi > lo ? (hi - lo) / 1e6 : 0,
     samples: agg.samples,
-    profileSamples: s.count,
+    profileSamples: p.samples.count,
     rate: cpuBasis ? selected / (cpuUs / 1e6) : elapsedUs > 0 ? selected / (elapsedUs / 1e6) : 0,
     rateBasis: cpuBasis ? "cpu" : "elapsed",
     droppedSamples: dropped,
@@ -275,6 +288,7 @@ export function summarize(p: Profile, agg: Aggregate, o: ViewOptions = {}): Summ
     periodUs: Number(metaValue(p, "period_us") ?? 0),
     weight: agg.weight,
     totalWeight: agg.total,
+    threads: threads.map(threadSummary),
   };
   if (Object.keys(droppedByReason).length > 0) summary.droppedByReason = droppedByReason;
   if (Array.isArray(command)) summary.command = command;
@@ -282,15 +296,13 @@ export function summarize(p: Profile, agg: Aggregate, o: ViewOptions = {}): Summ
   return summary;
 }
 
+function threadSummary(t: ThreadRow): ThreadSummary {
+  return { pid: t.pid, parent: t.parent, tid: t.tid, name: t.name, samples: t.samples, durationSeconds: t.durationUs / 1e6 };
+}
+
 function ref(p: Profile, id: number): FunctionRef {
   const f = functionInfo(p, id);
-  return {
-    id,
-    name: id === 0 ? "(root)" : functionLabel(f),
-    file: f.file,
-    line: f.line,
-    kind: id === 0 ? "other" : isStateFunction(p, id) ? "state" : FUNCTION_KIND_NAMES[f.kind] ?? "other",
-  };
+  return { id, name: id === 0 ? "(root)" : functionLabel(f), file: f.file, line: f.line, kind: functionKindName(p, id) };
 }
 
 const pct = (w: number, total: number) => (total > 0 ? (100 * w) / total : 0);
@@ -306,27 +318,21 @@ function tiersOf(byTier: ArrayLike<number>, total: number, at = 0): Tiers {
 
 function rows(x: Prepared, limit: number | undefined, order: "total" | "self"): { functions: FunctionRow[]; omitted: number } {
   const { p, agg } = x;
-  const t: FunctionTotals = functionTotals(p, agg);
-  const c: FunctionTotals = x.counts === agg ? t : functionTotals(p, x.counts);
-  const ids: number[] = [];
-  for (let id = 1; id < functionIdLimit(p); id++) if (c.total[id] > 0) ids.push(id);
-  const key = order === "total" ? t.total : t.self;
-  const other = order === "total" ? t.self : t.total;
-  ids.sort((a, b) => key[b] - key[a] || other[b] - other[a] || a - b);
-  const shown = ids.slice(0, limit ?? ids.length).map((id) => {
+  const t = functionTable(p, agg, order);
+  const shown = t.ids.slice(0, limit ?? t.ids.length).map((id) => {
     const row: FunctionRow = {
       ...ref(p, id),
       totalPercent: pct(t.total[id], agg.total),
       selfPercent: pct(t.self[id], agg.total),
-      totalSamples: c.total[id],
-      selfSamples: c.self[id],
+      totalSamples: t.totalCount[id],
+      selfSamples: t.selfCount[id],
       totalWeight: t.total[id],
       selfWeight: t.self[id],
     };
-    if (row.kind === "js" && t.total[id] > 0) row.tiers = tiersOf(t.totalByTier, t.total[id], id * 5);
+    if (row.kind === "js" && t.total[id] > 0) row.tiers = tiersOf(t.totalByTier, t.total[id], tierKey(id, 0));
     return row;
   });
-  return { functions: shown, omitted: ids.length - shown.length };
+  return { functions: shown, omitted: t.ids.length - shown.length };
 }
 
 /** --top: every function's cumulative share, highest first (at most `limit` rows). */
@@ -341,6 +347,12 @@ export function flatView(p: Profile, o: ViewOptions & { limit?: number } = {}): 
   return { view: "flat", summary: x.summary, samples: x.agg.samples, ...rows(x, o.limit, "self") };
 }
 
+/** --threads: the processes and threads the selection covers, with their samples and duration. */
+export function threadsView(p: Profile, o: ViewOptions = {}): ThreadsView {
+  const x = prepare(p, o);
+  return { view: "threads", summary: x.summary, samples: x.agg.samples, threads: x.summary.threads };
+}
+
 /**
  * --tree: the function call tree; nodes under `minPercent` of the total are pruned, and levels below
  * `depth` (when > 0) are cut. `limit` caps the children shown per node.
@@ -349,56 +361,53 @@ export function treeView(p: Profile, o: ViewOptions & { minPercent?: number; dep
   const x = prepare(p, o);
   const minPercent = o.minPercent ?? 1;
   const depth = o.depth ?? 0;
-  const root = callTree(p, x.agg);
-  const counts = x.counts === x.agg ? root : callTree(p, x.counts);
-  const convert = (n: TreeNode, c: TreeNode | undefined, parentTotal: number, level: number): TreeRow => {
+  const root = callTree(x.agg);
+  const convert = (n: TreeNode, parentTotal: number, level: number): TreeRow => {
     const row: TreeRow = {
       ...ref(p, n.function),
       totalPercent: pct(n.total, x.agg.total),
       parentPercent: pct(n.total, parentTotal),
       selfPercent: pct(n.self, x.agg.total),
-      totalSamples: c?.total ?? 0,
+      totalSamples: n.totalCount,
       totalWeight: n.total,
       children: [],
     };
     if (row.kind === "js" && n.total > 0) row.tiers = tiersOf(n.totalByTier, n.total);
     if (depth > 0 && level >= depth) return row;
-    const kids = n.children.filter((k) => pct(k.total, x.agg.total) >= minPercent);
-    for (const k of kids.slice(0, o.limit ?? kids.length)) {
-      row.children.push(convert(k, c?.children.find((ck) => ck.function === k.function), n.total, level + 1));
-    }
+    // A node whose samples all weigh nothing is not shown, even at --min-percent 0.
+    const kids = n.children.filter((k) => k.total > 0 && pct(k.total, x.agg.total) >= minPercent);
+    for (const k of kids.slice(0, o.limit ?? kids.length)) row.children.push(convert(k, n.total, level + 1));
     return row;
   };
-  const roots = convert(root, counts, root.total, 0).children;
+  const roots = convert(root, root.total, 0).children;
   return { view: "tree", summary: x.summary, samples: x.agg.samples, minPercent, depth, roots };
 }
 
 /** --function PATTERN: for each function whose name (or "name file:line") matches, its callers and callees. */
 export function functionView(p: Profile, pattern: RegExp, o: ViewOptions & { limit?: number } = {}): FunctionView {
   const x = prepare(p, o);
-  const t = functionTotals(p, x.agg);
+  const t = functionTable(p, x.agg);
   const ids = findFunctions(p, pattern)
     .filter((id) => t.total[id] > 0)
     .sort((a, b) => t.total[b] - t.total[a] || a - b);
   const functions = ids.slice(0, o.limit ?? ids.length).map((id): FunctionEntry => {
     const fp = functionProfile(p, x.agg, id);
-    const fc = x.counts === x.agg ? fp : functionProfile(p, x.counts, id);
-    const neighbours = (list: typeof fp.callers, countList: typeof fp.callers): Neighbour[] =>
+    const neighbours = (list: typeof fp.callers): Neighbour[] =>
       list.map((e) => ({
         ...ref(p, e.function),
         percent: pct(e.weight, x.agg.total),
         ofFunctionPercent: pct(e.weight, fp.total),
-        samples: countList.find((c) => c.function === e.function)?.weight ?? 0,
+        samples: e.count,
         weight: e.weight,
       }));
     return {
       ...ref(p, id),
       totalPercent: pct(fp.total, x.agg.total),
       selfPercent: pct(fp.self, x.agg.total),
-      totalSamples: fc.total,
-      selfSamples: fc.self,
-      callers: neighbours(fp.callers, fc.callers),
-      callees: neighbours(fp.callees, fc.callees),
+      totalSamples: fp.totalCount,
+      selfSamples: fp.selfCount,
+      callers: neighbours(fp.callers),
+      callees: neighbours(fp.callees),
     };
   });
   return { view: "function", summary: x.summary, samples: x.agg.samples, pattern: pattern.source, functions };
@@ -406,7 +415,7 @@ export function functionView(p: Profile, pattern: RegExp, o: ViewOptions & { lim
 
 /**
  * --diff: the change in cumulative and self share per function between `base` and `p`, largest
- * absolute change in cumulative share first. Functions are matched by name, file and line.
+ * absolute change in cumulative share first. Functions are matched by kind, name, file and line.
  */
 export function diffView(p: Profile, base: Profile, o: ViewOptions & { limit?: number } = {}): DiffView {
   const weight = o.weight ?? defaultWeight(p);
@@ -414,13 +423,13 @@ export function diffView(p: Profile, base: Profile, o: ViewOptions & { limit?: n
   // The base is read whole under the same weight and filter; a selection of pids or threads names
   // this profile's processes, so it applies to the base only by time.
   const was = topView(base, { weight, filter: o.filter, selection: { from: o.selection?.from, to: o.selection?.to } });
-  const key = (r: FunctionRef) => `${r.kind}\0${r.name}\0${r.file}\0${r.line}`;
   const rowsByKey = new Map<string, DiffRow>();
   const get = (r: FunctionRef) => {
-    let d = rowsByKey.get(key(r));
+    const key = functionKey({ kind: FUNCTION_KINDS.indexOf(r.kind), name: r.name, file: r.file, line: r.line });
+    let d = rowsByKey.get(key);
     if (!d) {
       d = { name: r.name, file: r.file, line: r.line, kind: r.kind, baseTotalPercent: 0, totalPercent: 0, deltaTotal: 0, baseSelfPercent: 0, selfPercent: 0, deltaSelf: 0 };
-      rowsByKey.set(key(r), d);
+      rowsByKey.set(key, d);
     }
     return d;
   };
@@ -442,3 +451,6 @@ export function diffView(p: Profile, base: Profile, o: ViewOptions & { limit?: n
   all.sort((a, b) => Math.abs(b.deltaTotal) - Math.abs(a.deltaTotal) || Math.abs(b.deltaSelf) - Math.abs(a.deltaSelf) || a.name.localeCompare(b.name));
   return { view: "diff", summary: now.summary, base: was.summary, samples: now.samples, functions: all.slice(0, o.limit ?? all.length) };
 }
+
+/** Kind names in a fixed order, so a view's kind maps back to a number for functionKey. */
+const FUNCTION_KINDS: FunctionKindName[] = ["js", "native", "builtin", "other", "state"];

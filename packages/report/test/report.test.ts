@@ -11,7 +11,7 @@ import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import * as formatWriter from "@vmprof/format";
 import { readProfileSync } from "@vmprof/format";
-import type { FlatView, FunctionView, TopView, TreeRow, TreeView } from "../src/views.js";
+import type { FlatView, FunctionView, ThreadsView, TopView, TreeRow, TreeView } from "../src/views.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "../..");
@@ -60,6 +60,8 @@ const GOLDENS: string[][] = [
   ["--top", "--json", "--limit", "3"],
   ["--tree", "--json", "--min-percent", "20"],
   ["--function", "tokenize", "--json"],
+  ["--threads"],
+  ["--threads", "--json", "--pid", "100"],
 ];
 
 const goldenName = (args: string[]) =>
@@ -170,6 +172,29 @@ test("selection: --pid, --tid, --thread, --from/--to", () => {
   const ranged = json<TopView>(["--from", "0.2", "--to", "0.4", APP]);
   assert.equal(ranged.samples, inRange);
   assert.ok(inRange > 0 && inRange < p.samples.count);
+});
+
+test("--threads and every view's JSON list the processes and threads the selection covers; --start/--end are --from/--to", () => {
+  const p = readProfileSync(APP);
+  const all = json<ThreadsView>(["--threads", APP]);
+  assert.equal(all.threads.length, p.threads.length);
+  assert.equal(all.threads.reduce((n, t) => n + t.samples, 0), p.samples.count);
+  const child = all.threads.find((t) => t.pid === 101)!;
+  assert.equal(child.parent, 100);
+  assert.equal(child.samples, 100);
+  assert.ok(child.durationSeconds > 0);
+  for (const args of [["--flat"], ["--tree"], ["--function", "main"], ["--diff", fixture("before.prof")]]) {
+    const v = json<TopView>([...args, "--pid", "101", APP]);
+    assert.deepEqual(v.summary.threads, [child], args.join(" "));
+  }
+  const text = run(["--threads", APP]);
+  assert.equal(text.status, 0, text.stderr);
+  assert.match(text.stdout, /^\s+pid\s+parent\s+tid\s+name\s+samples\s+duration$/m);
+  assert.match(text.stdout, /^\s+101\s+100\s+101\s+main\s+100\s+0\.10 s$/m);
+  assert.deepEqual(json<TopView>(["--start", "0.2", "--end", "0.4", APP]), json<TopView>(["--from", "0.2", "--to", "0.4", APP]));
+  const bad = run(["--start", "2", "--end", "1", APP]);
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /^vmprof-report: --end \(1\) must be after --start \(2\)\n$/);
 });
 
 test("filters: --focus, --ignore, --hide, --no-internals", () => {

@@ -10,8 +10,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import multipart from "@fastify/multipart";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
-import { decodeProfile } from "@vmprof/format";
-import { OUTPUT_FORMATS, exportProfile, viewerDir, type ImportLimits, type InputFormat, type OutputFormat } from "vmprof-convert";
+import { OUTPUT_FORMATS, exportProfile, readAnyProfile, viewerDir, type ImportLimits, type InputFormat, type OutputFormat } from "vmprof-convert";
 import { listPage, profilePage } from "./pages.js";
 import { ParsePool, type ParseJob } from "./pool.js";
 import { HttpError, SERVER_LIMITS, parseUpload } from "./profiles.js";
@@ -154,7 +153,8 @@ export function buildServer(o: ServerOptions): FastifyInstance {
     };
     reply.header("content-type", types[format]).header("content-disposition", `attachment; filename="${rec.id}.${ext[format]}"`);
     if (format === "vmprof") return reply.send(Buffer.from(data));
-    const chunks = [...exportProfile(decodeProfile(data, rec.name), format)].map((c) => (typeof c === "string" ? Buffer.from(c) : c));
+    const { profile } = await readAnyProfile(data, { source: rec.name, format: "vmprof" });
+    const chunks = [...exportProfile(profile, format)].map((c) => (typeof c === "string" ? Buffer.from(c) : c));
     return reply.send(Buffer.concat(chunks));
   });
 

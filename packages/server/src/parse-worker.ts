@@ -3,10 +3,10 @@ import { parentPort } from "node:worker_threads";
 import type { ParseAnswer, ParseJob } from "./pool.js";
 import { HttpError, parseUpload } from "./profiles.js";
 
-parentPort!.on("message", ({ id, job }: { id: number; job: ParseJob }) => {
+parentPort!.on("message", async ({ id, job }: { id: number; job: ParseJob }) => {
   let answer: ParseAnswer;
   try {
-    const { record, data } = parseUpload(job.body, job);
+    const { record, data } = await parseUpload(job.body, job);
     answer = { id, record, data };
   } catch (e) {
     const status = e instanceof HttpError ? e.status : 500;

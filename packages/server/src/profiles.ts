@@ -7,17 +7,17 @@ import {
   THREAD_KIND_NAMES,
   aggregate,
   defaultWeight,
-  functionIdLimit,
   functionInfo,
+  functionKindName,
   functionLabel,
-  functionTotals,
-  isStateFunction,
+  functionTable,
   memorySink,
   metaValue,
   writeProfiles,
+  type FunctionKindName,
   type Profile,
 } from "@vmprof/format";
-import { ConvertError, LimitError, detectFormat, encodedOf, importBytes, type ImportLimits, type InputFormat } from "vmprof-convert";
+import { ConvertError, LimitError, UnknownFormatError, readAnyProfile, type ImportLimits, type InputFormat } from "vmprof-convert";
 import type { ProfileRecord } from "./store.js";
 
 /** A request the server refuses: its HTTP status and one line for the client. */
@@ -35,7 +35,7 @@ export interface TopRow {
   name: string;
   file: string;
   line: number;
-  kind: "js" | "native" | "builtin" | "state" | "other";
+  kind: FunctionKindName;
   selfPercent: number;
   totalPercent: number;
 }
@@ -58,33 +58,30 @@ export const SERVER_LIMITS: ImportLimits = { maxSamples: 20_000_000, maxInflated
 /** Rows in a summary's top table. */
 export const TOP_ROWS = 40;
 
-/** The summary of a profile: facts and the TOP_ROWS functions of highest cumulative share. */
+/** The summary of a profile: facts and the TOP_ROWS functions of highest cumulative share (vmprof-report --top's table). */
 export function summarize(p: Profile): Summary {
   const weight = defaultWeight(p);
   const agg = aggregate(p, { weight });
-  const t = functionTotals(p, agg);
+  const t = functionTable(p, agg);
   const total = agg.total || 1;
-  const rows: TopRow[] = [];
-  for (let id = 1; id < functionIdLimit(p); id++) {
-    if (t.total[id] === 0 && t.self[id] === 0) continue;
+  const top = t.ids.slice(0, TOP_ROWS).map((id): TopRow => {
     const f = functionInfo(p, id);
-    rows.push({
+    return {
       name: functionLabel(f),
       file: f.file,
       line: f.line,
-      kind: isStateFunction(p, id) ? "state" : (["js", "native", "builtin", "other"] as const)[f.kind],
+      kind: functionKindName(p, id),
       selfPercent: (t.self[id] / total) * 100,
       totalPercent: (t.total[id] / total) * 100,
-    });
-  }
-  rows.sort((a, b) => b.totalPercent - a.totalPercent || b.selfPercent - a.selfPercent);
+    };
+  });
   return {
     weight,
     mode: String(metaValue(p, "mode") ?? ""),
     nodeVersion: String(metaValue(p, "node_version") ?? ""),
     processes: p.processes.map((pr) => ({ pid: pr.pid, name: pr.name })),
     threads: p.threads.map((th) => ({ pid: p.processes[th.process - 1].pid, tid: th.tid, name: th.name, kind: THREAD_KIND_NAMES[th.kind] })),
-    top: rows.slice(0, TOP_ROWS),
+    top,
   };
 }
 
@@ -100,28 +97,26 @@ export interface Parsed {
  * Throws HttpError: 400 empty, 415 not a format we read (naming the accepted ones), 400 broken or
  * truncated, naming what is wrong.
  */
-export function parseUpload(
+export async function parseUpload(
   body: Uint8Array,
   o: { name?: string; labels?: Record<string, string>; source: string; format?: InputFormat; limits?: ImportLimits },
-): Parsed {
+): Promise<Parsed> {
   if (body.length === 0) throw new HttpError(400, "empty body: no profile");
-  const limits = o.limits ?? SERVER_LIMITS;
   let profile: Profile;
-  let format: InputFormat | undefined;
+  let format: InputFormat;
   try {
-    format = o.format ?? detectFormat(body, limits, o.source);
-    if (!format) throw new HttpError(415, `unsupported profile format; accepted: ${ACCEPTED}`);
-    profile = importBytes(body, format, o.source, limits);
+    ({ profile, format } = await readAnyProfile(body, { source: o.source, format: o.format, limits: o.limits ?? SERVER_LIMITS }));
   } catch (e) {
+    if (e instanceof UnknownFormatError) throw new HttpError(415, `unsupported profile format; accepted: ${ACCEPTED}`);
     if (e instanceof LimitError) throw new HttpError(413, e.message);
     if (e instanceof ConvertError) throw new HttpError(400, e.message);
     throw e;
   }
   if (profile.truncation) throw new HttpError(400, `${profile.truncation.message}: upload a complete profile`);
   if (profile.samples.count === 0) throw new HttpError(400, `${o.source}: the profile has no samples`);
-  // Our own format is stored as uploaded (it was just decoded whole); others as the importer encoded them.
-  let ours: Uint8Array = format === "vmprof" ? body : (encodedOf(profile) ?? new Uint8Array(0));
-  if (ours.length === 0) {
+  // Our own format is stored as uploaded (it was just decoded whole); others encoded once.
+  let ours: Uint8Array = body;
+  if (format !== "vmprof") {
     const sink = memorySink();
     writeProfiles([profile], sink);
     ours = sink.bytes();

@@ -1,22 +1,6 @@
 /** The `vmprof-upload` command: flags in, one call to upload(), the profile's URL out. */
-import { readFileSync } from "node:fs";
 import { Args, Command, Flags } from "@oclif/core";
-import { UploadError, UploadUsageError, upload } from "./upload.js";
-
-async function readInput(file: string | undefined): Promise<{ body: Buffer; source: string }> {
-  if (file !== undefined && file !== "-") {
-    try {
-      return { body: readFileSync(file), source: file };
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      throw new UploadUsageError(`${file}: ${code === "ENOENT" ? "no such file" : code === "EISDIR" ? "is a directory" : (code ?? (e as Error).message)}`);
-    }
-  }
-  if (file === undefined && process.stdin.isTTY) throw new UploadUsageError("no profile given: name a file, or pipe one in");
-  const chunks: Buffer[] = [];
-  for await (const c of process.stdin) chunks.push(c as Buffer);
-  return { body: Buffer.concat(chunks), source: "<stdin>" };
-}
+import { UploadError, UploadUsageError, parseLabels, upload } from "@vmprof/client";
 
 export default class UploadCommand extends Command {
   static override summary = "Send a profile to vmprof-server (and print its page's URL) or to a Grafana Pyroscope server.";
@@ -40,14 +24,9 @@ export default class UploadCommand extends Command {
     const { args, flags } = await this.parse(UploadCommand);
     const log = (line: string) => process.stderr.write(`vmprof-upload: ${line}\n`);
     try {
-      const labels: Record<string, string> = {};
-      for (const l of flags.label ?? []) {
-        const eq = l.indexOf("=");
-        if (eq <= 0) throw new UploadUsageError(`--label: expected key=value, got "${l}"`);
-        labels[l.slice(0, eq)] = l.slice(eq + 1);
-      }
-      const { body, source } = await readInput(args.file);
-      const tty = process.stderr.isTTY === true && body.length > 1 << 20;
+      const labels = parseLabels(flags.label);
+      if (args.file === undefined && process.stdin.isTTY) throw new UploadUsageError("no profile given: name a file, or pipe one in");
+      const tty = process.stderr.isTTY === true;
       let shown = -1;
       const result = await upload({
         url: flags.url,
@@ -55,11 +34,11 @@ export default class UploadCommand extends Command {
         name: flags.name,
         labels,
         to: flags.to as "vmprof" | "pyroscope",
-        body,
-        source,
+        input: args.file === undefined || args.file === "-" ? process.stdin : args.file,
         onRetry: log,
         onProgress: tty
-          ? (f) => {
+          ? (f, bytes) => {
+              if (bytes <= 1 << 20) return;
               const pct = Math.floor(f * 100);
               if (pct !== shown) process.stderr.write(`\rvmprof-upload: sending ${(shown = pct)}%${pct === 100 ? "\r\x1b[K" : ""}`);
             }

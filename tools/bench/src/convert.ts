@@ -2,7 +2,9 @@
  * vmprof-convert benchmark: on a synthetic profile of N samples (default 10,000,000), the time of
  * `vmprof-convert --to pprof` and `--to speedscope`, side by side with the time `go tool pprof -top`
  * (the pprof project's own reader) takes on our pprof output, medians of RUNS alternating runs, and
- * the ratio (target: our conversion faster than pprof's reading of its result).
+ * the ratio (target: our conversion faster than pprof's reading of its result), and the speedscope
+ * file's size and time beside pprof's (target: at most 10x the pprof file, under 3 s; consecutive
+ * samples of one path are merged, so its size follows the profile's runs, not its sample count).
  *
  *   node tools/bench/dist/convert.js [samples=10000000] [runs=3]
  */
@@ -47,6 +49,9 @@ try {
   console.log(`  vmprof-convert --to pprof        ${median(toPprof).toFixed(0)} ms -> ${mb(pb)} MB   ${(median(toPprof) / go).toFixed(2)}x go tool pprof -top`);
   console.log(`  vmprof-convert --to speedscope   ${median(toSpeedscope).toFixed(0)} ms -> ${mb(ss)} MB   ${(median(toSpeedscope) / go).toFixed(2)}x go tool pprof -top`);
   console.log(`  go tool pprof -top (our pprof)   ${go.toFixed(0)} ms`);
+  const ratio = statSync(ss).size / statSync(pb).size;
+  const ssMs = median(toSpeedscope);
+  console.log(`  speedscope beside pprof: ${ratio.toFixed(1)}x the size (target <= 10x), ${(ssMs / 1000).toFixed(2)} s (target < 3 s): ${ratio <= 10 && ssMs < 3000 ? "met" : "NOT met"}`);
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

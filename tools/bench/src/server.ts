@@ -121,7 +121,7 @@ try {
   // times under different names; the list reads rows, not profile bytes, so their size does not count.
   const db = join(dir, "list.db");
   const store = new Store(db);
-  const parsed = parseUpload(readFileSync(join(root, "packages/report/test/fixtures/app.prof")), { source: "bench" });
+  const parsed = await parseUpload(readFileSync(join(root, "packages/report/test/fixtures/app.prof")), { source: "bench" });
   store.transaction(() => {
     for (let i = 0; i < 10_000; i++) store.insert({ ...parsed.record, name: `service-${i % 97}/run-${i}`, labels: { env: i % 2 ? "prod" : "dev" }, uploadedAt: Date.now() - i * 1000 }, parsed.data);
   });

@@ -20,8 +20,9 @@ export function* toCollapsed(p: Profile, o: ExportOptions = {}): Generator<strin
   const agg = aggregate(p, { weight: o.weight ?? defaultWeight(p), selection: o.selection, filter: o.filter });
   const names = new Map<number, string>();
   const sums = new Map<string, number>();
-  forEachPath(p, agg, (path, len, w) => {
-    if (len === 0) return;
+  forEachPath(agg, (path, w) => {
+    const len = path.length;
+    if (len === 0 || w === 0) return;
     const parts: string[] = [];
     for (let k = 0; k < len; k++) {
       let n = names.get(path[k]);

@@ -7,7 +7,7 @@
  */
 import { isAbsolute } from "node:path";
 import { pathToFileURL } from "node:url";
-import { STATE_LABELS, ThreadKind, VmState, functionInfo, metaValue, stateFunctionId, type Profile } from "@vmprof/format";
+import { STATE_LABELS, ThreadKind, VmState, functionInfo, metaValue, pathKey, stateFunctionId, type Profile } from "@vmprof/format";
 import { ConvertError } from "../errors.js";
 import { select, threadTitle, type ExportOptions } from "../select.js";
 import { threadBuckets } from "./buckets.js";
@@ -79,9 +79,9 @@ export function* toCpuprofile(p: Profile, o: CpuprofileOptions = {}): Generator<
   let end = 0;
   const cpu = sel.weight === "cpu";
   for (const i of ix) {
-    const key = s.stack[i] * 8 + s.state[i];
+    const key = pathKey(s.stack[i], s.state[i]);
     let node = nodeOfPath.get(key);
-    if (node === undefined) nodeOfPath.set(key, (node = nodeFor(sel.path(s.stack[i], s.state[i]))));
+    if (node === undefined) nodeOfPath.set(key, (node = nodeFor(sel.paths.functions(s.stack[i], s.state[i]))));
     const w = cpu ? s.cpu[i] : s.wall[i];
     const at = s.time[i] - Math.min(w, s.time[i]);
     if (cpu && sampleNodes.length > 0 && at > end) {

@@ -7,7 +7,7 @@
  */
 import { gzipSync } from "node:zlib";
 import { Function as PFunction, Label, Location, Mapping, Profile as PProfile, Sample, StringTable, ValueType, Line } from "pprof-format";
-import { functionInfo, metaValue, type Profile } from "@vmprof/format";
+import { STATE_SLOTS, functionInfo, metaValue, pathKey, pathKeyStack, pathKeyState, type Profile } from "@vmprof/format";
 import { select, type ExportOptions } from "../select.js";
 import { EXPORTER } from "./speedscope.js";
 
@@ -20,14 +20,14 @@ export function toPprof(p: Profile, o: ExportOptions = {}): Uint8Array {
 
   // Sum count, cpu and wall per (thread, stack, state) in dense arrays: (stack, state) gets a compact
   // index k on first use, and each thread a growable column per sum, indexed by k.
-  const kOf = new Int32Array(p.stacks.count * 8).fill(-1);
+  const kOf = new Int32Array(p.stacks.count * STATE_SLOTS).fill(-1);
   const stackKeys: number[] = [];
   const sums: ({ count: Float64Array; cpu: Float64Array; wall: Float64Array } | undefined)[] = [];
   let first = Infinity;
   let last = -Infinity;
   for (let i = 0; i < s.count; i++) {
     if (sel.keep[i] === 0) continue;
-    const key = s.stack[i] * 8 + s.state[i];
+    const key = pathKey(s.stack[i], s.state[i]);
     let k = kOf[key];
     if (k < 0) {
       k = kOf[key] = stackKeys.length;
@@ -55,7 +55,7 @@ export function toPprof(p: Profile, o: ExportOptions = {}): Uint8Array {
   const pathIds = new Map<string, number>();
   const paths: Uint32Array[] = [];
   const pathOfK = stackKeys.map((key) => {
-    const path = sel.path(Math.floor(key / 8), key % 8);
+    const path = sel.paths.functions(pathKeyStack(key), pathKeyState(key));
     const text = path.join(",");
     let id = pathIds.get(text);
     if (id === undefined) {

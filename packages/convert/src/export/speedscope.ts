@@ -1,11 +1,11 @@
 /**
  * The speedscope file format: shared frames (one per function, deduplicated), one sampled profile per
- * thread with its samples in time order, weights in the unit of the chosen weight (µs for cpu and
+ * thread with its samples in time order (runs of one path merged), weights in the unit of the chosen weight (µs for cpu and
  * wall, "none" for samples), 1-based lines and columns. Produced in chunks, so a profile of any size
  * streams to a file.
  */
 import { basename } from "node:path";
-import { functionInfo, functionLabel, type Profile } from "@vmprof/format";
+import { STATE_SLOTS, functionInfo, functionLabel, pathKey, type Profile } from "@vmprof/format";
 import { SPEEDSCOPE_SCHEMA } from "../import/speedscope.js";
 import { select, threadTitle, type ExportOptions } from "../select.js";
 import { threadBuckets } from "./buckets.js";
@@ -13,22 +13,28 @@ import { threadBuckets } from "./buckets.js";
 /** The exporter's name and version, written into files that have a field for it. */
 export const EXPORTER = "vmprof-convert 0.1.0";
 
-/** Yields the speedscope JSON of `p` in chunks of text and bytes. */
+/**
+ * Yields the speedscope JSON of `p` in chunks of text and bytes. Consecutive samples of a thread with
+ * the same path become one sample weighing their sum (speedscope's format allows it, and time order
+ * is kept): a profile that stays in one place costs one entry, not one per sample.
+ */
 export function* toSpeedscope(p: Profile, o: ExportOptions = {}): Generator<string | Uint8Array> {
   const sel = select(p, o);
   const { column, keep } = sel;
   const s = p.samples;
   const buckets = threadBuckets(p, keep);
-  // Pass 1: the frames the kept samples use, and each (stack, state)'s JSON text as bytes.
+  // Pass 1: the frames the kept samples use, and each distinct path's JSON text as bytes. Paths that
+  // hiding makes equal share one index, so their samples merge too.
   const frameIx = new Map<number, number>();
   const frames: string[] = [];
-  const pathIx = new Int32Array(p.stacks.count * 8).fill(-1);
+  const pathIx = new Int32Array(p.stacks.count * STATE_SLOTS).fill(-1);
+  const byText = new Map<string, number>();
   const pathBytes: Buffer[] = [];
-  const textOf = (stack: number, state: number): Buffer => {
-    const key = stack * 8 + state;
-    if (pathIx[key] >= 0) return pathBytes[pathIx[key]];
+  const indexOf = (stack: number, state: number): number => {
+    const key = pathKey(stack, state);
+    if (pathIx[key] >= 0) return pathIx[key];
     const parts: number[] = [];
-    for (const id of sel.path(stack, state)) {
+    for (const id of sel.paths.functions(stack, state)) {
       let ix = frameIx.get(id);
       if (ix === undefined) {
         ix = frames.length;
@@ -42,12 +48,16 @@ export function* toSpeedscope(p: Profile, o: ExportOptions = {}): Generator<stri
       }
       parts.push(ix);
     }
-    pathIx[key] = pathBytes.length;
-    pathBytes.push(Buffer.from(`[${parts.join(",")}]`));
-    return pathBytes[pathIx[key]];
+    const text = `[${parts.join(",")}]`;
+    let ix = byText.get(text);
+    if (ix === undefined) {
+      byText.set(text, (ix = pathBytes.length));
+      pathBytes.push(Buffer.from(text));
+    }
+    return (pathIx[key] = ix);
   };
   const weightOf = (i: number) => (column === null ? 1 : column[i]);
-  for (const t of sel.threads) for (const i of buckets.of(t.id)) if (weightOf(i) > 0) textOf(s.stack[i], s.state[i]);
+  for (const t of sel.threads) for (const i of buckets.of(t.id)) if (weightOf(i) > 0) indexOf(s.stack[i], s.state[i]);
 
   const unit = sel.weight === "samples" ? "none" : "microseconds";
   yield `{"$schema":${JSON.stringify(SPEEDSCOPE_SCHEMA)},"exporter":${JSON.stringify(EXPORTER)},"name":${JSON.stringify(basename(p.source))},"activeProfileIndex":0,`;
@@ -60,39 +70,46 @@ export function* toSpeedscope(p: Profile, o: ExportOptions = {}): Generator<stri
     let sum = 0;
     for (const i of ix) sum += weightOf(i);
     yield `${k > 0 ? "," : ""}{"type":"sampled","name":${JSON.stringify(threadTitle(p, t))},"unit":"${unit}","startValue":0,"endValue":${sum},"samples":[`;
-    // Sample paths are copied as bytes into large chunks: no string building per sample.
+    // Runs of one path are written once; their summed weights are kept for the "weights" array.
+    // Paths are copied as bytes into large chunks: no string building per sample.
+    let weights = new Float64Array(1024);
+    let runs = 0;
     let out = Buffer.allocUnsafe(CHUNK);
     let pos = 0;
-    let first = true;
+    let prev = -1;
     for (const i of ix) {
       done++;
-      if (weightOf(i) === 0) continue;
-      const b = textOf(s.stack[i], s.state[i]);
+      const w = weightOf(i);
+      if (w === 0) continue;
+      const path = pathIx[pathKey(s.stack[i], s.state[i])];
+      if (path === prev) {
+        weights[runs - 1] += w;
+        continue;
+      }
+      prev = path;
+      if (runs === weights.length) {
+        const grown = new Float64Array(runs * 2);
+        grown.set(weights);
+        weights = grown;
+      }
+      weights[runs++] = w;
+      const b = pathBytes[path];
       if (pos + b.length + 1 > out.length) {
         yield out.subarray(0, pos);
         out = Buffer.allocUnsafe(Math.max(CHUNK, b.length + 1));
         pos = 0;
         o.onProgress?.(done / total);
       }
-      if (!first) pos += COMMA.copy(out, pos);
-      first = false;
+      if (runs > 1) pos += COMMA.copy(out, pos);
       pos += b.copy(out, pos);
     }
     if (pos > 0) yield out.subarray(0, pos);
     yield `],"weights":[`;
-    let chunk: string[] = [];
-    first = true;
-    for (const i of ix) {
-      const w = weightOf(i);
-      if (w === 0) continue;
-      chunk.push(String(w));
-      if (chunk.length === 65536) {
-        yield (first ? "" : ",") + chunk.join(",");
-        first = false;
-        chunk = [];
-      }
+    for (let r = 0; r < runs; r += 65536) {
+      const part: string[] = [];
+      for (let j = r; j < Math.min(runs, r + 65536); j++) part.push(String(weights[j]));
+      yield (r > 0 ? "," : "") + part.join(",");
     }
-    if (chunk.length > 0) yield (first ? "" : ",") + chunk.join(",");
     yield "]}";
   }
   yield "]}\n";

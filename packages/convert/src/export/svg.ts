@@ -51,7 +51,7 @@ function kindOf(p: Profile, node: TreeNode): string {
 export function toSvg(p: Profile, o: SvgOptions = {}): string {
   const weight = o.weight ?? defaultWeight(p);
   const agg = aggregate(p, { weight, selection: o.selection, filter: o.filter });
-  const root = callTree(p, agg);
+  const root = callTree(agg);
   const width = o.width ?? 1200;
   const inner = width - 20;
   const total = root.total || 1;

@@ -7,12 +7,13 @@ import { VmState, type Profile } from "@vmprof/format";
 import { ModelBuilder, stateOfLabel, type FunctionSpec } from "../build.js";
 import { ConvertError, LimitError } from "../errors.js";
 import { DEFAULT_LIMITS, type ImportLimits } from "../limits.js";
+import type { Input } from "../read.js";
 
 const LINE = /^(.*\S) +(\d+)$/;
 const FRAME = /^(.*) \(([^()]*?)(?::(\d+))?(?::(\d+))?\)$/;
 
 /** True when every non-empty line of `text` reads as a folded stack with a count. */
-export function looksLikeCollapsed(text: string): boolean {
+function looksLikeCollapsed(text: string): boolean {
   let seen = false;
   for (const line of text.split("\n")) {
     const l = line.trimEnd();
@@ -31,8 +32,8 @@ export function parseFoldedFrame(text: string): FunctionSpec {
 }
 
 /** Imports collapsed stacks; throws ConvertError naming the line that is not a folded stack. */
-export function importCollapsed(text: string, source: string, limits: ImportLimits = DEFAULT_LIMITS): Profile {
-  const b = new ModelBuilder();
+function importCollapsed(text: string, source: string, limits: ImportLimits = DEFAULT_LIMITS): Profile {
+  const b = new ModelBuilder(source);
   const thread = b.thread({ process: b.process({ pid: 0 }), tid: 0, name: "main" });
   const fnOf = new Map<string, number>();
   let total = 0;
@@ -62,5 +63,15 @@ export function importCollapsed(text: string, source: string, limits: ImportLimi
   }
   if (total === 0) throw new ConvertError(`${source}: collapsed stacks with no samples`);
   b.meta({ samples: total, source_format: "collapsed" });
-  return b.finish(source);
+  return b.finish();
+}
+
+/** The collapsed-stacks importer (see read.ts, Importer): text whose every line is "frames COUNT". */
+export function tryImportCollapsed(input: Input, sure: boolean): Profile | null {
+  if (!sure) {
+    const head = input.head;
+    if (head === undefined || head.startsWith("{") || !looksLikeCollapsed(input.text())) return null;
+  }
+  input.whole("collapsed: ");
+  return importCollapsed(input.text(), input.source, input.limits);
 }

@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url";
 import { VmState, type Profile } from "@vmprof/format";
 import { ModelBuilder, stateOfLabel } from "../build.js";
 import { ConvertError } from "../errors.js";
+import type { Input } from "../read.js";
 
 /** The parts of a .cpuprofile read here (V8's Profiler.Profile). Times are µs on a monotonic clock. */
 export interface CpuProfile {
@@ -27,7 +28,7 @@ export interface CpuProfileNode {
 }
 
 /** True when a parsed JSON value has the shape of a .cpuprofile. */
-export function looksLikeCpuprofile(v: unknown): boolean {
+function looksLikeCpuprofile(v: unknown): boolean {
   const o = v as Record<string, unknown> | null;
   return o !== null && typeof o === "object" && Array.isArray(o.nodes) && Array.isArray(o.samples);
 }
@@ -43,7 +44,7 @@ export function urlToFile(url: string): string {
 }
 
 /** Imports a parsed .cpuprofile. Throws ConvertError naming `source` for broken references. */
-export function importCpuprofile(v: CpuProfile, source: string): Profile {
+function importCpuprofile(v: CpuProfile, source: string): Profile {
   const bad = (what: string) => new ConvertError(`${source}: bad .cpuprofile: ${what}`);
   if (!Array.isArray(v.timeDeltas) || v.timeDeltas.length !== v.samples.length)
     throw bad(`${v.samples.length} samples but ${Array.isArray(v.timeDeltas) ? v.timeDeltas.length : "no"} timeDeltas`);
@@ -62,7 +63,7 @@ export function importCpuprofile(v: CpuProfile, source: string): Profile {
       parent.set(c, n.id);
     }
   }
-  const b = new ModelBuilder();
+  const b = new ModelBuilder(source);
   const proc = b.process({ pid: 0, name: "" });
   const thread = b.thread({ process: proc, tid: 0, name: "main" });
   // Each node's stack and state, resolved once: the path from below "(root)" to the node.
@@ -111,5 +112,14 @@ export function importCpuprofile(v: CpuProfile, source: string): Profile {
   const meta: Record<string, string | number> = { mode: "wall", samples: n, source_format: "cpuprofile" };
   if (deltas.length > 0) meta.period_us = Math.round(deltas[deltas.length >> 1]);
   b.meta(meta);
-  return b.finish(source);
+  return b.finish();
+}
+
+/** The .cpuprofile importer (see read.ts, Importer): a JSON object with `nodes` and `samples`. */
+export function tryImportCpuprofile(input: Input, sure: boolean): Profile | null {
+  const v = input.json();
+  if (!sure && !looksLikeCpuprofile(v)) return null;
+  input.whole("cpuprofile: ");
+  if (v === undefined) throw new ConvertError(`${input.source}: not valid JSON`);
+  return importCpuprofile(v as CpuProfile, input.source);
 }

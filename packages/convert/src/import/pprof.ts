@@ -9,14 +9,14 @@ import { Profile as PprofProfile } from "pprof-format";
 import { VmState, type Profile } from "@vmprof/format";
 import { ModelBuilder, stateOfLabel } from "../build.js";
 import { ConvertError, LimitError } from "../errors.js";
-import { DEFAULT_LIMITS, inflate, isGzip, type ImportLimits } from "../limits.js";
+import { DEFAULT_LIMITS, type ImportLimits } from "../limits.js";
+import type { Input } from "../read.js";
 
 /** µs per unit of a pprof time unit. */
 const US_PER_UNIT: Record<string, number> = { nanoseconds: 1e-3, microseconds: 1, milliseconds: 1e3, seconds: 1e6 };
 
-/** Decodes pprof bytes (gzip or plain); throws ConvertError naming `source` when they are not pprof. */
-export function decodePprof(bytes: Uint8Array, source: string, limits: ImportLimits = DEFAULT_LIMITS): PprofProfile {
-  const raw = isGzip(bytes) ? inflate(bytes, source, limits, "corrupt pprof: ") : bytes;
+/** Decodes (inflated) pprof bytes; throws ConvertError naming `source` when they are not pprof. */
+function decodePprof(raw: Uint8Array, source: string): PprofProfile {
   let p: PprofProfile;
   try {
     p = PprofProfile.decode(raw);
@@ -30,7 +30,7 @@ export function decodePprof(bytes: Uint8Array, source: string, limits: ImportLim
 const num = (v: number | bigint | undefined): number => (typeof v === "bigint" ? Number(BigInt.asIntN(64, v)) : (v ?? 0));
 
 /** Imports a decoded pprof profile. Throws ConvertError for dangling ids and profiles without time or counts. */
-export function importPprof(pp: PprofProfile, source: string, limits: ImportLimits = DEFAULT_LIMITS): Profile {
+function importPprof(pp: PprofProfile, source: string, limits: ImportLimits = DEFAULT_LIMITS): Profile {
   const strings = pp.stringTable.strings;
   const bad = (what: string) => new ConvertError(`${source}: corrupt pprof: ${what}`);
   const str = (i: number | bigint | undefined, what: string): string => {
@@ -48,7 +48,7 @@ export function importPprof(pp: PprofProfile, source: string, limits: ImportLimi
   if (countIx < 0 && cpuIx < 0 && wallIx < 0)
     throw new ConvertError(`${source}: pprof profile has no sample count, CPU or wall time (it has ${types.map((t) => `${t.type}/${t.unit}`).join(", ")})`);
 
-  const b = new ModelBuilder();
+  const b = new ModelBuilder(source);
   const fnIds = new Map<number, number>();
   const fnState = new Map<number, number>();
   for (const f of pp.function) {
@@ -152,5 +152,57 @@ export function importPprof(pp: PprofProfile, source: string, limits: ImportLimi
   const comments = pp.comment.map((c) => strings[num(c)]).filter((c): c is string => typeof c === "string" && c !== "");
   if (comments.length > 0) meta.comment = comments.join("\n");
   b.meta(meta);
-  return b.finish(source);
+  return b.finish();
+}
+
+/** profile.proto's top-level fields: 1-6 and 11 are messages or strings, 13 is packed or not, the rest varints. */
+const PPROF_LEN_FIELDS = new Set([1, 2, 3, 4, 5, 6, 11, 13]);
+const PPROF_VARINT_FIELDS = new Set([7, 8, 9, 10, 12, 13, 14, 15]);
+
+/**
+ * True when `b` walks as profile.proto's top-level fields from start to end, with a string table:
+ * a structural check, without decoding the messages (the importer does that once).
+ */
+function looksLikePprof(b: Uint8Array): boolean {
+  let pos = 0;
+  let strings = false;
+  const varint = (): number => {
+    let x = 0;
+    let mul = 1;
+    for (let k = 0; k < 10; k++) {
+      if (pos >= b.length) return -1;
+      const c = b[pos++];
+      x += (c & 0x7f) * mul;
+      if (c < 0x80) return x;
+      mul *= 128;
+    }
+    return -1;
+  };
+  while (pos < b.length) {
+    const tag = varint();
+    if (tag < 0) return false;
+    const field = Math.floor(tag / 8);
+    const wire = tag % 8;
+    if (wire === 2 && PPROF_LEN_FIELDS.has(field)) {
+      const len = varint();
+      if (len < 0 || pos + len > b.length) return false;
+      pos += len;
+      if (field === 6) strings = true;
+    } else if (wire === 0 && PPROF_VARINT_FIELDS.has(field)) {
+      if (varint() < 0) return false;
+    } else {
+      return false;
+    }
+  }
+  return strings;
+}
+
+/**
+ * The pprof importer (see read.ts, Importer): bytes that walk as profile.proto, or gzip that is
+ * neither ours nor text (so the decoder says what is wrong with it).
+ */
+export function tryImportPprof(input: Input, sure: boolean): Profile | null {
+  if (!sure && !looksLikePprof(input.raw) && !(input.gzipped && input.head === undefined)) return null;
+  input.whole("corrupt pprof: ");
+  return importPprof(decodePprof(input.raw, input.source), input.source, input.limits);
 }

@@ -8,6 +8,7 @@ import { VmState, type Profile } from "@vmprof/format";
 import { ModelBuilder, stateOfLabel } from "../build.js";
 import { ConvertError, LimitError } from "../errors.js";
 import { DEFAULT_LIMITS, type ImportLimits } from "../limits.js";
+import type { Input } from "../read.js";
 
 /** The $schema every speedscope file names. */
 export const SPEEDSCOPE_SCHEMA = "https://www.speedscope.app/file-format-schema.json";
@@ -21,20 +22,20 @@ interface SpeedscopeFile {
 }
 
 /** True when a parsed JSON value is a speedscope file. */
-export function looksLikeSpeedscope(v: unknown): boolean {
+function looksLikeSpeedscope(v: unknown): boolean {
   return v !== null && typeof v === "object" && (v as Record<string, unknown>).$schema === SPEEDSCOPE_SCHEMA;
 }
 
 const THREAD_NAME = /^(.*) \(pid (\d+), tid (\d+)\)$/;
 
 /** Imports a parsed speedscope file; throws ConvertError for bad frame references or weights. */
-export function importSpeedscope(v: SpeedscopeFile, source: string, limits: ImportLimits = DEFAULT_LIMITS): Profile {
+function importSpeedscope(v: SpeedscopeFile, source: string, limits: ImportLimits = DEFAULT_LIMITS): Profile {
   const bad = (what: string) => new ConvertError(`${source}: bad speedscope file: ${what}`);
   const frames = v.shared?.frames;
   if (!Array.isArray(frames)) throw bad("no shared.frames");
   const sampled = (Array.isArray(v.profiles) ? v.profiles : []).filter((p) => p?.type === "sampled");
   if (sampled.length === 0) throw bad("no sampled profiles (evented profiles are not imported)");
-  const b = new ModelBuilder();
+  const b = new ModelBuilder(source);
   const fnIds: number[] = [];
   const states: (number | undefined)[] = [];
   for (const [i, f] of frames.entries()) {
@@ -90,5 +91,14 @@ export function importSpeedscope(v: SpeedscopeFile, source: string, limits: Impo
   const meta: Record<string, string | number> = { samples: total, source_format: "speedscope" };
   if (![...units].includes("none")) meta.mode = "wall";
   b.meta(meta);
-  return b.finish(source);
+  return b.finish();
+}
+
+/** The speedscope importer (see read.ts, Importer): a JSON object naming speedscope's schema. */
+export function tryImportSpeedscope(input: Input, sure: boolean): Profile | null {
+  const v = input.json();
+  if (!sure && !looksLikeSpeedscope(v)) return null;
+  input.whole("speedscope: ");
+  if (v === undefined) throw new ConvertError(`${input.source}: not valid JSON`);
+  return importSpeedscope(v as SpeedscopeFile, input.source, input.limits);
 }

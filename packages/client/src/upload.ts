@@ -1,5 +1,6 @@
 /**
- * vmprof-upload's whole behaviour, as a library call: send a profile to vmprof-server's API (the
+ * The upload client, as a library call (vmprof-upload and vmprof-record --upload are shells over it):
+ * send a profile to vmprof-server's API (the
  * bytes as they are, in any format the server imports) or to Pyroscope's ingest API (converted to
  * pprof, with the name, labels, time range, spy name and sample rate Pyroscope expects). Connection
  * errors and 5xx answers are retried with exponential backoff; 4xx answers are final.
@@ -7,7 +8,8 @@
 import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { defaultWeight, metaValue } from "@vmprof/format";
-import { ConvertError, UNKNOWN_FORMAT, detectFormat, importBytes, toPprof } from "vmprof-convert";
+import type { Readable } from "node:stream";
+import { ConvertError, readAnyProfile, toPprof } from "vmprof-convert";
 
 /** A problem with the local input or options: one line, exit status 2. */
 export class UploadUsageError extends Error {
@@ -35,15 +37,16 @@ export interface UploadOptions {
   labels?: Record<string, string>;
   /** "vmprof": our server's API; "pyroscope": Pyroscope's /ingest. */
   to: "vmprof" | "pyroscope";
-  /** The profile's bytes and where they came from (for messages). */
-  body: Uint8Array;
-  source: string;
+  /** The profile: a path, its bytes, or a stream (stdin); any format the convert package reads. */
+  input: string | Uint8Array | Readable;
+  /** Names the input in messages; default: the path, or "<stdin>". */
+  source?: string;
   /** Attempts on connection errors and 5xx (default 5). */
   attempts?: number;
   /** First backoff in ms, doubled each retry (default 500). */
   backoffMs?: number;
-  /** Told the fraction of the body sent. */
-  onProgress?: (fraction: number) => void;
+  /** Told the fraction of the body sent, and the body's size in bytes. */
+  onProgress?: (fraction: number, bytes: number) => void;
   /** Told of each retry, one line. */
   onRetry?: (message: string) => void;
 }
@@ -62,7 +65,7 @@ interface Answer {
 }
 
 /** One HTTP request with a body; rejects on connection errors. */
-function send(url: URL, method: string, headers: Record<string, string>, body: Uint8Array, onProgress?: (f: number) => void): Promise<Answer> {
+function send(url: URL, method: string, headers: Record<string, string>, body: Uint8Array, onProgress?: (f: number, bytes: number) => void): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const req = (url.protocol === "https:" ? httpsRequest : httpRequest)(url, { method, headers: { ...headers, "content-length": String(body.length) } }, (res) => {
       const chunks: Buffer[] = [];
@@ -79,7 +82,7 @@ function send(url: URL, method: string, headers: Record<string, string>, body: U
         const end = Math.min(off + CHUNK, body.length);
         const more = req.write(body.subarray(off, end));
         off = end;
-        onProgress?.(off / body.length);
+        onProgress?.(off / body.length, body.length);
         if (!more) {
           req.once("drain", pump);
           return;
@@ -141,10 +144,11 @@ function endpoint(root: URL, path: string): URL {
   return new URL(path, root.href.endsWith("/") ? root : `${root.href}/`);
 }
 
-/** Runs a read of the local input, turning the convert package's user errors into UploadUsageError. */
-function local<T>(read: () => T): T {
+/** Reads the local input whole (bytes kept to send), turning the convert package's user errors into UploadUsageError. */
+async function readLocal(o: UploadOptions) {
   try {
-    return read();
+    const r = await readAnyProfile(o.input, { source: o.source ?? (typeof o.input === "string" ? undefined : "<stdin>"), whole: true });
+    return { ...r, bytes: r.bytes! };
   } catch (e) {
     if (e instanceof ConvertError) throw new UploadUsageError(e.message);
     throw e;
@@ -154,9 +158,7 @@ function local<T>(read: () => T): T {
 /** Uploads one profile. Throws UploadUsageError for bad local input, UploadError when the server refuses or cannot be reached. */
 export async function upload(o: UploadOptions): Promise<UploadResult> {
   const root = base(o.url);
-  if (o.body.length === 0) throw new UploadUsageError(`${o.source}: empty input, no profile`);
-  const format = local(() => detectFormat(o.body, undefined, o.source));
-  if (!format) throw new UploadUsageError(`${o.source}: ${UNKNOWN_FORMAT}`);
+  const { profile: p, bytes } = await readLocal(o);
   const headers: Record<string, string> = { "content-type": "application/octet-stream", "user-agent": "vmprof-upload/0.1.0" };
   if (o.token) headers.authorization = `Bearer ${o.token}`;
   const labels = o.labels ?? {};
@@ -165,7 +167,7 @@ export async function upload(o: UploadOptions): Promise<UploadResult> {
     const url = endpoint(root, "api/profiles");
     if (o.name) url.searchParams.set("name", o.name);
     for (const [k, v] of Object.entries(labels)) url.searchParams.append("label", `${k}=${v}`);
-    const a = await sendWithRetries(url, headers, o.body, o);
+    const a = await sendWithRetries(url, headers, bytes, o);
     if (a.status !== 201 && a.status !== 200) throw new UploadError(`${url.origin} refused the profile (${a.status}): ${messageOf(a)}`, a.status);
     const j = JSON.parse(a.body) as { id: string; url: string };
     return { url: j.url, id: j.id, status: a.status };
@@ -175,7 +177,6 @@ export async function upload(o: UploadOptions): Promise<UploadResult> {
   for (const [k, v] of Object.entries(labels)) {
     if (/[{},=]/.test(k + v)) throw new UploadUsageError(`--label ${k}=${v}: Pyroscope labels cannot contain { } , or =`);
   }
-  const p = local(() => importBytes(o.body, format, o.source));
   const pprof = toPprof(p, { weight: defaultWeight(p) });
   const start = Number(metaValue(p, "start_time") ?? 0);
   let end = Number(metaValue(p, "end_time") ?? 0);
@@ -200,4 +201,18 @@ export async function upload(o: UploadOptions): Promise<UploadResult> {
   const a = await sendWithRetries(url, headers, pprof, o);
   if (a.status >= 300) throw new UploadError(`${url.origin} refused the profile (${a.status}): ${messageOf(a)}`, a.status);
   return { url: url.href, status: a.status };
+}
+
+/**
+ * Parses `--label key=value` flags (vmprof-record stores them in the profile, vmprof-upload sends
+ * them): key non-empty, the value may be empty or hold "=". Throws UploadUsageError naming the flag.
+ */
+export function parseLabels(values: readonly string[] = []): Record<string, string> {
+  const labels: Record<string, string> = {};
+  for (const l of values) {
+    const eq = l.indexOf("=");
+    if (eq <= 0) throw new UploadUsageError(`--label: expected key=value, got "${l}"`);
+    labels[l.slice(0, eq)] = l.slice(eq + 1);
+  }
+  return labels;
 }

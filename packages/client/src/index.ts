@@ -1,0 +1,5 @@
+/**
+ * @vmprof/client: the HTTP client both vmprof-upload and vmprof-record --upload use (no command
+ * imports another): send a profile to vmprof-server or Pyroscope, with retries.
+ */
+export { parseLabels, upload, UploadError, UploadUsageError, type UploadOptions, type UploadResult } from "./upload.js";

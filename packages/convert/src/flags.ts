@@ -1,0 +1,99 @@
+/**
+ * The selection flags every command that selects samples takes, with one set of names and one parser:
+ * vmprof-convert and vmprof-report build their flags from SELECTION_FLAGS and turn the values into a
+ * weight, a Selection and a PathFilter with parseSelectionFlags. Flags are plain data so that
+ * vmprof-report's fast path (node:util parseArgs, no oclif) reads the same specs as oclif does.
+ */
+import type { PathFilter, Selection, Weight } from "@vmprof/format";
+import { ConvertError } from "./errors.js";
+
+/** One flag: its type, and the checks every parser applies. */
+export interface FlagSpec {
+  type: "boolean" | "string" | "integer";
+  summary: string;
+  /** Repeatable; the value is an array. */
+  multiple?: boolean;
+  /** Allowed values of a string flag. */
+  options?: string[];
+  /** Smallest value of an integer flag. */
+  min?: number;
+  /** A boolean with a --no- form. */
+  allowNo?: boolean;
+  /** Flags that cannot be given with this one. */
+  exclusive?: string[];
+  helpValue?: string;
+}
+
+/** The selection flags, by name. */
+export const SELECTION_FLAGS: Record<string, FlagSpec> = {
+  weight: { type: "string", summary: "What a sample weighs [default: the recording's mode].", options: ["samples", "cpu", "wall"] },
+  pid: { type: "integer", summary: "Only this process (repeatable).", multiple: true },
+  tid: { type: "integer", summary: "Only this thread id (repeatable).", multiple: true },
+  thread: { type: "string", summary: 'Only threads with this name, e.g. "main" or "worker 1" (repeatable).', multiple: true },
+  start: { type: "string", summary: "Only samples from this many seconds after the start.", helpValue: "SECONDS" },
+  end: { type: "string", summary: "Only samples before this many seconds after the start.", helpValue: "SECONDS" },
+  focus: { type: "string", summary: "Only samples through a function matching this regular expression.", helpValue: "REGEX" },
+  ignore: { type: "string", summary: "Drop samples through a function matching this regular expression.", helpValue: "REGEX" },
+  hide: { type: "string", summary: "Remove matching frames, giving their time to their callers.", helpValue: "REGEX" },
+  internals: { type: "boolean", summary: "Keep Node's internal (node:) functions; --no-internals folds them into their callers.", allowNo: true },
+};
+
+/** Parsed values of the selection flags (as oclif or parseArgs give them). */
+export interface SelectionFlagValues {
+  weight?: string;
+  pid?: number[];
+  tid?: number[];
+  thread?: string[];
+  start?: string;
+  end?: string;
+  focus?: string;
+  ignore?: string;
+  hide?: string;
+  internals?: boolean;
+}
+
+/** What the selection flags say. */
+export interface SelectionOptions {
+  weight?: Weight;
+  selection: Selection;
+  filter: PathFilter;
+}
+
+/** Compiles a user's pattern: a regular expression, or ConvertError with a message naming the flag. */
+export function compilePattern(flag: string, pattern: string): RegExp {
+  try {
+    return new RegExp(pattern);
+  } catch (e) {
+    const why = (e as Error).message.split(": ").pop();
+    throw new ConvertError(`${flag}: "${pattern}" is not a valid regular expression (${why})`);
+  }
+}
+
+function seconds(flag: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const x = Number(v);
+  if (v.trim() === "" || !Number.isFinite(x) || x < 0) throw new ConvertError(`--${flag}: expected a number of seconds >= 0, got "${v}"`);
+  return x;
+}
+
+/**
+ * Turns selection flag values into options. `names` are the flag names the user typed for the time
+ * range (an alias such as vmprof-report's --from/--to), so messages name them. Throws ConvertError.
+ */
+export function parseSelectionFlags(v: SelectionFlagValues, names: { start: string; end: string } = { start: "start", end: "end" }): SelectionOptions {
+  const from = seconds(names.start, v.start);
+  const to = seconds(names.end, v.end);
+  if (from !== undefined && to !== undefined && to <= from) throw new ConvertError(`--${names.end} (${to}) must be after --${names.start} (${from})`);
+  const pattern = (flag: string, p: string | undefined) => (p === undefined ? undefined : compilePattern(`--${flag}`, p));
+  return {
+    weight: v.weight as Weight | undefined,
+    selection: {
+      pids: v.pid,
+      tids: v.tid,
+      threadNames: v.thread,
+      from: from !== undefined ? from * 1e6 : undefined,
+      to: to !== undefined ? to * 1e6 : undefined,
+    },
+    filter: { focus: pattern("focus", v.focus), ignore: pattern("ignore", v.ignore), hide: pattern("hide", v.hide), hideInternals: v.internals === false },
+  };
+}

@@ -1,0 +1,19 @@
+/**
+ * oclif flags built from FlagSpecs, for the commands (vmprof-convert, vmprof-report). A separate entry
+ * point ("vmprof-convert/oclif-flags"), so the library and vmprof-report's fast path never load oclif.
+ */
+import { Flags, type Interfaces } from "@oclif/core";
+import type { FlagSpec } from "./flags.js";
+
+/** oclif flags for specs (repeatable flags take one value per occurrence, so they never swallow the file argument). */
+export function oclifFlags(specs: Record<string, FlagSpec>): Interfaces.FlagInput {
+  const out: Interfaces.FlagInput = {};
+  for (const [name, s] of Object.entries(specs)) {
+    const common = { summary: s.summary, exclusive: s.exclusive, helpValue: s.helpValue };
+    if (s.type === "boolean") out[name] = Flags.boolean({ ...common, allowNo: s.allowNo === true });
+    else if (s.type === "integer")
+      out[name] = s.multiple ? Flags.integer({ ...common, min: s.min, multiple: true, multipleNonGreedy: true }) : Flags.integer({ ...common, min: s.min });
+    else out[name] = s.multiple ? Flags.string({ ...common, multiple: true, multipleNonGreedy: true }) : Flags.string({ ...common, options: s.options });
+  }
+  return out;
+}

@@ -1,0 +1,71 @@
+/**
+ * The path of a sample: what every view and exporter walks. A sample's path is its stack's functions,
+ * root first, plus its VM state's pseudo-function as the leaf unless it ran JS with frames (so GC,
+ * idle and native time have a leaf, and a JS sample with no frames counts as "(unknown)"), without
+ * the functions a filter hides. This file is the only place that rule is written.
+ */
+import { VmState } from "./constants.js";
+import { stateFunctionId } from "./functions.js";
+import { pathKey } from "./keys.js";
+import type { Profile } from "./model.js";
+
+/** True when a sample of (stack, state) ends in its state's pseudo-function. */
+export function hasStateLeaf(stack: number, state: number): boolean {
+  return state !== VmState.JS || stack === 0;
+}
+
+/** One path: function ids root first and the tier each frame ran in (0, unknown, for the state leaf). */
+export interface SamplePath {
+  functions: Uint32Array;
+  tiers: Uint8Array;
+}
+
+/** The paths of a profile's (stack, state) pairs under one set of hidden functions, computed once each. */
+export class SamplePaths {
+  private readonly cache = new Map<number, SamplePath>();
+
+  /** `hidden` (index: function id) marks functions removed from every path. */
+  constructor(
+    readonly p: Profile,
+    readonly hidden?: Uint8Array,
+  ) {}
+
+  /** The path of (stack, state). Cached: do not modify the arrays. */
+  get(stack: number, state: number): SamplePath {
+    const key = pathKey(stack, state);
+    let out = this.cache.get(key);
+    if (!out) this.cache.set(key, (out = this.compute(stack, state)));
+    return out;
+  }
+
+  /** The function ids of the path of (stack, state), as `get`. */
+  functions(stack: number, state: number): Uint32Array {
+    return this.get(stack, state).functions;
+  }
+
+  private compute(stack: number, state: number): SamplePath {
+    const p = this.p;
+    let depth = 0;
+    for (let s = stack; s !== 0; s = p.stacks.parent[s]) depth++;
+    const leaf = hasStateLeaf(stack, state);
+    const len = depth + (leaf ? 1 : 0);
+    const functions = new Uint32Array(len);
+    const tiers = new Uint8Array(len);
+    let i = depth - 1;
+    for (let s = stack; s !== 0; s = p.stacks.parent[s]) {
+      const fr = p.frames[p.stacks.frame[s] - 1];
+      functions[i] = fr.function;
+      tiers[i--] = fr.tier;
+    }
+    if (leaf) functions[depth] = stateFunctionId(p, state);
+    const hidden = this.hidden;
+    if (!hidden) return { functions, tiers };
+    let kept = 0;
+    for (let j = 0; j < len; j++) {
+      if (hidden[functions[j]] === 1) continue;
+      functions[kept] = functions[j];
+      tiers[kept++] = tiers[j];
+    }
+    return { functions: functions.slice(0, kept), tiers: tiers.slice(0, kept) };
+  }
+}
