@@ -4,6 +4,7 @@
  * weight, a Selection and a PathFilter with parseSelectionFlags. Flags are plain data so that
  * vmprof-report's fast path (node:util parseArgs, no oclif) reads the same specs as oclif does.
  */
+import { parseArgs, type ParseArgsConfig } from "node:util";
 import type { PathFilter, Selection, Weight } from "@vmprof/format";
 import { ConvertError } from "./errors.js";
 
@@ -19,9 +20,65 @@ export interface FlagSpec {
   min?: number;
   /** A boolean with a --no- form. */
   allowNo?: boolean;
+  /** Largest value of an integer flag. */
+  max?: number;
+  /** A one-letter alias (`-o`). */
+  char?: string;
+  /** The value when the flag is not given. */
+  default?: boolean | string | number;
   /** Flags that cannot be given with this one. */
   exclusive?: string[];
   helpValue?: string;
+}
+
+/** Parsed flag values by name (booleans, strings, integers, or arrays of them). */
+export type FlagValues = Record<string, boolean | string | number | (string | number)[] | undefined>;
+
+/**
+ * Parses `args` for `specs` the way oclif would, with node:util (no oclif loaded): the fast path of
+ * the commands. Returns undefined whenever oclif must decide (an unknown flag, a value it would
+ * refuse, two exclusive flags, --help), so that oclif prints help and every parse error. Defaults
+ * are filled in.
+ */
+export function parseFlagsFast(specs: Record<string, FlagSpec>, args: string[]): { flags: FlagValues; positionals: string[] } | undefined {
+  const options: NonNullable<ParseArgsConfig["options"]> = {};
+  for (const [name, spec] of Object.entries(specs)) {
+    options[name] = { type: spec.type === "boolean" ? "boolean" : "string", multiple: spec.multiple === true, ...(spec.char ? { short: spec.char } : {}) };
+    if (spec.allowNo) options[`no-${name}`] = { type: "boolean" };
+  }
+  let parsed;
+  try {
+    parsed = parseArgs({ args, options, strict: true, allowPositionals: true });
+  } catch {
+    return undefined;
+  }
+  const flags: FlagValues = {};
+  for (const [key, value] of Object.entries(parsed.values)) {
+    const name = key.startsWith("no-") && specs[key.slice(3)]?.allowNo ? key.slice(3) : key;
+    const spec = specs[name];
+    if (name !== key) {
+      if (flags[name] !== undefined) return undefined;
+      flags[name] = false;
+      continue;
+    }
+    if (spec.type === "integer") {
+      const ints: number[] = [];
+      for (const v of ([] as unknown[]).concat(value)) {
+        if (!/^-?\d+$/.test(String(v)) || (spec.min !== undefined && Number(v) < spec.min) || (spec.max !== undefined && Number(v) > spec.max)) return undefined;
+        ints.push(Number(v));
+      }
+      flags[name] = spec.multiple ? ints : ints[0];
+    } else if (spec.options && !spec.options.includes(String(value))) {
+      return undefined;
+    } else {
+      flags[name] = value as FlagValues[string];
+    }
+  }
+  for (const [name, spec] of Object.entries(specs)) {
+    if (flags[name] !== undefined && spec.exclusive?.some((x) => flags[x] !== undefined)) return undefined;
+  }
+  for (const [name, spec] of Object.entries(specs)) if (flags[name] === undefined && spec.default !== undefined) flags[name] = spec.default;
+  return { flags, positionals: parsed.positionals };
 }
 
 /** The selection flags, by name. */

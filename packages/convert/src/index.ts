@@ -8,7 +8,7 @@ export { IMPORTERS, INPUT_FORMATS, UNKNOWN_FORMAT, Input, readAnyProfile, type I
 export { DEFAULT_LIMITS, type ImportLimits } from "./limits.js";
 export { OUTPUT_FORMATS, convert, exportProfile, formatFromName, outputFormat, writeAtomically, type ConvertOptions, type ConvertResult, type OutputFormat } from "./convert.js";
 export type { ExportOptions } from "./select.js";
-export { SELECTION_FLAGS, compilePattern, parseSelectionFlags, type FlagSpec, type SelectionFlagValues, type SelectionOptions } from "./flags.js";
+export { SELECTION_FLAGS, compilePattern, parseFlagsFast, parseSelectionFlags, type FlagSpec, type FlagValues, type SelectionFlagValues, type SelectionOptions } from "./flags.js";
 export { toSpeedscope, EXPORTER } from "./export/speedscope.js";
 export { toPprof } from "./export/pprof.js";
 export { toCpuprofile, type CpuprofileOptions } from "./export/cpuprofile.js";

@@ -1,5 +1,12 @@
 #!/usr/bin/env node
-// vmprof-record: oclif single-command entry point.
-import { execute } from "@oclif/core";
+// vmprof-record: `vmprof-record [FLAGS] -- COMMAND...` starts the program without loading oclif (its
+// start-up would be most of the recorder's own cost); help and anything unusual go to oclif.
+import { runFast } from "../dist/src/fast.js";
 
-await execute({ dir: import.meta.url });
+const status = await runFast(process.argv.slice(2));
+if (status === undefined) {
+  const { execute } = await import("@oclif/core");
+  await execute({ dir: import.meta.url });
+} else {
+  process.exitCode = status;
+}

@@ -5,10 +5,10 @@
  * toOptions(), so they cannot disagree on meaning.
  */
 import type { Readable } from "node:stream";
-import { ConvertError, SELECTION_FLAGS, parseSelectionFlags, type FlagSpec, type SelectionFlagValues } from "vmprof-convert";
+import { ConvertError, SELECTION_FLAGS, parseSelectionFlags, type FlagSpec, type FlagValues, type SelectionFlagValues } from "vmprof-convert";
 import type { ReportOptions } from "./report.js";
 
-export type { FlagSpec };
+export type { FlagSpec, FlagValues };
 
 const VIEWS = ["top", "flat", "tree", "function", "diff", "threads"];
 const others = (v: string) => VIEWS.filter((x) => x !== v);
@@ -31,8 +31,6 @@ export const FLAGS: Record<string, FlagSpec> = {
   color: { type: "boolean", summary: "Colour the output [default: on a terminal, unless NO_COLOR is set].", allowNo: true },
 };
 
-/** Parsed flag values by name (booleans, strings, integers, or arrays of them). */
-export type FlagValues = Record<string, boolean | string | number | (string | number)[] | undefined>;
 
 /** A flag value the parser accepted but the command refuses: one line, exit 2. */
 export class FlagError extends Error {

@@ -38,7 +38,8 @@ writeFileSync(
   `// @datadog/pprof's time profiler as an agent runs it: started first, stopped and encoded at exit.
 const { time, encodeSync } = require(${JSON.stringify(createRequire(import.meta.url).resolve("@datadog/pprof"))});
 time.start({ intervalMicros: 1000, durationMillis: 3600000, withContexts: true, collectCpuTime: true });
-process.on("exit", () => { require("node:fs").writeFileSync(process.env.BENCH_DD_OUT, encodeSync(time.stop())); });
+// Before the library's own exit handler, which stops the profiler and drops the profile.
+process.prependListener("exit", () => { require("node:fs").writeFileSync(process.env.BENCH_DD_OUT, encodeSync(time.stop())); });
 `,
 );
 

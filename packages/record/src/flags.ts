@@ -1,0 +1,21 @@
+/**
+ * vmprof-record's flags as plain data, read by two parsers: oclif (command.ts: help, and every error
+ * message) and a fast path (fast.ts) that starts the program without loading oclif, whose start-up
+ * alone costs more than everything else the recorder does. Both hand the values to runRecord().
+ */
+import { DEFAULT_MAX_DEPTH, DEFAULT_PERIOD } from "@vmprof/native";
+import type { FlagSpec } from "vmprof-convert/flags";
+
+/** Every flag of vmprof-record. */
+export const FLAGS: Record<string, FlagSpec> = {
+  output: { type: "string", char: "o", summary: 'Where to write the profile; "-" for stdout (the program\'s stdout then goes to stderr).' },
+  period: { type: "string", summary: `Sampling period in seconds [default: ${DEFAULT_PERIOD}].`, exclusive: ["rate"] },
+  rate: { type: "string", summary: "Sampling rate in Hz (instead of --period)." },
+  mode: { type: "string", summary: "cpu: where CPU time goes (idle not sampled); wall: wall-clock time, idle and waits shown.", options: ["cpu", "wall"], default: "cpu" },
+  "max-depth": { type: "integer", summary: "Frames kept per sample (the innermost ones).", min: 1, max: 1024, default: DEFAULT_MAX_DEPTH },
+  label: { type: "string", summary: "A key=value label stored in the profile's metadata (repeatable).", multiple: true },
+  argv: { type: "boolean", summary: "Store the command lines (secret-looking values redacted).", default: true, allowNo: true },
+  children: { type: "boolean", summary: "Also profile Node child processes of the program.", default: true, allowNo: true },
+  "allow-unprofiled": { type: "boolean", summary: "Run the program unprofiled if the sampler cannot load for its Node version." },
+  upload: { type: "string", summary: "Then upload the profile to this vmprof-server (token from $VMPROF_TOKEN); prints its page's URL on stderr.", helpValue: "URL" },
+};
