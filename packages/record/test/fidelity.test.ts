@@ -42,14 +42,15 @@ for (const major of MAJORS) {
 
   test(`Node ${major}: nested inlining (top-level > north > mix) is rebuilt in full`, () => {
     const file = path.join(dir, `nested-${major}.prof`);
-    run(["-o", file, "--", nodeBinary(major), fixture("nested.cjs"), "1500"]);
+    run(["-o", file, "--", nodeBinary(major), fixture("nested.cjs"), "2000"]);
     const s = shares(read(file));
     const callers = ["north", "south", "east"];
     const sum = callers.reduce((a, n) => a + share(s, n), 0);
     const line = `${fmt(s, callers)}; mix self ${share(s, "mix", "self").toFixed(1)}`;
     assert.ok(sum > 90, `callers cover ${sum.toFixed(1)}%: ${line}`);
+    // 2,000 samples: a 50 % share's standard error alone is over a point.
     for (const [n, want] of [["north", 50], ["south", 30], ["east", 20]] as const)
-      assert.ok(Math.abs((100 * share(s, n)) / sum - want) <= 3, `${n}: ${line}`);
+      assert.ok(Math.abs((100 * share(s, n)) / sum - want) <= 4, `${n}: ${line}`);
     assert.ok(share(s, "mix", "self") > 85, line);
     // No function carries a V8 marker ("o*north", "*mix"...).
     const p = read(file);
@@ -100,9 +101,10 @@ test("vmprof-record -- node --cpu-prof: two complete profiles that agree", () =>
   const v8 = cpuProfileShares(path.join(cpuDir, cpuprofile));
   const callers = ["alpha", "beta", "gamma"];
   const line = `ours ${fmt(ours, callers)}; --cpu-prof ${fmt(v8, callers)}`;
+  const v8Sum = callers.reduce((a, n) => a + share(v8, n), 0);
   for (const [n, want] of [["alpha", 50], ["beta", 30], ["gamma", 20]] as const) {
     assert.ok(Math.abs(share(ours, n) - share(v8, n)) <= 3, `${n}: ${line}`);
-    assert.ok(Math.abs(share(v8, n) - want) <= 5, `V8's own profile still right: ${line}`);
+    assert.ok(Math.abs((100 * share(v8, n)) / v8Sum - want) <= 3, `V8's own profile still right: ${line}`);
   }
 });
 
@@ -245,7 +247,7 @@ export const v${i}: Array<U${i}<"q">> = [{ s: "q", n: ${i} }];
   }
 });
 
-test("the bundled example's tree is the source's: g called by h, h's total within 5 points of --cpu-prof's", () => {
+test("the bundled example's tree is the source's: g called by h only, h's total true within 5 points", () => {
   const app = path.resolve(fixture("."), "../../../../examples/app.js");
   for (const major of MAJORS) {
     const node = nodeBinary(major);
@@ -264,15 +266,18 @@ test("the bundled example's tree is the source's: g called by h, h's total withi
     }
     assert.deepEqual([...callers.keys()], ["h"], `Node ${major}: g called by ${JSON.stringify(Object.fromEntries(callers))}`);
     const ours = shares(p);
+    // The reference: the same program timing h and g itself (share of main's loop, scaled by main's
+    // share of the profile). --cpu-prof is printed beside it: on Node 20 and 22 it agrees with the
+    // timing; on 24 and 26 it gives g 4-8 points less than the timing says g takes.
+    const timed = JSON.parse(execFileSync(node, [fixture("app-timed.cjs"), "1500"], { encoding: "utf8" })) as { h: number };
+    const truth = (timed.h * share(ours, "main")) / 100;
     const v8 = cpuProfShares(app, ["1500"], fs.mkdtempSync(path.join(dir, "cpuprof-app-")), node);
-    const line = `Node ${major}: ours ${fmt(ours, ["main", "f", "h", "g"])}; --cpu-prof ${fmt(v8, ["main", "f", "h", "g"])}`;
-    // Node 26's --cpu-prof gives the regexp's code a node of its own (8 % under f) and g less than it
-    // takes: timed with performance.now() in the program, g is 28 % of the time, --cpu-prof says
-    // 19-22 %, we say 21-26 %. So h's total (h + g) is 3-6 points above --cpu-prof's there.
-    assert.ok(Math.abs(share(ours, "h") - share(v8, "h")) <= (major === "26" ? 7 : 5), line);
-    // The user's own main tops the view, not V8's plumbing (builtins give their time to their caller).
+    const line = `Node ${major}: ours ${fmt(ours, ["main", "f", "h", "g"])}; timed h ${truth.toFixed(1)}; --cpu-prof ${fmt(v8, ["main", "f", "h", "g"])}`;
+    assert.ok(Math.abs(share(ours, "h") - truth) <= 5, line);
     assert.ok(share(ours, "main") > 85, line);
+    // The user's own main tops the view, not V8's plumbing (builtins give their time to their caller).
     for (const f of p.functions.filter((f) => f.kind === FunctionKind.BUILTIN && !f.name.startsWith("RegExp")))
       assert.ok(share(ours, f.name) < 5, `builtin ${f.name} ${share(ours, f.name).toFixed(1)}%: ${line}`);
   }
 });
+

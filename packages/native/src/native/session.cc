@@ -24,6 +24,21 @@ thread_local ThreadState* tls_state __attribute__((tls_model("initial-exec"))) =
 struct sigaction g_previous_term[NSIG];
 std::atomic<uint64_t> g_jit_events_lost{0};
 
+namespace {
+
+// The counters of a session (samples written or pending). Caller holds s->mu.
+Stats StatsOf(Session* s) {
+  Stats st;
+  st.samples = s->samples + s->pending_samples;
+  st.threads = s->next_thread_id - 1;
+  st.dropped = Dropped(s, -1);
+  st.timer = s->timer_kind;
+  st.error = s->error;
+  return st;
+}
+
+}  // namespace
+
 bool Start(int fd, const Options& options, const MetaEntries& meta, const std::string& process_name,
            std::string* error) {
   std::lock_guard<std::mutex> lock(g_mu);
@@ -180,11 +195,7 @@ Stats Stop() {
   {
     std::lock_guard<std::mutex> l(s->mu);
     Finish(s);
-    st.samples = s->samples;
-    st.threads = s->next_thread_id - 1;
-    st.dropped = Dropped(s, -1);
-    st.timer = s->timer_kind;
-    st.error = s->error;
+    st = StatsOf(s);
   }
   return st;
 }
@@ -200,12 +211,7 @@ Stats CurrentStats() {
   Session* s = g_session;
   if (s == nullptr) return st;
   std::lock_guard<std::mutex> l(s->mu);
-  st.samples = s->samples + s->pending_samples;
-  st.threads = s->next_thread_id - 1;
-  st.dropped = Dropped(s, -1);
-  st.timer = s->timer_kind;
-  st.error = s->error;
-  return st;
+  return StatsOf(s);
 }
 
 void InstallTerminationHandlers() {
