@@ -15,7 +15,7 @@ const MAX_U32 = 0xffffffff;
 /** Builds one Profile. Every method checks the ids it is given and throws RangeError for unknown ones. */
 export class ProfileBuilder {
   private readonly p: Profile;
-  private readonly frameIds = new Map<number, number>();
+  private readonly frameIds = new Map<number | string, number>();
   private readonly stackIds = new PairMap();
   private readonly lastTime: number[] = [];
   private stackCap = 1;
@@ -57,14 +57,17 @@ export class ProfileBuilder {
     return id;
   }
 
-  /** The id of the frame (function, tier), defined on first use. */
-  frame(functionId: number, tier: Tier = Tier.UNKNOWN): number {
+  /**
+   * The id of the frame (function, tier, position), defined on first use. `line` and `column` are
+   * 1-based, 0 unknown: where the frame was executing.
+   */
+  frame(functionId: number, tier: Tier = Tier.UNKNOWN, line = 0, column = 0): number {
     this.check(functionId, this.p.functions.length, "function");
-    const key = frameKey(functionId, tier);
+    const key = line === 0 && column === 0 ? frameKey(functionId, tier) : `${frameKey(functionId, tier)}:${line}:${column}`;
     let id = this.frameIds.get(key);
     if (id === undefined) {
       id = this.p.frames.length + 1;
-      this.p.frames.push({ id, function: functionId, tier });
+      this.p.frames.push({ id, function: functionId, tier, line, column });
       this.frameIds.set(key, id);
     }
     return id;

@@ -10,7 +10,7 @@ export const HEADER_SIZE = 12;
 /** Major version: a reader refuses a file with a higher major version. */
 export const VERSION_MAJOR = 1;
 /** Minor version: additions that older readers may skip (new record types, trailing fields). */
-export const VERSION_MINOR = 0;
+export const VERSION_MINOR = 1;
 /** Largest payload a record may declare, in bytes (64 MiB); larger lengths mean corruption. */
 export const MAX_RECORD_LENGTH = 1 << 26;
 /** Most samples one SAMPLES record may hold. */
@@ -25,6 +25,12 @@ export const RecordType = {
   FRAME: 0x05,
   STACKS: 0x06,
   SAMPLES: 0x07,
+  /** 1.1: a script's source map URL. */
+  SCRIPT: 0x08,
+  /** 1.1: where a function was written, by a source map. */
+  FUNCTION_SOURCE: 0x09,
+  /** 1.1: source positions of frames, by source maps. */
+  FRAME_SOURCES: 0x0a,
   END: 0x0f,
 } as const;
 
@@ -37,6 +43,9 @@ export const RECORD_NAMES: Record<number, string> = {
   [RecordType.FRAME]: "frame",
   [RecordType.STACKS]: "stacks",
   [RecordType.SAMPLES]: "samples",
+  [RecordType.SCRIPT]: "script",
+  [RecordType.FUNCTION_SOURCE]: "function source",
+  [RecordType.FRAME_SOURCES]: "frame sources",
   [RecordType.END]: "end",
 };
 

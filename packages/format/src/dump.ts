@@ -28,10 +28,16 @@ export function dumpProfile(p: Profile): string {
   for (const t of p.threads) {
     out.push(`thread T${t.id} P${t.process} tid=${t.tid} ${THREAD_KIND_NAMES[t.kind]} name=${JSON.stringify(t.name)}`);
   }
+  for (const sc of p.scripts) out.push(`script ${JSON.stringify(sc.file)} map=${JSON.stringify(sc.sourceMapUrl)}`);
   for (const f of p.functions) {
-    out.push(`function F${f.id} ${FUNCTION_KIND_NAMES[f.kind]} ${JSON.stringify(f.name)} ${functionLocation(f) || "-"}`);
+    const src = f.source ? ` source ${JSON.stringify(f.source.name)} ${functionLocation(f.source) || "-"}` : "";
+    out.push(`function F${f.id} ${FUNCTION_KIND_NAMES[f.kind]} ${JSON.stringify(f.name)} ${functionLocation(f) || "-"}${src}`);
   }
-  for (const fr of p.frames) out.push(`frame R${fr.id} F${fr.function} ${TIER_NAMES[fr.tier]}`);
+  for (const fr of p.frames) {
+    const at = fr.line !== 0 || fr.column !== 0 ? ` @${fr.line}:${fr.column}` : "";
+    const src = fr.source ? ` source ${fr.source.file || "-"}:${fr.source.line}:${fr.source.column}` : "";
+    out.push(`frame R${fr.id} F${fr.function} ${TIER_NAMES[fr.tier]}${at}${src}`);
+  }
 
   // Collapse samples by (thread, state, stack).
   const s = p.samples;

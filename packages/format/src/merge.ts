@@ -3,7 +3,8 @@
  * (the files of a parent and its child processes) merged into one file. Ids are renumbered, since each
  * input numbered its own; sample times move to the earliest input's origin.
  */
-import type { MetaValue, Profile } from "./model.js";
+import { functionKey } from "./functions.js";
+import { generatedFunction, generatedPosition, type MetaValue, type Profile } from "./model.js";
 import { ProfileWriter, type Sink, type WriterOptions } from "./writer.js";
 
 /** Counters summed over the inputs in the merged whole-profile metadata. */
@@ -32,6 +33,7 @@ export function writeProfiles(inputs: readonly Profile[], sink: Sink, options?: 
   if (merged.size > 0) w.meta(Object.fromEntries(merged));
   // Processes that ran the same code share its functions (so views count them once).
   const functionIdsByKey = new Map<string, number>();
+  const scriptsWritten = new Set<string>();
 
   for (const p of inputs) {
     const start = p.meta.get("start_time");
@@ -44,13 +46,21 @@ export function writeProfiles(inputs: readonly Profile[], sink: Sink, options?: 
       return id;
     });
     const threadIds = p.threads.map((t) => w.addThread({ ...t, process: processIds[t.process - 1] }));
+    for (const sc of p.scripts) {
+      if (scriptsWritten.has(sc.file)) continue;
+      scriptsWritten.add(sc.file);
+      w.addScript(sc.file, sc.sourceMapUrl);
+    }
     const functionIds = p.functions.map((f) => {
-      const key = `${f.kind}\0${f.name}\0${f.file}\0${f.line}\0${f.column}`;
+      const key = functionKey({ kind: f.kind, ...generatedFunction(f) });
       let id = functionIdsByKey.get(key);
       if (id === undefined) functionIdsByKey.set(key, (id = w.addFunction(f)));
       return id;
     });
-    const frameIds = p.frames.map((fr) => w.frame(functionIds[fr.function - 1], fr.tier));
+    const frameIds = p.frames.map((fr) => {
+      const gen = generatedPosition(fr);
+      return w.frame(functionIds[fr.function - 1], fr.tier, gen.line, gen.column, fr.source);
+    });
     const stackIds = new Uint32Array(p.stacks.count);
     for (let s = 1; s < p.stacks.count; s++) {
       stackIds[s] = w.child(stackIds[p.stacks.parent[s]], frameIds[p.stacks.frame[s] - 1]);

@@ -53,6 +53,28 @@ export interface FunctionInfo {
   line: number;
   /** 1-based column of the function's start; 0 when unknown. */
   column: number;
+  /**
+   * Where the function was written, by a source map (SPEC.md FUNCTION_SOURCE), as recorded; `name`
+   * is "" when the map gives no original name.
+   */
+  source?: SourceFunction;
+  /** After `applySources`: the generated function (what ran) that the fields above now replace. */
+  generated?: SourceFunction;
+}
+
+/** A function's name and place in one file (source or generated code). Lines and columns 1-based, 0 unknown. */
+export interface SourceFunction {
+  name: string;
+  file: string;
+  line: number;
+  column: number;
+}
+
+/** A position in a file; 1-based line and column, 0 unknown; file "" means its function's file. */
+export interface SourcePosition {
+  file: string;
+  line: number;
+  column: number;
 }
 
 /** A frame: a function as run by one tier. Stacks are made of frames. */
@@ -62,6 +84,24 @@ export interface FrameInfo {
   /** Id of the FunctionInfo. */
   function: number;
   tier: Tier;
+  /** 1-based line the frame was executing (in its function's file); 0 when unknown. */
+  line: number;
+  /** 1-based column the frame was executing; 0 when unknown. */
+  column: number;
+  /** Set only when the position above is in another file than its function's (after applySources). */
+  file?: string;
+  /** The position in the source the code was generated from (SPEC.md FRAME_SOURCES), as recorded. */
+  source?: SourcePosition;
+  /** After `applySources`: the generated position that line/column/file now replace. */
+  generated?: SourcePosition;
+}
+
+/** A script that declared a source map (SPEC.md SCRIPT). */
+export interface ScriptInfo {
+  /** The script's name as functions' `file` gives it. */
+  file: string;
+  /** Its `//# sourceMappingURL=` value: a URL or path relative to the script, or a data: URL. */
+  sourceMapUrl: string;
 }
 
 /**
@@ -114,6 +154,10 @@ export interface Profile {
   threads: ThreadInfo[];
   functions: FunctionInfo[];
   frames: FrameInfo[];
+  /** Scripts that declared a source map, in file order. */
+  scripts: ScriptInfo[];
+  /** True once `applySources` put source positions in place of the generated ones. */
+  sourcesApplied?: boolean;
   stacks: Stacks;
   samples: Samples;
   /** Present when the source ended before its END record. */
@@ -147,6 +191,7 @@ export function emptyProfile(source = "<memory>"): Profile {
     threads: [],
     functions: [],
     frames: [],
+    scripts: [],
     stacks: { count: 1, parent: new Uint32Array(1), frame: new Uint32Array(1) },
     samples: {
       count: 0,
@@ -178,7 +223,7 @@ export function functionLabel(f: FunctionInfo): string {
 }
 
 /** "file:line:column" of a function, omitting unknown parts; "" when the file is unknown. */
-export function functionLocation(f: FunctionInfo): string {
+export function functionLocation(f: { file: string; line: number; column: number }): string {
   if (f.file === "") return "";
   if (f.line === 0) return f.file;
   return f.column === 0 ? `${f.file}:${f.line}` : `${f.file}:${f.line}:${f.column}`;
@@ -187,4 +232,55 @@ export function functionLocation(f: FunctionInfo): string {
 /** A metadata value of the whole profile, or else of its first process that has it. */
 export function metaValue(p: Profile, key: string): MetaValue | undefined {
   return p.meta.get(key) ?? p.processes.find((pr) => pr.meta.has(key))?.meta.get(key);
+}
+
+/** "file:line" (or "file:line:column" when `column`) of a frame's position; "" when its line is unknown. */
+export function frameLocation(p: Profile, frameId: number, column = false): string {
+  const fr = p.frames[frameId - 1];
+  if (fr.line === 0) return "";
+  const file = fr.file ?? p.functions[fr.function - 1].file;
+  return column && fr.column !== 0 ? `${file}:${fr.line}:${fr.column}` : `${file}:${fr.line}`;
+}
+
+/**
+ * The profile as the user wrote it: a copy whose functions and frames that a source map covers show
+ * their source name, file, line and column, with the generated ones kept in `generated` (writers
+ * store both). Functions the map gives no name keep their generated name. Returns `p` itself when
+ * nothing is mapped or sources are already applied. Sample and stack arrays are shared, not copied.
+ */
+export function applySources(p: Profile): Profile {
+  if (p.sourcesApplied || (!p.functions.some((f) => f.source) && !p.frames.some((fr) => fr.source))) return p;
+  const functions = p.functions.map((f): FunctionInfo => {
+    const s = f.source;
+    if (!s) return f;
+    return {
+      ...f,
+      name: s.name !== "" ? s.name : f.name,
+      file: s.file,
+      line: s.line,
+      column: s.column,
+      generated: { name: f.name, file: f.file, line: f.line, column: f.column },
+    };
+  });
+  const frames = p.frames.map((fr): FrameInfo => {
+    const s = fr.source;
+    const mapped = functions[fr.function - 1].generated !== undefined;
+    if (!s && !mapped) return fr;
+    const generated: SourcePosition = { file: "", line: fr.line, column: fr.column };
+    // A frame of a mapped function whose own position has no mapping: its line is unknown in the source.
+    if (!s) return { ...fr, line: 0, column: 0, generated };
+    const file = s.file !== "" && s.file !== functions[fr.function - 1].file ? s.file : undefined;
+    return { ...fr, line: s.line, column: s.column, ...(file ? { file } : {}), generated };
+  });
+  return { ...p, functions, frames, sourcesApplied: true };
+}
+
+/** The function as it ran (generated code): its own fields, or `generated` after applySources. */
+export function generatedFunction(f: FunctionInfo): SourceFunction {
+  return f.generated ?? { name: f.name, file: f.file, line: f.line, column: f.column };
+}
+
+/** The frame's generated position (file "" = its function's generated file). */
+export function generatedPosition(fr: FrameInfo): SourcePosition {
+  return fr.generated ?? { file: "", line: fr.line, column: fr.column };
 }

@@ -288,7 +288,38 @@ export class ProfileDecoder {
         const fn = r.uvarint();
         if (fn < 1 || fn > p.functions.length) throw new PayloadError(`frame of undefined function ${fn}`, start);
         const tier = r.u8();
-        p.frames.push({ id: p.frames.length + 1, function: fn, tier: (tier < TIER_NAMES.length ? tier : Tier.UNKNOWN) as Tier });
+        // Version 1.0 frames end here: their position is unknown.
+        const line = r.pos < r.end ? r.uvarint() : 0;
+        const column = r.pos < r.end ? r.uvarint() : 0;
+        p.frames.push({ id: p.frames.length + 1, function: fn, tier: (tier < TIER_NAMES.length ? tier : Tier.UNKNOWN) as Tier, line, column });
+        return;
+      }
+      case RecordType.SCRIPT: {
+        const file = r.string();
+        const sourceMapUrl = r.string();
+        p.scripts.push({ file, sourceMapUrl });
+        return;
+      }
+      case RecordType.FUNCTION_SOURCE: {
+        const fn = r.uvarint();
+        if (fn < 1 || fn > p.functions.length) throw new PayloadError(`source of undefined function ${fn}`, start);
+        const name = r.string();
+        const file = r.string();
+        const line = r.uvarint();
+        const column = r.uvarint();
+        p.functions[fn - 1].source = { name, file, line, column };
+        return;
+      }
+      case RecordType.FRAME_SOURCES: {
+        const n = this.count(r, 4);
+        for (let i = 0; i < n; i++) {
+          const frame = r.uvarint();
+          if (frame < 1 || frame > p.frames.length) throw new PayloadError(`source of undefined frame ${frame}`, r.pos);
+          const line = r.uvarint();
+          const column = r.uvarint();
+          const file = r.string();
+          p.frames[frame - 1].source = { file, line, column };
+        }
         return;
       }
       case RecordType.STACKS: {

@@ -24,7 +24,7 @@ import {
   VERSION_MINOR,
   VM_STATE_NAMES,
 } from "./constants.js";
-import type { MetaValue } from "./model.js";
+import type { MetaValue, SourceFunction, SourcePosition } from "./model.js";
 
 /** Where the writer sends bytes. `write` must consume the whole chunk before returning. */
 export interface Sink {
@@ -83,7 +83,9 @@ export class ProfileWriter {
   private processCount = 0;
   private readonly threads: ThreadBuffer[] = [];
   private functionCount = 0;
-  private readonly frameIds = new Map<number, number>();
+  private readonly frameIds = new Map<number | string, number>();
+  private readonly pendingFrameSources = new ByteWriter(1 << 10);
+  private pendingFrameSourceCount = 0;
   private frameCount = 0;
   /** Stack ids by (parent stack, frame). */
   private readonly stackIds = new PairMap();
@@ -174,32 +176,71 @@ export class ProfileWriter {
     return this.threads.length;
   }
 
-  /** Defines a function and returns its id. `line` and `column` are 1-based, 0 when unknown. */
-  addFunction(f: { kind?: FunctionKind; name: string; file?: string; line?: number; column?: number }): number {
+  /**
+   * Defines a function and returns its id. `line` and `column` are 1-based, 0 when unknown. A
+   * function with a source-map origin (`source`) is written as the generated function (`generated`
+   * when present, as after applySources, else the fields) plus a FUNCTION_SOURCE record.
+   */
+  addFunction(f: { kind?: FunctionKind; name: string; file?: string; line?: number; column?: number; source?: SourceFunction; generated?: SourceFunction }): number {
     this.check();
+    const gen = f.generated ?? f;
+    const src = f.source;
     const w = this.begin();
     w.u8(f.kind ?? FunctionKind.JS);
-    w.string(f.name);
-    w.string(f.file ?? "");
-    w.uvarint(f.line ?? 0);
-    w.uvarint(f.column ?? 0);
+    w.string(gen.name);
+    w.string(gen.file ?? "");
+    w.uvarint(gen.line ?? 0);
+    w.uvarint(gen.column ?? 0);
     this.emit(RecordType.FUNCTION);
-    return ++this.functionCount;
+    const id = ++this.functionCount;
+    if (src) {
+      const s = this.begin();
+      s.uvarint(id);
+      s.string(src.name);
+      s.string(src.file);
+      s.uvarint(src.line);
+      s.uvarint(src.column);
+      this.emit(RecordType.FUNCTION_SOURCE);
+    }
+    return id;
   }
 
-  /** Returns the id of the frame (function, tier), defining it on first use. */
-  frame(functionId: number, tier: Tier = Tier.UNKNOWN): number {
+  /** Records that the script `file` declared the source map `sourceMapUrl` (SCRIPT). */
+  addScript(file: string, sourceMapUrl: string): void {
+    this.check();
+    const w = this.begin();
+    w.string(file);
+    w.string(sourceMapUrl);
+    this.emit(RecordType.SCRIPT);
+  }
+
+  /**
+   * Returns the id of the frame (function, tier, position), defining it on first use. `line` and
+   * `column` (1-based, 0 unknown) are where the frame was executing; `source` is that position in the
+   * source by a source map (file "" = the function's source file), written in a FRAME_SOURCES record.
+   */
+  frame(functionId: number, tier: Tier = Tier.UNKNOWN, line = 0, column = 0, source?: SourcePosition): number {
     this.check();
     this.checkId(functionId, this.functionCount, "function");
-    const key = frameKey(functionId, tier);
+    const key = line === 0 && column === 0 ? frameKey(functionId, tier) : `${frameKey(functionId, tier)}:${line}:${column}`;
     let id = this.frameIds.get(key);
     if (id === undefined) {
       const w = this.begin();
       w.uvarint(functionId);
       w.u8(tier);
+      w.uvarint(line);
+      w.uvarint(column);
       this.emit(RecordType.FRAME);
       id = ++this.frameCount;
       this.frameIds.set(key, id);
+      if (source) {
+        const f = this.pendingFrameSources;
+        f.uvarint(id);
+        f.uvarint(source.line);
+        f.uvarint(source.column);
+        f.string(source.file);
+        this.pendingFrameSourceCount++;
+      }
     }
     return id;
   }
@@ -257,6 +298,7 @@ export class ProfileWriter {
   /** Writes all buffered samples and hands every pending byte to the sink. */
   flush(): void {
     this.check();
+    if (this.pendingFrameSourceCount > 0) this.emitFrameSources();
     if (this.pendingStackCount > 0) this.emitStacks();
     for (let t = 0; t < this.threads.length; t++) {
       if (this.threads[t].count > 0) this.writeBatch(t + 1, this.threads[t]);
@@ -327,11 +369,24 @@ export class ProfileWriter {
   }
 
   private emit(type: number): void {
+    if (type !== RecordType.FRAME && this.pendingFrameSourceCount > 0) this.emitFrameSources();
     if (this.pendingStackCount > 0) this.emitStacks();
     const p = this.payload.view();
     this.out.u8(type);
     this.out.uvarint(p.length);
     this.out.bytes(p);
+  }
+
+  private emitFrameSources(): void {
+    const body = this.pendingFrameSources.view();
+    const count = new ByteWriter(8);
+    count.uvarint(this.pendingFrameSourceCount);
+    this.out.u8(RecordType.FRAME_SOURCES);
+    this.out.uvarint(count.length + body.length);
+    this.out.bytes(count.view());
+    this.out.bytes(body);
+    this.pendingFrameSources.reset();
+    this.pendingFrameSourceCount = 0;
   }
 
   private emitStacks(): void {

@@ -3,7 +3,8 @@
  * and meta value kind. `node dist/test/golden-fixtures.js --write` (npm run golden:update) regenerates
  * test/golden/NAME.prof and NAME.dump.txt; the golden test checks that the writer still produces the
  * same bytes (plain encodings only: deflate output may differ between zlib builds) and that the reader
- * still produces the same dump.
+ * still produces the same dump. test/golden/v1.0 holds files of format 1.0 (frames without positions),
+ * which readers must keep reading; they are never regenerated.
  */
 import { writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -95,6 +96,27 @@ function multi(w: ProfileWriter): void {
   w.end({ end_time: 1_764_000_000_400_000, samples: 300, dropped_samples: 3 });
 }
 
+/**
+ * Format 1.1: a TypeScript program compiled to JS, with per-frame positions, the script's source map
+ * URL, and the source-map origin of two functions and their frames (one with no original name).
+ */
+function sources(w: ProfileWriter): void {
+  w.meta({ start_time: 1_764_000_000_000_000, mode: "cpu", period_us: 1000 });
+  const P = w.addProcess({ pid: 7, ppid: 1, name: "node" });
+  const T = w.addThread({ process: P, tid: 7, name: "main", kind: ThreadKind.MAIN });
+  w.addScript("/app/dist/x.js", "x.js.map");
+  const main = w.addFunction({ name: "main", file: "/app/dist/x.js", line: 3, column: 10, source: { name: "main", file: "/app/src/x.ts", line: 4, column: 17 } });
+  const a = w.addFunction({ name: "a", file: "/app/dist/x.js", line: 9, column: 11, source: { name: "", file: "/app/src/x.ts", line: 12, column: 1 } });
+  const lib = w.addFunction({ name: "lib", file: "/app/node_modules/lib.js", line: 1, column: 1 });
+  const M = w.frame(main, Tier.OPTIMIZED, 5, 3, { file: "", line: 6, column: 5 });
+  const A1 = w.frame(a, Tier.OPTIMIZED, 10, 7, { file: "", line: 13, column: 9 });
+  const A2 = w.frame(a, Tier.OPTIMIZED, 11, 7, { file: "/app/src/util.ts", line: 2, column: 3 });
+  const L = w.frame(lib, Tier.INTERPRETED, 2, 5);
+  const stacks = [w.stack([M]), w.stack([M, A1]), w.stack([M, A2]), w.stack([M, A1, L])];
+  for (let i = 0; i < 40; i++) w.sample(T, 1000 * (i + 1), 1000, 1000, VmState.JS, stacks[i % 4]);
+  w.end({ samples: 40, dropped_samples: 0 });
+}
+
 export interface Fixture {
   name: string;
   /** Whether the bytes are expected to be identical across zlib builds. */
@@ -107,6 +129,7 @@ export const FIXTURES: Fixture[] = [
   { name: "basic", build: basic, compress: false, exactBytes: true },
   { name: "multi", build: multi, compress: false, exactBytes: true },
   { name: "multi-deflate", build: multi, compress: true, exactBytes: false },
+  { name: "sources", build: sources, compress: false, exactBytes: true },
 ];
 
 /** The bytes the current writer produces for a fixture. */

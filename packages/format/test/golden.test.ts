@@ -2,7 +2,13 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { decodeProfile, dumpProfile, readProfileSync } from "../src/index.js";
+import { applySources, decodeProfile, dumpProfile, frameLocation, memorySink, readProfileSync, writeProfiles, type Profile } from "../src/index.js";
+
+function encodeProfile(p: Profile): Uint8Array {
+  const sink = memorySink();
+  writeProfiles([p], sink, { compress: false });
+  return sink.bytes();
+}
 import { FIXTURES, GOLDEN_DIR, fixtureBytes } from "./golden-fixtures.js";
 
 const UPDATE = "run `npm run golden:update -w @vmprof/format` if the change is intended (and bump the version if the format changed)";
@@ -28,4 +34,25 @@ test("plain and deflate encodings of the same profile hold the same data", () =>
   const plain = dumpProfile(readProfileSync(join(GOLDEN_DIR, "multi.prof"), "x"));
   const deflate = dumpProfile(readProfileSync(join(GOLDEN_DIR, "multi-deflate.prof"), "x"));
   assert.equal(deflate, plain);
+});
+
+for (const name of ["basic", "multi-deflate"]) {
+  test(`format 1.0 file ${name} still reads, frames without positions`, () => {
+    const p = readProfileSync(join(GOLDEN_DIR, "v1.0", `${name}.prof`), `${name}.prof`);
+    assert.deepEqual(p.version, [1, 0]);
+    assert.ok(p.frames.every((fr) => fr.line === 0 && fr.column === 0));
+    assert.equal(dumpProfile(p), readFileSync(join(GOLDEN_DIR, "v1.0", `${name}.dump.txt`), "utf8"));
+  });
+}
+
+test("sources: applySources shows the source names, files and lines and keeps the generated ones", () => {
+  const raw = readProfileSync(join(GOLDEN_DIR, "sources.prof"), "sources.prof");
+  const p = applySources(raw);
+  assert.notEqual(p, raw);
+  assert.deepEqual(p.functions.map((f) => `${f.name} ${f.file}:${f.line}`), ["main /app/src/x.ts:4", "a /app/src/x.ts:12", "lib /app/node_modules/lib.js:1"]);
+  assert.deepEqual(p.functions[1].generated, { name: "a", file: "/app/dist/x.js", line: 9, column: 11 });
+  assert.deepEqual(p.frames.map((fr) => frameLocation(p, fr.id)), ["/app/src/x.ts:6", "/app/src/x.ts:13", "/app/src/util.ts:2", "/app/node_modules/lib.js:2"]);
+  // Written back, both the generated and the source sides survive.
+  const again = decodeProfile(encodeProfile(p));
+  assert.equal(dumpProfile(again).replace(/format 1\.\d/, ""), dumpProfile(raw).replace(/format 1\.\d/, ""));
 });

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { ProfileFormatError, ProfileWriter, VmState, decodeProfile, memorySink } from "../src/index.js";
+import { ProfileFormatError, ProfileWriter, VmState, decodeProfile, memorySink, type FunctionInfo } from "../src/index.js";
 import { FIXTURES, fixtureBytes } from "./golden-fixtures.js";
 
 for (const f of FIXTURES) {
@@ -31,7 +31,13 @@ for (const f of FIXTURES) {
         assert.equal(p.samples.stack[i], full.samples.stack[i]);
         assert.equal(p.samples.time[i], full.samples.time[i]);
       }
-      for (let i = 0; i < p.functions.length; i++) assert.deepEqual(p.functions[i], full.functions[i]);
+      // A function's source-map origin is a later record: a prefix may not have it yet.
+      for (let i = 0; i < p.functions.length; i++) {
+        const got: FunctionInfo = p.functions[i];
+        const want = full.functions[i];
+        assert.deepEqual({ ...got, source: undefined }, { ...want, source: undefined });
+        if (got.source) assert.deepEqual(got.source, want.source);
+      }
     }
     assert.equal(prevSamples, full.samples.count, "the last prefix before END holds every sample");
   });
