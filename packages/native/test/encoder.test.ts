@@ -35,6 +35,7 @@ test("the C++ constants are the format's: record types, tiers, function kinds, V
     kFrame: RecordType.FRAME,
     kStacks: RecordType.STACKS,
     kSamples: RecordType.SAMPLES,
+    kScript: RecordType.SCRIPT,
     kEnd: RecordType.END,
   });
   const tiers = cppEnum(native("codemap.h"), "Tier");
@@ -88,7 +89,9 @@ test("the native encoder's bytes match the golden (UPDATE_GOLDEN=1 rewrites it) 
     ["work", "/app.js", 5, 10, FunctionKind.JS],
     ["wasm-function[0]", "", 0, 0, FunctionKind.OTHER],
   ]);
-  assert.deepEqual(p.frames.map((f) => [f.function, f.tier]), [[1, Tier.INTERPRETED], [2, Tier.OPTIMIZED], [3, Tier.BASELINE]]);
+  assert.deepEqual(p.version, [1, 1]);
+  assert.deepEqual(p.scripts, [{ file: "/app.js", sourceMapUrl: "app.js.map" }]);
+  assert.deepEqual(p.frames.map((f) => [f.function, f.tier, f.line, f.column]), [[1, Tier.INTERPRETED, 2, 3], [2, Tier.OPTIMIZED, 6, 12], [3, Tier.BASELINE, 0, 0]]);
   assert.deepEqual([...p.stacks.parent.slice(1, 4)], [0, 1, 2]);
   assert.equal(p.samples.count, 40);
   for (let i = 0; i < 40; i++) {

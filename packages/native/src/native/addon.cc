@@ -113,9 +113,10 @@ Napi::Value EncoderSample(const Napi::CallbackInfo& info) {
   vmprof::EncodeFunction(out, vmprof::kKindJS, "main", "/app.js", 1, 1);
   vmprof::EncodeFunction(out, vmprof::kKindJS, "work", "/app.js", 5, 10);
   vmprof::EncodeFunction(out, vmprof::kKindOther, "wasm-function[0]", "", 0, 0);
-  vmprof::EncodeFrame(out, 1, vmprof::kTierInterpreted);
-  vmprof::EncodeFrame(out, 2, vmprof::kTierOptimized);
-  vmprof::EncodeFrame(out, 3, vmprof::kTierBaseline);
+  vmprof::EncodeScript(out, "/app.js", "app.js.map");
+  vmprof::EncodeFrame(out, 1, vmprof::kTierInterpreted, 2, 3);
+  vmprof::EncodeFrame(out, 2, vmprof::kTierOptimized, 6, 12);
+  vmprof::EncodeFrame(out, 3, vmprof::kTierBaseline, 0, 0);
   vmprof::EncodeStacks(out, 1, {{0, 1}, {1, 2}, {2, 3}});
   vmprof::SampleColumns cols;
   for (uint32_t i = 0; i < 40; i++) {

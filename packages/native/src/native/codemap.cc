@@ -143,6 +143,8 @@ void ParseCodeName(const std::string& v8_name, const std::string& script_name, b
   } else {
     out.name = head;
   }
+  // Code of a script V8 gave no name (eval, new Function) is named by its //# sourceURL, if any.
+  if (out.file.empty() && !script_name.empty()) out.file = script_name;
 }
 
 void CodeMap::Erase(uintptr_t start, uintptr_t end) {
@@ -179,6 +181,7 @@ void CodeMap::Apply(RawCodeEvent& e) {
     return;
   }
   if (e.script_id >= 0 && !e.script_name.empty()) script_names_[e.script_id] = e.script_name;
+  if (!e.source_map_url.empty() && !e.script_name.empty()) source_maps_.emplace_back(e.script_name, e.source_map_url);
   std::string script_name;
   if (e.script_id >= 0) {
     auto sn = script_names_.find(e.script_id);
@@ -189,9 +192,16 @@ void CodeMap::Apply(RawCodeEvent& e) {
   ParseCodeName(e.name, script_name, e.bytecode, e.wasm, f, tier);
   uint32_t function = functions_.Intern(f);
   // WebAssembly runs like JS code: its frames and the pc in it are the program's own.
-  Code code{e.size == 0 ? 1 : e.size, function, tier, f.kind == kKindJS || e.wasm, e.script_id, nullptr, nullptr};
+  Code code{e.size == 0 ? 1 : e.size, function, tier, f.kind == kKindJS || e.wasm, e.bytecode, e.script_id, nullptr, nullptr, nullptr};
   if (code.js && e.script_id >= 0 && !e.positions.empty()) {
     if (e.bytecode) {
+      if (e.lines.size() == e.positions.size()) {
+        for (size_t i = 0; i < e.positions.size(); i++)
+          script_lines_[static_cast<uint64_t>(e.script_id) << 32 | e.positions[i].second] =
+              static_cast<uint64_t>(e.lines[i].first) << 32 | e.lines[i].second;
+        code.lines = std::make_shared<std::vector<std::pair<uint32_t, uint32_t>>>(std::move(e.lines));
+        code.positions = std::make_shared<std::vector<std::pair<uint32_t, uint32_t>>>(e.positions);
+      }
       std::vector<uint32_t> pos;
       pos.reserve(e.positions.size());
       for (auto& p : e.positions) pos.push_back(p.second);
@@ -274,24 +284,28 @@ uint32_t CodeMap::AttributeUncached(const Code& code, uint32_t p) {
 // cut back to it). Entries of unknown function continue the current chain.
 void CodeMap::BuildChains(Code& code) {
   const auto& pos = *code.positions;
-  auto chains = std::make_shared<std::vector<std::vector<uint32_t>>>(pos.size());
-  std::vector<uint32_t> chain;  // the current one
-  uint32_t current = code.function;
+  auto chains = std::make_shared<std::vector<std::vector<ChainLink>>>(pos.size());
+  std::vector<ChainLink> chain{{code.function, kNoOffset}};  // the current one
   for (size_t i = 0; i < pos.size(); i++) {
     uint32_t f = Attribute(code, pos[i].second);
-    if (f != 0 && f != current) {
-      if (f == code.function) {
-        chain.clear();
-      } else {
-        auto at = std::find(chain.begin(), chain.end(), f);
-        if (at != chain.end()) chain.erase(at + 1, chain.end());
-        else chain.push_back(f);
-      }
-      current = f;
+    if (f != 0) {
+      auto at = std::find_if(chain.begin(), chain.end(), [f](const ChainLink& l) { return l.function == f; });
+      if (at != chain.end()) chain.erase(at + 1, chain.end());
+      else chain.push_back({f, kNoOffset});
+      chain.back().offset = pos[i].second;
     }
     (*chains)[i] = chain;
   }
   code.chains = std::move(chains);
+}
+
+std::pair<uint32_t, uint32_t> CodeMap::LineOf(uint32_t function, int code_script, uint32_t offset) const {
+  if (offset == kNoOffset) return {0, 0};
+  auto range = range_of_.find(function);
+  int script = range != range_of_.end() ? range->second.first : code_script;
+  auto it = script_lines_.find(static_cast<uint64_t>(script) << 32 | offset);
+  if (it == script_lines_.end()) return {0, 0};
+  return {static_cast<uint32_t>(it->second >> 32), static_cast<uint32_t>(it->second)};
 }
 
 // V8 may run its embedded builtins from a copy of the executable's pages mapped elsewhere (short
@@ -366,17 +380,33 @@ bool CodeMap::Resolve(uintptr_t address, bool is_return_address, std::vector<Res
     }
   }
   Code& code = it->second;
-  out.push_back({code.function, code.tier});
-  if (!code.positions) return true;
   uintptr_t offset = address - it->first;
-  if (is_return_address && offset > 0) offset--;
-  const auto& pos = *code.positions;
-  auto p = std::upper_bound(pos.begin(), pos.end(), offset,
-                            [](uintptr_t o, const std::pair<uint32_t, uint32_t>& e) { return o < e.first; });
-  if (p == pos.begin()) return true;
-  size_t index = static_cast<size_t>(p - pos.begin()) - 1;
+  const auto* pos = code.positions.get();
+  // The entry of the position table in force at the address. A return address points after its call:
+  // one byte back is inside it. An interrupted pc is the next instruction to run: like V8's own
+  // profiler, the entry before it is taken. A bytecode frame's address is the bytecode being run.
+  (void)is_return_address;
+  size_t index = SIZE_MAX;
+  if (pos != nullptr) {
+    if (!code.bytecode && offset > 0) offset--;
+    auto p = std::upper_bound(pos->begin(), pos->end(), offset,
+                              [](uintptr_t o, const std::pair<uint32_t, uint32_t>& e) { return o < e.first; });
+    if (p != pos->begin()) index = static_cast<size_t>(p - pos->begin()) - 1;
+  }
+  if (index == SIZE_MAX) {
+    out.push_back({code.function, code.tier});
+    return true;
+  }
+  if (code.bytecode) {
+    const auto& lc = (*code.lines)[index];
+    out.push_back({code.function, code.tier, lc.first, lc.second});
+    return true;
+  }
   if (!code.chains) BuildChains(code);
-  for (uint32_t f : (*code.chains)[index]) out.push_back({f, code.tier});
+  for (const ChainLink& link : (*code.chains)[index]) {
+    auto [line, column] = LineOf(link.function, code.script_id, link.offset);
+    out.push_back({link.function, code.tier, line, column});
+  }
   return true;
 }
 

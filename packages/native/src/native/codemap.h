@@ -48,15 +48,20 @@ struct RawCodeEvent {
   uintptr_t start = 0, size = 0, new_start = 0;
   std::string name;              // V8's name, e.g. "JS:*work /app/x.js:4:19"
   int script_id = -1;            // -1: no script
-  std::string script_name;       // set when the script has a name
+  std::string script_name;       // set the first time a script is seen: its name, or else its //# sourceURL
+  std::string source_map_url;    // set the first time a script is seen: its //# sourceMappingURL, if any
   // (code offset, script offset) pairs of the code's source position table, sorted by code offset.
   std::vector<std::pair<uint32_t, uint32_t>> positions;
+  // Bytecode only: the 1-based (line, column) in its script of each entry of `positions`.
+  std::vector<std::pair<uint32_t, uint32_t>> lines;
 };
 
-// One sampled frame resolved: a function (FunctionTable index) and the tier it ran in.
+// One sampled frame resolved: a function (FunctionTable index), the tier it ran in, and the 1-based
+// line and column in the function's script it was executing (0: unknown).
 struct ResolvedFrame {
   uint32_t function;
   Tier tier;
+  uint32_t line = 0, column = 0;
 };
 
 // Address -> function resolution for one isolate, with inlined frames rebuilt from source positions.
@@ -65,7 +70,8 @@ class CodeMap {
   explicit CodeMap(FunctionTable& functions) : functions_(functions) {}
   void Apply(RawCodeEvent& event);
   // Appends the frames of one physical frame at `address`, outermost first (an optimized function
-  // followed by the function inlined at that address, if any). `is_return_address` is true for every
+  // followed by the functions inlined at that address, if any), each with the position it was
+  // executing: the address's own for the innermost, the call into the next one for the others. `is_return_address` is true for every
   // frame but the innermost. Returns false when the address is in no known code. An address in the
   // machine code of a mapped file (Node's C++, where V8 was entered from) adds no frame and returns
   // true: like V8's own profiler, the JS stack says where such calls came from.
@@ -77,6 +83,8 @@ class CodeMap {
   // Changes every time an event is applied or the aliases are re-read: resolutions made under an
   // older epoch may be stale.
   uint64_t epoch() const { return epoch_; }
+  // Scripts that declared a source map, as (script name, sourceMappingURL), since the last take.
+  std::vector<std::pair<std::string, std::string>> TakeSourceMaps() { return std::move(source_maps_); }
 
  private:
   struct FunctionRange {  // what a function's bytecode tells about its place in its script
@@ -85,15 +93,24 @@ class CodeMap {
     bool top_level;  // a script's or module's top-level code (anonymous, at 1:1)
     std::vector<uint32_t> positions;  // sorted, unique script offsets of its bytecode
   };
+  // A function on an inlining chain and the last script offset seen of it (kNoOffset: none yet).
+  struct ChainLink {
+    uint32_t function;
+    uint32_t offset;
+  };
+  static constexpr uint32_t kNoOffset = UINT32_MAX;
   struct Code {
     uintptr_t size;
     uint32_t function;
     Tier tier;
     bool js;
+    bool bytecode;
     int script_id;
-    std::shared_ptr<std::vector<std::pair<uint32_t, uint32_t>>> positions;  // machine code only
-    // Per position entry, the functions inlined there, outermost first (built at the first lookup).
-    std::shared_ptr<std::vector<std::vector<uint32_t>>> chains;
+    std::shared_ptr<std::vector<std::pair<uint32_t, uint32_t>>> positions;
+    std::shared_ptr<std::vector<std::pair<uint32_t, uint32_t>>> lines;  // bytecode: (line, column) per position
+    // Machine code: per position entry, the chain of functions running there, the code's own function
+    // first and the innermost inlined one last (built at the first lookup).
+    std::shared_ptr<std::vector<std::vector<ChainLink>>> chains;
   };
   struct Alias {  // [start, end) runs the code reported at [start + delta, end + delta)
     uintptr_t start, end;
@@ -116,6 +133,11 @@ class CodeMap {
   std::unordered_map<int, std::vector<FunctionRange>> ranges_;  // by script id
   std::unordered_map<uint32_t, std::pair<int, size_t>> range_of_;  // function -> (script, index)
   std::unordered_map<uint64_t, uint32_t> attribution_;  // (function << 32 | script offset) -> Attribute()
+  // (script id << 32 | script offset) -> (line << 32 | column), from bytecode events' line info.
+  std::unordered_map<uint64_t, uint64_t> script_lines_;
+  std::vector<std::pair<std::string, std::string>> source_maps_;
+  // The 1-based line and column of `offset` in the script of `function` (0, 0 when unknown).
+  std::pair<uint32_t, uint32_t> LineOf(uint32_t function, int code_script, uint32_t offset) const;
 };
 
 // Parses V8's code name ("JS:~name /path/x.js:4:19", "JS:o*'name ...", "Builtin:ArrayForEach",

@@ -15,7 +15,7 @@ void Bytes::f64(double d) {
 }
 
 void EncodeHeader(Bytes& out) {
-  static const uint8_t kHeader[12] = {0x89, 'V', 'M', 'P', 'R', 'O', 'F', '\n', 1, 0, 0, 0};
+  static const uint8_t kHeader[12] = {0x89, 'V', 'M', 'P', 'R', 'O', 'F', '\n', 1, 1, 0, 0};
   out.data.append(reinterpret_cast<const char*>(kHeader), sizeof kHeader);
 }
 
@@ -67,11 +67,20 @@ void EncodeFunction(Bytes& out, uint8_t kind, std::string_view name, std::string
   out.record(kFunction, p);
 }
 
-void EncodeFrame(Bytes& out, uint32_t function, uint8_t tier) {
+void EncodeFrame(Bytes& out, uint32_t function, uint8_t tier, uint32_t line, uint32_t column) {
   Bytes p;
   p.uv(function);
   p.u8(tier);
+  p.uv(line);
+  p.uv(column);
   out.record(kFrame, p);
+}
+
+void EncodeScript(Bytes& out, std::string_view file, std::string_view source_map_url) {
+  Bytes p;
+  p.str(file);
+  p.str(source_map_url);
+  out.record(kScript, p);
 }
 
 void EncodeStacks(Bytes& out, uint32_t first, const std::vector<std::pair<uint32_t, uint32_t>>& nodes) {

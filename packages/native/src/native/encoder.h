@@ -12,7 +12,7 @@ namespace vmprof {
 
 // Record types of SPEC.md section 3.
 enum RecordType : uint8_t {
-  kMeta = 1, kProcess = 2, kThread = 3, kFunction = 4, kFrame = 5, kStacks = 6, kSamples = 7, kEnd = 0x0F
+  kMeta = 1, kProcess = 2, kThread = 3, kFunction = 4, kFrame = 5, kStacks = 6, kSamples = 7, kScript = 8, kEnd = 0x0F
 };
 
 // A growable byte buffer with the format's primitive encodings.
@@ -47,7 +47,7 @@ using MetaEntries = std::vector<std::pair<std::string, MetaValue>>;
 // Appends a META record for `scope` (0: the whole profile).
 void EncodeMeta(Bytes& out, uint64_t scope, const MetaEntries& entries);
 
-// The 12-byte file header (version 1.0).
+// The 12-byte file header (version 1.1).
 void EncodeHeader(Bytes& out);
 
 // A PROCESS record: pid, parent pid, start time (µs since the Unix epoch), name.
@@ -61,8 +61,11 @@ void EncodeThread(Bytes& out, uint64_t process, uint64_t tid, std::string_view n
 void EncodeFunction(Bytes& out, uint8_t kind, std::string_view name, std::string_view file, uint32_t line,
                     uint32_t column);
 
-// A FRAME record: function id and tier.
-void EncodeFrame(Bytes& out, uint32_t function, uint8_t tier);
+// A FRAME record: function id, tier, and the 1-based line and column the frame was executing (0: unknown).
+void EncodeFrame(Bytes& out, uint32_t function, uint8_t tier, uint32_t line, uint32_t column);
+
+// A SCRIPT record: a script's name (as FUNCTION records give it) and its `//# sourceMappingURL=` value.
+void EncodeScript(Bytes& out, std::string_view file, std::string_view source_map_url);
 
 // STACKS records for the stack nodes `first`, `first + 1`, ... given as (parent id, frame id) pairs
 // (parent 0: a root), at most 500,000 nodes per record. Nothing when `nodes` is empty.

@@ -28,6 +28,33 @@ void Queue(ThreadState* ts, RawCodeEvent&& ev) {
   ts->events.push_back(std::move(ev));
 }
 
+// The 1-based line and column of `pos` in `script` (0, 0 when V8 has none). V8 is asked only for what
+// the line starts learnt so far do not answer: per script, the start offset of each line met.
+std::pair<uint32_t, uint32_t> LineColumn(ThreadState* ts, v8::Local<v8::UnboundScript> script, int script_id,
+                                         uint32_t pos) {
+  auto& starts = ts->script_lines[script_id];  // line start offset -> 0-based line
+  auto next = starts.upper_bound(pos);
+  int line = -1;
+  if (next != starts.begin()) {
+    auto at = std::prev(next);
+    if (next != starts.end() && next->second == at->second + 1) return {at->second + 1, pos - at->first + 1};
+    line = script->GetLineNumber(static_cast<int>(pos));
+    if (line >= 0 && static_cast<uint32_t>(line) == at->second) return {at->second + 1, pos - at->first + 1};
+  }
+  if (line < 0) line = script->GetLineNumber(static_cast<int>(pos));
+  int column = script->GetColumnNumber(static_cast<int>(pos));
+  if (line < 0 || column < 0 || static_cast<uint32_t>(column) > pos) return {0, 0};
+  starts.emplace(pos - static_cast<uint32_t>(column), static_cast<uint32_t>(line));
+  return {static_cast<uint32_t>(line) + 1, static_cast<uint32_t>(column) + 1};
+}
+
+// A script's name (or its //# sourceURL) and //# sourceMappingURL, as UTF-8.
+std::string ScriptString(v8::Isolate* isolate, v8::Local<v8::Value> value) {
+  if (value.IsEmpty() || !value->IsString()) return std::string();
+  v8::String::Utf8Value utf8(isolate, value);
+  return *utf8 == nullptr ? std::string() : std::string(*utf8, utf8.length());
+}
+
 }  // namespace
 
 void OnJitCodeEvent(const v8::JitCodeEvent* e) {
@@ -43,7 +70,8 @@ void OnJitCodeEvent(const v8::JitCodeEvent* e) {
       const_cast<v8::JitCodeEvent*>(e)->user_data = new Positions();
       return;
     case v8::JitCodeEvent::CODE_ADD_LINE_POS_INFO:
-      if (e->user_data != nullptr && e->line_info.position_type == v8::JitCodeEvent::POSITION)
+      // Statement and expression positions both: V8's own profiler places a sample by either.
+      if (e->user_data != nullptr)
         static_cast<Positions*>(e->user_data)
             ->emplace_back(static_cast<uint32_t>(e->line_info.offset), static_cast<uint32_t>(e->line_info.pos));
       return;
@@ -67,14 +95,18 @@ void OnJitCodeEvent(const v8::JitCodeEvent* e) {
                          [](const auto& a, const auto& b) { return a.first < b.first; });
       }
       if (!e->script.IsEmpty()) {
+        v8::HandleScope scope(ts->isolate);
         ev.script_id = e->script->GetId();
         if (ts->scripts_seen.emplace(ev.script_id, true).second) {
-          v8::HandleScope scope(ts->isolate);
-          v8::Local<v8::Value> name = e->script->GetScriptName();
-          if (!name.IsEmpty() && name->IsString()) {
-            v8::String::Utf8Value utf8(ts->isolate, name);
-            if (*utf8 != nullptr) ev.script_name.assign(*utf8, utf8.length());
-          }
+          ev.script_name = ScriptString(ts->isolate, e->script->GetScriptName());
+          if (ev.script_name.empty()) ev.script_name = ScriptString(ts->isolate, e->script->GetSourceURL());
+          ev.source_map_url = ScriptString(ts->isolate, e->script->GetSourceMappingURL());
+        }
+        // A bytecode array's positions are its own script's: their lines are taken here, where V8 is
+        // at hand (V8 computed the script's line ends when it named the code).
+        if (ev.bytecode) {
+          ev.lines.reserve(ev.positions.size());
+          for (const auto& p : ev.positions) ev.lines.push_back(LineColumn(ts, e->script, ev.script_id, p.second));
         }
       }
       Queue(ts, std::move(ev));

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include <atomic>
+#include <map>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -82,6 +83,7 @@ struct ThreadState {
   // JIT handler only (JS thread).
   std::unordered_map<uintptr_t, std::unique_ptr<std::vector<std::pair<uint32_t, uint32_t>>>> line_info;
   std::unordered_map<int, bool> scripts_seen;
+  std::unordered_map<int, std::map<uint32_t, uint32_t>> script_lines;  // per script: line start -> line
   // Writer side (under Session::mu).
   uint32_t format_id = 0;
   std::string name;
@@ -109,6 +111,15 @@ struct ThreadState {
   }
 };
 
+// A frame as the format defines it: (format function id << 8 | tier, line << 32 | column).
+struct FrameKey {
+  uint64_t function_tier, position;
+  bool operator==(const FrameKey& o) const { return function_tier == o.function_tier && position == o.position; }
+};
+struct FrameKeyHash {
+  size_t operator()(const FrameKey& k) const { return std::hash<uint64_t>()(k.function_tier * 0x9e3779b97f4a7c15ull ^ k.position); }
+};
+
 // One recording.
 struct Session {
   int fd = -1;
@@ -128,8 +139,10 @@ struct Session {
   FunctionTable functions;                              // every function seen in code events
   std::unordered_map<uint32_t, uint32_t> function_ids;  // table index -> format id, for those sampled
   std::vector<uint32_t> functions_pending;              // table indexes given an id since the last flush
-  std::unordered_map<uint64_t, uint32_t> frame_ids;     // FrameKey(function, tier) -> format id
-  std::vector<std::pair<uint32_t, uint8_t>> frames_pending;
+  std::unordered_map<FrameKey, uint32_t, FrameKeyHash> frame_ids;  // -> format id
+  std::vector<ResolvedFrame> frames_pending;            // (format function id, tier, line, column)
+  // Scripts that declared a source map: name -> sourceMappingURL, "" once its SCRIPT record is written.
+  std::unordered_map<std::string, std::string> source_maps;
   uint32_t frame_count = 0;
   std::unordered_map<uint64_t, uint32_t> stack_ids;     // StackKey(parent, frame) -> format id
   std::vector<std::pair<uint32_t, uint32_t>> stacks_pending;  // (parent, frame)

@@ -23,18 +23,19 @@ constexpr uint64_t kFlushIntervalNs = 1000000000;  // write at least once a seco
 constexpr int kTickMs = 100;                       // how often the writer drains the rings
 constexpr size_t kFlushSamples = 8192;             // or sooner, when this many are pending
 
-// Keys of the interning maps: a frame is (function, tier), a stack node is (parent, frame).
-inline uint64_t FrameKey(uint32_t function, uint8_t tier) { return static_cast<uint64_t>(function) << 8 | tier; }
+// Key of the stack interning map: a stack node is (parent, frame).
 inline uint64_t StackKey(uint32_t parent, uint32_t frame) { return static_cast<uint64_t>(parent) << 32 | frame; }
 
-uint32_t FrameId(Session* s, uint32_t index, uint8_t tier) {
-  auto [fit, fnew] = s->function_ids.emplace(index, static_cast<uint32_t>(s->function_ids.size() + 1));
-  if (fnew) s->functions_pending.push_back(index);
+// The format id of a frame: a function (FunctionTable index), tier and position.
+uint32_t FrameId(Session* s, const ResolvedFrame& f) {
+  auto [fit, fnew] = s->function_ids.emplace(f.function, static_cast<uint32_t>(s->function_ids.size() + 1));
+  if (fnew) s->functions_pending.push_back(f.function);
   uint32_t function = fit->second;
-  auto [it, inserted] = s->frame_ids.emplace(FrameKey(function, tier), s->frame_count + 1);
+  FrameKey key{static_cast<uint64_t>(function) << 8 | f.tier, static_cast<uint64_t>(f.line) << 32 | f.column};
+  auto [it, inserted] = s->frame_ids.emplace(key, s->frame_count + 1);
   if (inserted) {
     s->frame_count++;
-    s->frames_pending.emplace_back(function, tier);
+    s->frames_pending.push_back({function, f.tier, f.line, f.column});
   }
   return it->second;
 }
@@ -80,7 +81,7 @@ uint32_t StackWithBuiltins(Session* s, ThreadState* ts, uint64_t pc, const uint6
   }
   if (n == 0 || pc != frames[0]) ts->codemap->ResolveJS(pc, out);
   uint32_t stack = 0;
-  for (const auto& f : out) stack = StackId(s, stack, FrameId(s, f.function, f.tier));
+  for (const auto& f : out) stack = StackId(s, stack, FrameId(s, f));
   return stack;
 }
 
@@ -128,7 +129,7 @@ uint32_t SampleStack(Session* s, ThreadState* ts, uint64_t pc, const uint64_t* f
     kept = c.kept[common - 1];
     folded = c.folded[common - 1];
   } else if (truncated) {
-    stack = StackId(s, 0, FrameId(s, PseudoFunction(s, &s->truncated_function, "(truncated stack)"), kTierUnknown));
+    stack = StackId(s, 0, FrameId(s, {PseudoFunction(s, &s->truncated_function, "(truncated stack)"), kTierUnknown}));
   }
   std::vector<ResolvedFrame>& out = s->scratch;
   auto push = [&](const std::vector<ResolvedFrame>& resolved) {
@@ -137,7 +138,7 @@ uint32_t SampleStack(Session* s, ThreadState* ts, uint64_t pc, const uint64_t* f
         folded = true;
         continue;
       }
-      stack = StackId(s, stack, FrameId(s, f.function, f.tier));
+      stack = StackId(s, stack, FrameId(s, f));
       kept++;
     }
   };
@@ -233,13 +234,22 @@ void Flush(Session* s) {
     EncodeThread(out, 1, static_cast<uint64_t>(ts->tid), ts->name, ts->kind);
     ts->thread_written = true;
   }
+  for (ThreadState* ts : s->threads)
+    for (auto& [file, url] : ts->codemap->TakeSourceMaps()) s->source_maps.emplace(file, url);
   for (uint32_t index : s->functions_pending) {
     const FunctionDesc& f = s->functions.all()[index - 1];
     EncodeFunction(out, f.kind, f.name, f.file, f.line, f.column);
+    // The source map of a script is written once one of its functions is.
+    auto map = f.file.empty() ? s->source_maps.end() : s->source_maps.find(f.file);
+    if (map != s->source_maps.end() && !map->second.empty()) {
+      EncodeScript(out, map->first, map->second);
+      map->second.clear();
+    }
   }
   s->functions_pending.clear();
-  for (const auto& [function, tier] : s->frames_pending) EncodeFrame(out, function, tier);
+  for (const auto& f : s->frames_pending) EncodeFrame(out, f.function, f.tier, f.line, f.column);
   s->frames_pending.clear();
+
   EncodeStacks(out, s->stack_count - static_cast<uint32_t>(s->stacks_pending.size()) + 1, s->stacks_pending);
   s->stacks_pending.clear();
   for (ThreadState* ts : s->threads) {
