@@ -24,7 +24,7 @@ export type MetaValue = string | number | string[];
 
 /** The native binding (build/Release/vmprof.node). */
 export interface Addon {
-  start(fd: number, options: { periodUs: number; mode: "cpu" | "wall"; maxDepth: number; compress?: boolean }, meta: [string, MetaValue][], processName: string): void;
+  start(fd: number, options: { periodUs: number; mode: "cpu" | "wall"; maxDepth: number; compress?: boolean; lines?: boolean }, meta: [string, MetaValue][], processName: string): void;
   addThread(name: string, kind: number): void;
   stop(): SamplerStats;
   stats(): SamplerStats;

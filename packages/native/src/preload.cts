@@ -53,7 +53,8 @@ function run(): void {
   const maxDepth = Number(env.VMPROF_MAX_DEPTH) || addon.DEFAULT_MAX_DEPTH;
   const entries = addon.processMeta(env.VMPROF_NO_ARGV === "1" ? undefined : meta.redactArgv(addon.commandLine()));
   if (env.VMPROF_META) entries.push(...(JSON.parse(env.VMPROF_META) as [string, addon.MetaValue][]));
-  native.start(fd, { periodUs, mode, maxDepth }, entries, addon.processName());
+  const lines = env.VMPROF_LINES !== "0";
+  native.start(fd, { periodUs, mode, maxDepth, lines }, entries, addon.processName());
   native.addThread("main", 0);
   native.installTerminationHandlers();
   process.on("exit", () => {

@@ -13,6 +13,7 @@ export const FLAGS: Record<string, FlagSpec> = {
   rate: { type: "string", summary: "Sampling rate in Hz (instead of --period)." },
   mode: { type: "string", summary: "cpu: where CPU time goes (idle not sampled); wall: wall-clock time, idle and waits shown.", options: ["cpu", "wall"], default: "cpu" },
   "max-depth": { type: "integer", summary: "Frames kept per sample (the innermost ones).", min: 1, max: 1024, default: DEFAULT_MAX_DEPTH },
+  lines: { type: "boolean", summary: "Give each frame the line and column it was executing (--no-lines: functions only, smaller files).", default: true, allowNo: true },
   label: { type: "string", summary: "A key=value label stored in the profile's metadata (repeatable).", multiple: true },
   argv: { type: "boolean", summary: "Store the command lines (secret-looking values redacted).", default: true, allowNo: true },
   children: { type: "boolean", summary: "Also profile Node child processes of the program.", default: true, allowNo: true },

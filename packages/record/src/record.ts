@@ -22,6 +22,8 @@ export interface RecordOptions {
   mode: "cpu" | "wall";
   /** Frames kept per sample. */
   maxDepth: number;
+  /** Give frames the line and column they were executing (default true). */
+  lines?: boolean;
   /** Stored as `label.<key>` metadata. */
   labels: Record<string, string>;
   /** Store the command lines (redacted); false drops them. */
@@ -84,6 +86,7 @@ export async function record(o: RecordOptions): Promise<RecordResult> {
     VMPROF_PERIOD_US: String(o.periodUs),
     VMPROF_MODE: o.mode,
     VMPROF_MAX_DEPTH: String(o.maxDepth),
+    VMPROF_LINES: o.lines === false ? "0" : "1",
     VMPROF_CHILDREN: o.children ? "1" : "0",
     VMPROF_NO_ARGV: o.argv ? "0" : "1",
     VMPROF_ALLOW_UNPROFILED: o.allowUnprofiled ? "1" : "0",

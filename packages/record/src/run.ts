@@ -45,6 +45,7 @@ export async function runRecord(flags: FlagValues, command: string[]): Promise<n
       periodUs,
       mode: flags.mode as "cpu" | "wall",
       maxDepth: flags["max-depth"] as number,
+      lines: flags.lines !== false,
       labels,
       argv: flags.argv !== false,
       children: flags.children !== false,

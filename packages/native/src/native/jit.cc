@@ -104,7 +104,7 @@ void OnJitCodeEvent(const v8::JitCodeEvent* e) {
         }
         // A bytecode array's positions are its own script's: their lines are taken here, where V8 is
         // at hand (V8 computed the script's line ends when it named the code).
-        if (ev.bytecode) {
+        if (ev.bytecode && ts->lines) {
           ev.lines.reserve(ev.positions.size());
           for (const auto& p : ev.positions) ev.lines.push_back(LineColumn(ts, e->script, ev.script_id, p.second));
         }

@@ -21,6 +21,7 @@ struct Options {
   bool cpu_mode = true;      // true: sample CPU time (thread CPU clocks); false: wall-clock time
   uint32_t max_depth = 256;  // frames kept per sample (innermost first); deeper stacks are cut
   bool compress = true;      // deflate SAMPLES bodies
+  bool lines = true;         // give frames the line and column they were executing
 };
 
 // Counters of a session, for stop() and stats().

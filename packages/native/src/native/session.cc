@@ -118,6 +118,7 @@ bool AddThread(v8::Isolate* isolate, const std::string& name, uint8_t kind, std:
   }
   ThreadState* ts = tls_state;
   ts->max_depth = s->options.max_depth;
+  ts->lines = s->options.lines;
   ts->name = name;
   ts->kind = kind;
   ts->head = 0;

@@ -56,6 +56,7 @@ struct ThreadState {
   v8::Isolate* isolate = nullptr;
   pid_t tid = 0;
   uint32_t max_depth = 256;
+  bool lines = true;  // read by the JIT handler: take the lines of bytecode positions
   // Set by the JS thread; read by the signal handler, the JIT handler and the sampler thread.
   std::atomic<bool> sampling{false};
   std::atomic<bool> collecting{false};
