@@ -67,11 +67,16 @@ export class ModelBuilder {
     return id;
   }
 
-  /** The stack id of a root-first list of function ids (tier unknown). */
-  stack(functionIds: readonly number[]): number {
+  /**
+   * The stack id of a root-first list of function ids (tier unknown). `lines` and `columns`, when
+   * given, are parallel to `functionIds`: the position each frame was executing (1-based, 0 unknown).
+   */
+  stack(functionIds: readonly number[], lines?: readonly number[], columns?: readonly number[]): number {
     let s = 0;
-    for (const id of functionIds) {
-      let fr = this.frameOf[id];
+    for (const [k, id] of functionIds.entries()) {
+      const line = clampLine(lines?.[k]);
+      const column = clampLine(columns?.[k]);
+      let fr = line === 0 && column === 0 ? this.frameOf[id] : this.w.frame(id, Tier.UNKNOWN, line, column);
       if (fr === undefined) fr = this.frameOf[id] = this.w.frame(id, Tier.UNKNOWN);
       s = this.w.child(s, fr);
     }

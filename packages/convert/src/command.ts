@@ -16,6 +16,7 @@ export default class ConvertCommand extends Command {
     "vmprof-convert -o out.pb.gz out.prof && go tool pprof -top out.pb.gz",
     "vmprof-convert -o main.cpuprofile --tid 4242 out.prof",
     "vmprof-convert --to collapsed out.prof | flamegraph.pl > out.svg",
+    "vmprof-convert --to collapsed --lines out.prof",
     "vmprof-convert -o flame.svg --no-internals out.prof",
     "vmprof-convert -o app.prof CPU.20251124.cpuprofile",
     "vmprof-convert --open out.prof",
@@ -25,6 +26,7 @@ export default class ConvertCommand extends Command {
     to: Flags.string({ summary: "Output format [default: from the -o file's name].", options: [...OUTPUT_FORMATS] }),
     output: Flags.string({ char: "o", summary: 'Write here instead of stdout ("-": stdout).', helpValue: "FILE" }),
     open: Flags.boolean({ summary: "Show the profile in speedscope's bundled viewer, served on 127.0.0.1; prints the URL and serves until interrupted.", exclusive: ["to", "output"] }),
+    lines: Flags.boolean({ summary: 'Collapsed stacks: write each frame as "NAME FILE:LINE", the line it was executing (other formats carry lines already).' }),
     port: Flags.integer({ summary: "--open: port to serve on [default: any free port].", min: 0, max: 65535, dependsOn: ["open"] }),
     ...oclifFlags(SELECTION_FLAGS),
   };
@@ -45,6 +47,7 @@ export default class ConvertCommand extends Command {
         weight,
         selection,
         filter,
+        lines: flags.lines,
         stdout: process.stdout,
         stderr: process.stderr,
       });

@@ -46,6 +46,8 @@ const BINARY: OutputFormat[] = ["pprof", "vmprof"];
 /** Options of exportProfile beyond the common ones. */
 export interface AnyExportOptions extends ExportOptions {
   onNote?: (message: string) => void;
+  /** Collapsed stacks only: each frame with the line it was executing (CollapsedOptions.lines). */
+  lines?: boolean;
 }
 
 /** The chunks of `p` in format `to`. Throws ConvertError for a selection the format cannot carry. */
@@ -64,6 +66,7 @@ function* guarded(make: () => Iterable<string | Uint8Array>): Generator<string |
 }
 
 function chunksOf(p: Profile, to: OutputFormat, o: AnyExportOptions): Iterable<string | Uint8Array> {
+  if (o.lines && to !== "collapsed") throw new ConvertError(`--lines is for --to collapsed; ${to} carries lines already`);
   switch (to) {
     case "speedscope":
       return toSpeedscope(p, o);
@@ -97,6 +100,8 @@ export interface ConvertOptions {
   weight?: Weight;
   selection?: Selection;
   filter?: PathFilter;
+  /** Collapsed stacks only: each frame with the line it was executing. */
+  lines?: boolean;
   stdout: NodeJS.WritableStream & { isTTY?: boolean };
   /** Notes, warnings and progress go here. */
   stderr: NodeJS.WritableStream & { isTTY?: boolean };
@@ -156,6 +161,7 @@ export async function convert(o: ConvertOptions): Promise<ConvertResult> {
     weight: o.weight,
     selection: o.selection,
     filter: o.filter,
+    lines: o.lines,
     onProgress: (f) => progress.update(f),
     onNote: (m) => o.stderr.write(`vmprof-convert: ${m}\n`),
   });

@@ -12,6 +12,6 @@ export { SELECTION_FLAGS, compilePattern, parseFlagsFast, parseSelectionFlags, t
 export { toSpeedscope, EXPORTER } from "./export/speedscope.js";
 export { toPprof } from "./export/pprof.js";
 export { toCpuprofile, type CpuprofileOptions } from "./export/cpuprofile.js";
-export { toCollapsed, foldedFrame } from "./export/collapsed.js";
+export { toCollapsed, foldedFrame, foldedLineFrame, type CollapsedOptions } from "./export/collapsed.js";
 export { toSvg, xmlEscape, type SvgOptions } from "./export/svg.js";
 export { serveViewer, openBrowser, viewerDir, type Viewer } from "./open.js";

@@ -1,5 +1,5 @@
 /** Helpers of the convert tests: the real commands, the real consumers (go tool pprof, Chromium). */
-import { spawnSync, type SpawnSyncReturns } from "node:child_process";
+import { spawn, spawnSync, type SpawnSyncReturns } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -45,17 +45,30 @@ export function tool(cmd: string, args: string[], opts: { timeout?: number; cwd?
   return r;
 }
 
-/** Headless Chromium as notes/formats.md says works here (software WebGL); `args` add the page and the output. */
+/** Headless Chromium as notes/formats.md says works here (software WebGL). */
+const CHROMIUM_FLAGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--enable-unsafe-swiftshader",
+  "--use-gl=angle",
+  "--use-angle=swiftshader",
+  "--virtual-time-budget=8000",
+  "--window-size=1400,900",
+];
+
+/** Headless Chromium; `args` add the page and the output. */
 export function chromium(args: string[]): SpawnSyncReturns<string> {
-  return tool("chromium", [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--enable-unsafe-swiftshader",
-    "--use-gl=angle",
-    "--use-angle=swiftshader",
-    "--virtual-time-budget=8000",
-    "--window-size=1400,900",
-    ...args,
-  ]);
+  return tool("chromium", [...CHROMIUM_FLAGS, ...args]);
+}
+
+/** Headless Chromium's stdout, without blocking the event loop (for pages served by the test itself). */
+export function chromiumAsync(args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn("chromium", [...CHROMIUM_FLAGS, ...args], { stdio: ["ignore", "pipe", "ignore"] });
+    let out = "";
+    child.stdout.on("data", (d) => (out += d));
+    child.once("error", (e) => reject(new Error(`chromium could not run (${e.message}): tools/scripts/setup.sh installs it`)));
+    child.once("exit", () => resolve(out));
+  });
 }

@@ -4,6 +4,9 @@
  * DevTools charges a sample with the time from its timestamp to the next, so a sample whose
  * interval ends at time t with weight w is written at t - w. Under the cpu weight, the time a thread
  * spent off CPU between samples becomes an "(idle)" sample instead of being charged to the next stack.
+ * A node is a function on a path (callFrame lineNumber/columnNumber: the function's start, 0-based);
+ * its positionTicks count its self samples by the line they were executing (1-based), as
+ * `node --cpu-prof` writes them, so DevTools shows per-line costs. Samples of unknown line have none.
  */
 import { isAbsolute } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -11,6 +14,7 @@ import { STATE_LABELS, ThreadKind, VmState, functionInfo, metaValue, pathKey, st
 import { ConvertError } from "../errors.js";
 import { select, threadTitle, type ExportOptions } from "../select.js";
 import { threadBuckets } from "./buckets.js";
+import { PathFrames } from "./frames.js";
 
 /** Chrome's names for the VM states it knows; the others keep the model's labels. */
 const CHROME_STATE: Record<number, string> = { [VmState.JS]: "(program)", [VmState.OTHER]: "(program)" };
@@ -53,10 +57,14 @@ export function* toCpuprofile(p: Profile, o: CpuprofileOptions = {}): Generator<
     fn: number;
     hits: number;
     children: number[];
+    /** Self samples by the 1-based line the node's function was executing. */
+    ticks?: Map<number, number>;
   }
   const nodes: Node[] = [{ id: 1, fn: 0, hits: 0, children: [] }];
   const childOf = new Map<string, number>();
-  const nodeOfPath = new Map<number, number>();
+  // A path's node and the line its leaf frame was executing (0 unknown).
+  const nodeOfPath = new Map<number, [number, number]>();
+  const frames = new PathFrames(sel.paths);
   const idleFn = stateFunctionId(p, VmState.IDLE);
   const nodeFor = (path: Uint32Array | number[]): number => {
     let at = 1;
@@ -80,8 +88,19 @@ export function* toCpuprofile(p: Profile, o: CpuprofileOptions = {}): Generator<
   const cpu = sel.weight === "cpu";
   for (const i of ix) {
     const key = pathKey(s.stack[i], s.state[i]);
-    let node = nodeOfPath.get(key);
-    if (node === undefined) nodeOfPath.set(key, (node = nodeFor(sel.paths.functions(s.stack[i], s.state[i]))));
+    let hit = nodeOfPath.get(key);
+    if (hit === undefined) {
+      const frs = frames.get(s.stack[i], s.state[i]);
+      // A position in another file than the node's script has no place in its positionTicks.
+      const leaf = frs.length > 0 && frs[frs.length - 1] !== 0 ? p.frames[frs[frs.length - 1] - 1] : undefined;
+      nodeOfPath.set(key, (hit = [nodeFor(sel.paths.functions(s.stack[i], s.state[i])), leaf !== undefined && leaf.file === undefined ? leaf.line : 0]));
+    }
+    const [node, line] = hit;
+    if (line > 0) {
+      const n = nodes[node - 1];
+      n.ticks ??= new Map();
+      n.ticks.set(line, (n.ticks.get(line) ?? 0) + 1);
+    }
     const w = cpu ? s.cpu[i] : s.wall[i];
     const at = s.time[i] - Math.min(w, s.time[i]);
     if (cpu && sampleNodes.length > 0 && at > end) {
@@ -110,7 +129,10 @@ export function* toCpuprofile(p: Profile, o: CpuprofileOptions = {}): Generator<
   };
   yield `{"nodes":[`;
   for (let k = 0; k < nodes.length; k += 4096) {
-    const part = nodes.slice(k, k + 4096).map((n) => JSON.stringify({ id: n.id, callFrame: frameOf(n.fn), hitCount: n.hits, children: n.children }));
+    const part = nodes.slice(k, k + 4096).map((n) => {
+      const ticks = n.ticks ? [...n.ticks].sort((a, b) => a[0] - b[0]).map(([line, ticks]) => ({ line, ticks })) : undefined;
+      return JSON.stringify({ id: n.id, callFrame: frameOf(n.fn), hitCount: n.hits, children: n.children, positionTicks: ticks });
+    });
     yield (k > 0 ? "," : "") + part.join(",");
   }
   yield `],"startTime":${Math.round(origin)},"endTime":${Math.round(origin + end)},"samples":[`;

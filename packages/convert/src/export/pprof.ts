@@ -1,14 +1,17 @@
 /**
  * pprof: a gzipped profile.proto written with `pprof-format`. Sample types samples/count,
  * cpu/nanoseconds and wall/nanoseconds (the default is the chosen weight); one sample per distinct
- * (thread, path) with labels "pid", "thread id" and "thread name"; one function and one location per
- * function of the profile (VM states are functions named "(garbage collector)", "(idle)"...); period,
+ * (thread, list of locations) with labels "pid", "thread id" and "thread name"; one Function per function of the
+ * profile (startLine: where it starts; VM states are functions named "(garbage collector)", "(idle)"...)
+ * and one Location per (function, line, column) its frames were executing, so `go tool pprof -list`
+ * shows per-line costs (Line.line and Line.column 1-based, 0 when unknown); period,
  * time_nanos and duration_nanos from the recording. JIT tiers have no place in pprof and are dropped.
  */
 import { gzipSync } from "node:zlib";
 import { Function as PFunction, Label, Location, Mapping, Profile as PProfile, Sample, StringTable, ValueType, Line } from "pprof-format";
 import { STATE_SLOTS, functionInfo, metaValue, pathKey, pathKeyStack, pathKeyState, type Profile } from "@vmprof/format";
 import { select, type ExportOptions } from "../select.js";
+import { PathFrames } from "./frames.js";
 import { EXPORTER } from "./speedscope.js";
 
 /** Encodes the pprof of `p`, gzipped. */
@@ -51,16 +54,51 @@ export function toPprof(p: Profile, o: ExportOptions = {}): Uint8Array {
     if (s.time[i] > last) last = s.time[i];
     if ((i & 0xfffff) === 0) o.onProgress?.(i / s.count);
   }
-  // Hidden functions can make two stacks one path: merge by path.
+  // One pprof Function per function, one Location per (function, line, column) sampled: what a frame
+  // says minus its tier. Hidden functions or lost tiers can make two stacks one list of locations:
+  // samples merge by that list.
+  const frames = new PathFrames(sel.paths);
+  const functions: PFunction[] = [];
+  const functionOf = new Map<string, number>();
+  // A position in another file than its function's (a source map can say so) gets a Function of
+  // that file, with no start line: a pprof Line has no file of its own.
+  const pfunction = (fnId: number, file: string | undefined): number => {
+    const key = file === undefined ? String(fnId) : `${fnId}\0${file}`;
+    let id = functionOf.get(key);
+    if (id !== undefined) return id;
+    id = functions.length + 1;
+    const f = functionInfo(p, fnId);
+    const name = f.name === "" ? "(anonymous)" : f.name;
+    functions.push(new PFunction({ id, name: str(name), systemName: str(name), filename: str(file ?? f.file), startLine: file === undefined ? f.line : 0 }));
+    functionOf.set(key, id);
+    return id;
+  };
+  const locations: Location[] = [];
+  const locOf = new Map<string, number>();
+  const location = (fnId: number, frameId: number): number => {
+    const fr = frameId === 0 ? undefined : p.frames[frameId - 1];
+    const line = fr?.line ?? 0;
+    const column = fr?.column ?? 0;
+    const key = `${fnId}:${line}:${column}:${fr?.file ?? ""}`;
+    let id = locOf.get(key);
+    if (id !== undefined) return id;
+    id = locations.length + 1;
+    locations.push(new Location({ id, mappingId: 1, line: [new Line({ functionId: pfunction(fnId, fr?.file), line, column })] }));
+    locOf.set(key, id);
+    return id;
+  };
   const pathIds = new Map<string, number>();
-  const paths: Uint32Array[] = [];
+  const paths: number[][] = [];
   const pathOfK = stackKeys.map((key) => {
-    const path = sel.paths.functions(pathKeyStack(key), pathKeyState(key));
-    const text = path.join(",");
+    const fns = sel.paths.functions(pathKeyStack(key), pathKeyState(key));
+    const frs = frames.get(pathKeyStack(key), pathKeyState(key));
+    const locs: number[] = [];
+    for (let k = fns.length - 1; k >= 0; k--) locs.push(location(fns[k], frs[k]));
+    const text = locs.join(",");
     let id = pathIds.get(text);
     if (id === undefined) {
       pathIds.set(text, (id = paths.length));
-      paths.push(path);
+      paths.push(locs);
     }
     return id;
   });
@@ -83,20 +121,6 @@ export function toPprof(p: Profile, o: ExportOptions = {}): Uint8Array {
     }
   }
 
-  const functions: PFunction[] = [];
-  const locations: Location[] = [];
-  const locOf = new Map<number, number>();
-  const location = (fnId: number): number => {
-    let id = locOf.get(fnId);
-    if (id !== undefined) return id;
-    id = locations.length + 1;
-    const f = functionInfo(p, fnId);
-    const name = f.name === "" ? "(anonymous)" : f.name;
-    functions.push(new PFunction({ id, name: str(name), systemName: str(name), filename: str(f.file), startLine: f.line }));
-    locations.push(new Location({ id, mappingId: 1, line: [new Line({ functionId: id, line: f.line })] }));
-    locOf.set(fnId, id);
-    return id;
-  };
   const types = [
     new ValueType({ type: str("samples"), unit: str("count") }),
     new ValueType({ type: str("cpu"), unit: str("nanoseconds") }),
@@ -111,12 +135,7 @@ export function toPprof(p: Profile, o: ExportOptions = {}): Uint8Array {
       new Label({ key: keys.name, str: str(t.name) }),
     ]);
   }
-  const samples = entries.map((e) => {
-    const path = paths[e.path];
-    const locs: number[] = [];
-    for (let k = path.length - 1; k >= 0; k--) locs.push(location(path[k]));
-    return new Sample({ locationId: locs, value: [e.count, e.cpu * 1000, e.wall * 1000], label: threadLabels.get(e.thread) });
-  });
+  const samples = entries.map((e) => new Sample({ locationId: paths[e.path], value: [e.count, e.cpu * 1000, e.wall * 1000], label: threadLabels.get(e.thread) }));
 
   const mode = String(metaValue(p, "mode") ?? "");
   const periodUs = Number(metaValue(p, "period_us") ?? 0);

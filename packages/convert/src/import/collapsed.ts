@@ -1,7 +1,7 @@
 /**
  * Collapsed (folded) stacks into the model: each line "root;...;leaf COUNT" becomes COUNT samples of
  * one thread. A frame written "name (file:line:column)" by vmprof-convert, py-spy and others gets its
- * location back. Folded stacks carry no time: samples have no CPU or wall weight.
+ * function's location back; "name FILE:LINE" (vmprof-convert --lines) the line its frame was executing. Folded stacks carry no time: samples have no CPU or wall weight.
  */
 import { VmState, type Profile } from "@vmprof/format";
 import { ModelBuilder, stateOfLabel, type FunctionSpec } from "../build.js";
@@ -11,6 +11,8 @@ import type { Input } from "../read.js";
 
 const LINE = /^(.*\S) +(\d+)$/;
 const FRAME = /^(.*) \(([^()]*?)(?::(\d+))?(?::(\d+))?\)$/;
+/** vmprof-convert --lines: "name FILE:LINE", FILE percent-encoded (export/collapsed.ts). */
+const LINE_FRAME = /^(.*) (\S+):(\d+)$/;
 
 /** True when every non-empty line of `text` reads as a folded stack with a count. */
 function looksLikeCollapsed(text: string): boolean {
@@ -24,18 +26,23 @@ function looksLikeCollapsed(text: string): boolean {
   return seen;
 }
 
-/** A folded frame's function: "name (file:line:column)" or a bare name. */
-export function parseFoldedFrame(text: string): FunctionSpec {
+/**
+ * A folded frame: its function ("name (file:line:column)", "name FILE:LINE" or a bare name) and, for
+ * "name FILE:LINE", the 1-based line it was executing (else 0).
+ */
+export function parseFoldedFrame(text: string): { fn: FunctionSpec; line: number } {
   const m = FRAME.exec(text);
-  if (!m || m[2] === "") return { name: text };
-  return { name: m[1], file: m[2], line: m[3] ? Number(m[3]) : 0, column: m[4] ? Number(m[4]) : 0 };
+  if (m && m[2] !== "") return { fn: { name: m[1], file: m[2], line: m[3] ? Number(m[3]) : 0, column: m[4] ? Number(m[4]) : 0 }, line: 0 };
+  const l = LINE_FRAME.exec(text);
+  if (l) return { fn: { name: l[1], file: l[2].replace(/%(25|20|3B|0D|0A)/g, (_, h: string) => String.fromCharCode(parseInt(h, 16))) }, line: Number(l[3]) };
+  return { fn: { name: text }, line: 0 };
 }
 
 /** Imports collapsed stacks; throws ConvertError naming the line that is not a folded stack. */
 function importCollapsed(text: string, source: string, limits: ImportLimits = DEFAULT_LIMITS): Profile {
   const b = new ModelBuilder(source);
   const thread = b.thread({ process: b.process({ pid: 0 }), tid: 0, name: "main" });
-  const fnOf = new Map<string, number>();
+  const frameOf = new Map<string, [number, number]>();
   let total = 0;
   for (const [i, line] of text.split("\n").entries()) {
     const l = line.trimEnd();
@@ -47,18 +54,24 @@ function importCollapsed(text: string, source: string, limits: ImportLimits = DE
     if (total > limits.maxSamples) throw new LimitError(`${source}: collapsed stacks count more than ${limits.maxSamples} samples`);
     const names = m[1].split(";");
     let state: number = VmState.JS;
-    const leaf = parseFoldedFrame(names[names.length - 1]);
+    const leaf = parseFoldedFrame(names[names.length - 1]).fn;
     const leafState = stateOfLabel(leaf.name, leaf.file);
     if (leafState !== undefined) {
       state = leafState;
       names.pop();
     }
-    const fns = names.map((n) => {
-      let id = fnOf.get(n);
-      if (id === undefined) fnOf.set(n, (id = b.fn(parseFoldedFrame(n))));
-      return id;
-    });
-    const stack = b.stack(fns);
+    const fns: number[] = [];
+    const lines: number[] = [];
+    for (const n of names) {
+      let fr = frameOf.get(n);
+      if (fr === undefined) {
+        const { fn, line } = parseFoldedFrame(n);
+        frameOf.set(n, (fr = [b.fn(fn), line]));
+      }
+      fns.push(fr[0]);
+      lines.push(fr[1]);
+    }
+    const stack = b.stack(fns, lines);
     for (let k = 0; k < count; k++) b.sample(thread, 0, 0, 0, state, stack);
   }
   if (total === 0) throw new ConvertError(`${source}: collapsed stacks with no samples`);

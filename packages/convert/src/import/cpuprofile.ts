@@ -2,7 +2,8 @@
  * Chrome DevTools .cpuprofile (what `node --cpu-prof` writes) into the model: one process, one thread.
  * A sample stands for the time from its timestamp to the next one (the last: to endTime), as DevTools
  * counts it; in the model that interval ends at the sample's time and is its wall weight. The source
- * has no CPU time: cpu weights are 0 and the mode is "wall".
+ * has no CPU time: cpu weights are 0 and the mode is "wall". A node's positionTicks become the
+ * lines of its samples' leaf frames (counts exact, order within the node not known).
  */
 import { fileURLToPath } from "node:url";
 import { VmState, type Profile } from "@vmprof/format";
@@ -25,6 +26,8 @@ export interface CpuProfileNode {
   callFrame: { functionName: string; scriptId: string | number; url: string; lineNumber: number; columnNumber: number };
   hitCount?: number;
   children?: number[];
+  /** The node's self samples by the line they were executing (1-based). */
+  positionTicks?: { line: number; ticks: number }[];
 }
 
 /** True when a parsed JSON value has the shape of a .cpuprofile. */
@@ -66,9 +69,9 @@ function importCpuprofile(v: CpuProfile, source: string): Profile {
   const b = new ModelBuilder(source);
   const proc = b.process({ pid: 0, name: "" });
   const thread = b.thread({ process: proc, tid: 0, name: "main" });
-  // Each node's stack and state, resolved once: the path from below "(root)" to the node.
-  const resolved = new Map<number, [number, number]>();
-  const resolve = (id: number): [number, number] => {
+  // Each node's functions and state, resolved once: the path from below "(root)" to the node.
+  const resolved = new Map<number, [number[], number]>();
+  const resolve = (id: number): [number[], number] => {
     const have = resolved.get(id);
     if (have) return have;
     const chain: CpuProfileNode[] = [];
@@ -84,9 +87,34 @@ function importCpuprofile(v: CpuProfile, source: string): Profile {
     const fns = chain.map(({ callFrame: f }) =>
       b.fn({ name: String(f.functionName ?? ""), file: urlToFile(String(f.url ?? "")), line: f.lineNumber + 1, column: f.columnNumber + 1 }),
     );
-    const r: [number, number] = [b.stack(fns), state ?? VmState.JS];
+    const r: [number[], number] = [fns, state ?? VmState.JS];
     resolved.set(id, r);
     return r;
+  };
+  // A node's samples take its positionTicks' lines in order (the first `ticks` samples the first
+  // line...): a .cpuprofile says how many samples hit each line, not which; the rest have no line.
+  const lineQueue = new Map<number, { line: number; ticks: number }[]>();
+  for (const n of v.nodes) {
+    if (!Array.isArray(n.positionTicks)) continue;
+    const q = n.positionTicks.filter((t) => Number.isInteger(t?.line) && t.line > 0 && Number.isInteger(t.ticks) && t.ticks > 0).map((t) => ({ ...t }));
+    if (q.length > 0) lineQueue.set(n.id, q);
+  }
+  const stackOf = new Map<string, number>();
+  const stackAt = (id: number): [number, number] => {
+    const [fns, state] = resolve(id);
+    const q = state === VmState.JS && fns.length > 0 ? lineQueue.get(id) : undefined;
+    let line = 0;
+    if (q !== undefined && q.length > 0) {
+      line = q[0].line;
+      if (--q[0].ticks === 0) q.shift();
+    }
+    const key = `${id}:${line}`;
+    let stack = stackOf.get(key);
+    if (stack === undefined) {
+      const lines = line === 0 ? undefined : fns.map((_, k) => (k === fns.length - 1 ? line : 0));
+      stackOf.set(key, (stack = b.stack(fns, lines)));
+    }
+    return [stack, state];
   };
   const n = v.samples.length;
   const stamps = new Float64Array(n + 1);
@@ -103,7 +131,7 @@ function importCpuprofile(v: CpuProfile, source: string): Profile {
   for (let i = 0; i < n; i++) {
     const id = v.samples[i];
     if (!byId.has(id)) throw bad(`sample ${i} refers to node ${id}, which is not defined`);
-    const [stack, state] = resolve(id);
+    const [stack, state] = stackAt(id);
     const wall = stamps[i + 1] - stamps[i];
     if (i + 1 < n) deltas.push(wall);
     b.sample(thread, stamps[i + 1], wall, 0, state, stack);

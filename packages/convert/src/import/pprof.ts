@@ -3,7 +3,8 @@
  * one entry per sample, so a pprof sample of count N becomes N samples sharing its CPU and wall time,
  * laid end to end per thread from the profile's time_nanos (pprof keeps no per-sample times).
  * Threads and processes come from the labels "pid", "thread id" and "thread name" (and their
- * snake_case spellings), as vmprof-convert and @datadog/pprof write them.
+ * snake_case spellings), as vmprof-convert and @datadog/pprof write them. A Function's start_line is
+ * its function's line; each Line's line and column (1-based) are where its frame was executing.
  */
 import { Profile as PprofProfile } from "pprof-format";
 import { VmState, type Profile } from "@vmprof/format";
@@ -59,20 +60,23 @@ function importPprof(pp: PprofProfile, source: string, limits: ImportLimits = DE
     const state = stateOfLabel(name, file);
     if (state !== undefined) fnState.set(num(f.id), state);
   }
-  // A location's functions, outermost first (the last Line of a location is the caller).
-  const locFns = new Map<number, number[]>();
+  // A location's functions, outermost first (the last Line of a location is the caller), and the
+  // line and column each was executing.
+  const locFns = new Map<number, { fns: number[]; lines: number[]; columns: number[] }>();
   const locState = new Map<number, number>();
   for (const loc of pp.location) {
     const id = num(loc.id);
     if (id === 0) throw bad("a location has id 0");
-    const fns: number[] = [];
+    const at = { fns: [] as number[], lines: [] as number[], columns: [] as number[] };
     for (let k = loc.line.length - 1; k >= 0; k--) {
       const fid = num(loc.line[k].functionId);
       const f = fnIds.get(fid);
       if (f === undefined) throw bad(`location ${id} refers to function ${fid}, which is not defined`);
-      fns.push(f);
+      at.fns.push(f);
+      at.lines.push(num(loc.line[k].line));
+      at.columns.push(num(loc.line[k].column));
     }
-    locFns.set(id, fns);
+    locFns.set(id, at);
     // A leaf location that is one of our VM-state labels becomes the sample's state.
     const state = loc.line.length === 1 ? fnState.get(num(loc.line[0].functionId)) : undefined;
     if (state !== undefined) locState.set(id, state);
@@ -116,15 +120,21 @@ function importPprof(pp: PprofProfile, source: string, limits: ImportLimits = DE
       else if (labelKeys.name.includes(key)) tname = text;
     }
     const fns: number[] = [];
+    const lines: number[] = [];
+    const columns: number[] = [];
     let state: number = VmState.JS;
     for (let k = s.locationId.length - 1; k >= 0; k--) {
       const lid = num(s.locationId[k]);
       const lf = locFns.get(lid);
       if (lf === undefined) throw bad(`sample ${i} refers to location ${lid}, which is not defined`);
       if (k === 0 && locState.has(lid)) state = locState.get(lid)!;
-      else fns.push(...lf);
+      else {
+        fns.push(...lf.fns);
+        lines.push(...lf.lines);
+        columns.push(...lf.columns);
+      }
     }
-    const stack = b.stack(fns);
+    const stack = b.stack(fns, lines, columns);
     const t = threadOf(pid, tid, tname);
     // Spread the sums over `count` samples in whole µs, keeping the totals exact.
     const cpuTotal = Math.round(cpuUs);
