@@ -27,6 +27,8 @@ export interface LineProfile {
   profile: Profile;
   /** Index: a function id of `profile` (units, then VM states); value: the function id in the original profile. */
   origin: Uint32Array;
+  /** Index: a unit id; value: the 1-based line the unit ran at, 0 when unknown (the function-as-defined unit, VM states). */
+  line: Uint32Array;
 }
 
 /** Builds the line profile of `p` (one pass over its frames). */
@@ -55,7 +57,9 @@ export function lineProfile(p: Profile): LineProfile {
   const origin = new Uint32Array(functionIdLimit(profile));
   origin.set(from);
   for (let id = units.length + 1; id < origin.length; id++) origin[id] = stateFunctionId(p, id - units.length - 1);
-  return { profile, origin };
+  const line = new Uint32Array(origin.length);
+  for (const fr of p.frames) line[frames[fr.id - 1].function] = fr.line;
+  return { profile, origin, line };
 }
 
 /**

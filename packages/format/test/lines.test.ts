@@ -87,6 +87,8 @@ test("lines as functions: a line's total counts once per sample (recursion inclu
   // A function whose line is unknown is one unit: the function as defined.
   const g = lp.profile.functions.find((x) => x.name === "g")!;
   assert.equal(g.line, 0);
+  assert.equal(lp.line[g.id], 0);
+  assert.equal(lp.line[lp.profile.frames.find((fr) => fr.line === 12)!.function], 12);
   assert.equal(t.totalCount[g.id], 2);
   // Units map back to their functions, states to the original's states.
   assert.equal(lp.origin[g.id], findFunctions(p, "g")[0]);
