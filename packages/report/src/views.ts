@@ -578,9 +578,8 @@ function lineEntries(
     const byFile = new Map<string, LineRow[]>();
     for (const u of units.get(id)!) {
       const file = lp.profile.functions[u - 1].file;
-      let rows = byFile.get(file);
-      if (!byFile.has(file)) byFile.set(file, (rows = []));
-      rows!.push({
+      if (!byFile.has(file)) byFile.set(file, []);
+      byFile.get(file)!.push({
         line: lp.line[u],
         totalPercent: pct(lt.total[u], x.agg.total),
         selfPercent: pct(lt.self[u], x.agg.total),
