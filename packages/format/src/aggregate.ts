@@ -102,18 +102,18 @@ export function aggregate(p: Profile, opts: { weight?: Weight; selection?: Selec
 
 /**
  * Calls `fn` for each aggregate entry of non-zero weight or count with its path (SamplePaths: root
- * first, state leaf, hidden functions removed, so it may be empty), its weight and its sample count.
- * The arrays are shared: copy them to keep them.
+ * first, state leaf, hidden functions removed, so it may be empty), its weight and its sample count,
+ * and the path's tiers and frame ids (SamplePath). The arrays are shared: copy them to keep them.
  */
 export function forEachPath(
   agg: Aggregate,
-  fn: (functions: Uint32Array, weight: number, count: number, tiers: Uint8Array) => void,
+  fn: (functions: Uint32Array, weight: number, count: number, tiers: Uint8Array, frames: Uint32Array) => void,
 ): void {
   for (let k = 0; k < agg.stacks.length; k++) {
     const w = agg.weights[k];
     const c = agg.counts[k];
     if (w === 0 && c === 0) continue;
     const path = agg.paths.get(agg.stacks[k], agg.states[k]);
-    fn(path.functions, w, c, path.tiers);
+    fn(path.functions, w, c, path.tiers, path.frames);
   }
 }

@@ -15,6 +15,7 @@ export * from "./select.js";
 export * from "./paths.js";
 export * from "./aggregate.js";
 export * from "./tables.js";
+export * from "./lines.js";
 export { dumpProfile } from "./dump.js";
 export { writeProfiles } from "./merge.js";
 export { redactArgv, redactEnv, isSecretName, REDACTED } from "./meta.cjs";

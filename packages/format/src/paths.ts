@@ -14,10 +14,15 @@ export function hasStateLeaf(stack: number, state: number): boolean {
   return state !== VmState.JS || stack === 0;
 }
 
-/** One path: function ids root first and the tier each frame ran in (0, unknown, for the state leaf). */
+/**
+ * One path, root first, as parallel arrays: the function ids, the tier each frame ran in, and the
+ * frame ids (its position: `frames[i]` is a frame of function `functions[i]`); the VM-state leaf has
+ * tier 0 (unknown) and frame 0.
+ */
 export interface SamplePath {
   functions: Uint32Array;
   tiers: Uint8Array;
+  frames: Uint32Array;
 }
 
 /** The paths of a profile's (stack, state) pairs under one set of hidden functions, computed once each. */
@@ -51,21 +56,25 @@ export class SamplePaths {
     const len = depth + (leaf ? 1 : 0);
     const functions = new Uint32Array(len);
     const tiers = new Uint8Array(len);
+    const frames = new Uint32Array(len);
     let i = depth - 1;
     for (let s = stack; s !== 0; s = p.stacks.parent[s]) {
-      const fr = p.frames[p.stacks.frame[s] - 1];
+      const frameId = p.stacks.frame[s];
+      const fr = p.frames[frameId - 1];
+      frames[i] = frameId;
       functions[i] = fr.function;
       tiers[i--] = fr.tier;
     }
     if (leaf) functions[depth] = stateFunctionId(p, state);
     const hidden = this.hidden;
-    if (!hidden) return { functions, tiers };
+    if (!hidden) return { functions, tiers, frames };
     let kept = 0;
     for (let j = 0; j < len; j++) {
       if (hidden[functions[j]] === 1) continue;
       functions[kept] = functions[j];
+      frames[kept] = frames[j];
       tiers[kept++] = tiers[j];
     }
-    return { functions: functions.slice(0, kept), tiers: tiers.slice(0, kept) };
+    return { functions: functions.slice(0, kept), tiers: tiers.slice(0, kept), frames: frames.slice(0, kept) };
   }
 }

@@ -8,10 +8,10 @@ import { FLAGS, FlagError, processTerminal, toOptions, type FlagValues, type Ter
 import { printReport } from "./report.js";
 
 /** Parses argv as oclif would for the flags of FLAGS; undefined when oclif must decide. */
-export function parseFast(argv: string[]): { flags: FlagValues; file?: string } | undefined {
+export function parseFast(argv: string[]): { flags: FlagValues; args: string[] } | undefined {
   const parsed = parseFlagsFast(FLAGS, argv);
-  if (!parsed || parsed.positionals.length > 1) return undefined;
-  return { flags: parsed.flags, file: parsed.positionals[0] };
+  if (!parsed || parsed.positionals.length > (parsed.flags.lines ? 2 : 1)) return undefined;
+  return { flags: parsed.flags, args: parsed.positionals };
 }
 
 /** Runs the command if the fast path can; resolves to the exit status, or undefined to hand over to oclif. */
@@ -19,7 +19,7 @@ export async function runFast(argv: string[], term: Terminal = processTerminal()
   const parsed = parseFast(argv);
   if (!parsed) return undefined;
   try {
-    return await printReport(toOptions(parsed.flags, parsed.file, term), process.stdout, process.stderr);
+    return await printReport(toOptions(parsed.flags, parsed.args, term), process.stdout, process.stderr);
   } catch (e) {
     if (!(e instanceof FlagError)) throw e;
     process.stderr.write(`vmprof-report: ${e.message}\n`);

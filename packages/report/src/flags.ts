@@ -10,7 +10,7 @@ import type { ReportOptions } from "./report.js";
 
 export type { FlagSpec, FlagValues };
 
-const VIEWS = ["top", "flat", "tree", "function", "diff", "threads"];
+const VIEWS = ["top", "flat", "tree", "function", "diff", "threads", "lines", "source"];
 const others = (v: string) => VIEWS.filter((x) => x !== v);
 
 /** Every flag of vmprof-report. */
@@ -23,6 +23,13 @@ export const FLAGS: Record<string, FlagSpec> = {
   "min-percent": { type: "string", summary: "--tree: hide nodes under this share of the total [default: 1]." },
   depth: { type: "integer", summary: "--tree: show at most this many levels.", min: 1 },
   threads: { type: "boolean", summary: "The processes and threads the selection covers: pid, parent, tid, name, samples, duration.", exclusive: others("threads") },
+  lines: {
+    type: "boolean",
+    summary: "Per function, the lines it was sampled at: self and total share and the line's text. The top functions, or with PATTERN before FILE (--lines PATTERN FILE) those matching.",
+    exclusive: others("lines"),
+  },
+  source: { type: "string", summary: "The source of each function matching this regular expression, with the share of each line in the margin.", helpValue: "REGEX", exclusive: others("source") },
+  "by-line": { type: "boolean", summary: 'Lines are the unit of --top, --flat, --tree, --function and --diff: a row is "function file:line".' },
   ...SELECTION_FLAGS,
   from: { ...SELECTION_FLAGS.start, summary: "Same as --start (the name vmprof-report used first)." },
   to: { ...SELECTION_FLAGS.end, summary: "Same as --end (the name vmprof-report used first)." },
@@ -50,12 +57,20 @@ export function processTerminal(): Terminal {
   return { stdin: process.stdin, stdoutIsTTY: process.stdout.isTTY === true, columns: process.stdout.columns ?? 0, env: process.env };
 }
 
-/** The report's options from parsed flags and the file argument. Throws FlagError for bad values. */
-export function toOptions(f: FlagValues, file: string | undefined, term: Terminal): ReportOptions {
+/**
+ * The report's options from parsed flags and the positional arguments: [FILE], or with --lines
+ * [PATTERN FILE] (a flag's optional value neither parser has). Throws FlagError for bad values.
+ */
+export function toOptions(f: FlagValues, args: (string | undefined)[], term: Terminal): ReportOptions {
   const minPercent = f["min-percent"] === undefined ? 1 : Number(f["min-percent"]);
   if (!Number.isFinite(minPercent) || minPercent < 0 || minPercent > 100 || String(f["min-percent"] ?? "1").trim() === "")
     throw new FlagError(`--min-percent: expected a number from 0 to 100, got "${f["min-percent"]}"`);
-  const view = f.flat ? "flat" : f.tree ? "tree" : f.threads ? "threads" : f.function !== undefined ? "function" : f.diff !== undefined ? "diff" : "top";
+  const view = f.flat ? "flat" : f.tree ? "tree" : f.threads ? "threads" : f.lines ? "lines" : f.function !== undefined ? "function" : f.source !== undefined ? "source" : f.diff !== undefined ? "diff" : "top";
+  if (f["by-line"] && ["lines", "source", "threads"].includes(view)) throw new FlagError(`--by-line applies to --top, --flat, --tree, --function and --diff, not --${view}`);
+  const given = args.filter((a): a is string => a !== undefined);
+  if (given.length > 2 || (given.length === 2 && view !== "lines")) throw new FlagError(`unexpected argument "${given[given.length - 1]}" (one profile at a time; only --lines takes PATTERN FILE)`);
+  const file = given.length === 2 ? given[1] : given[0];
+  const pattern = view === "lines" ? (given.length === 2 ? given[0] : undefined) : ((f.function ?? f.source) as string | undefined);
   // --from and --to are the old names of --start and --end: messages name what was typed.
   const values = { ...(f as SelectionFlagValues), start: (f.start ?? f.from) as string | undefined, end: (f.end ?? f.to) as string | undefined };
   const names = { start: f.start === undefined && f.from !== undefined ? "from" : "start", end: f.end === undefined && f.to !== undefined ? "to" : "end" };
@@ -70,7 +85,8 @@ export function toOptions(f: FlagValues, file: string | undefined, term: Termina
     input: file,
     stdin: term.stdin,
     view,
-    pattern: f.function as string | undefined,
+    pattern,
+    byLine: f["by-line"] === true,
     base: f.diff as string | undefined,
     ...selected,
     limit: f.limit as number | undefined,

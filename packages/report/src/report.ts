@@ -6,7 +6,8 @@ import type { Readable } from "node:stream";
 import { SelectionError, metaValue, type PathFilter, type Profile, type Selection, type Weight } from "@vmprof/format";
 import { ConvertError, compilePattern, readAnyProfile } from "vmprof-convert";
 import { renderText } from "./text.js";
-import { diffView, flatView, functionView, threadsView, topView, treeView, type View } from "./views.js";
+import type { SourceReader } from "./source.js";
+import { ViewError, diffView, flatView, functionView, linesView, sourceView, threadsView, topView, treeView, type View } from "./views.js";
 
 /** Bad input or bad usage: one line for the user, exit status 2. */
 export class ReportUsageError extends Error {
@@ -19,9 +20,13 @@ export interface ReportOptions {
   input?: string;
   /** Where "-" and an absent input read from. */
   stdin: Readable & { isTTY?: boolean };
-  view: "top" | "flat" | "tree" | "function" | "diff" | "threads";
-  /** --function PATTERN (a regular expression). */
+  view: "top" | "flat" | "tree" | "function" | "diff" | "threads" | "lines" | "source";
+  /** The regular expression of --function, --source, or --lines PATTERN. */
   pattern?: string;
+  /** --by-line: lines are the unit of top, flat, tree, function and diff. */
+  byLine?: boolean;
+  /** Where --lines and --source read a file's text; default: from disk (relative to the profile's cwd). */
+  readSource?: SourceReader;
   /** --diff BASE: the base profile's path. */
   base?: string;
   /** What a sample weighs; default: the recording's mode. */
@@ -50,6 +55,9 @@ export interface ReportResult {
 /** Text views show this many rows unless --limit says otherwise. */
 export const DEFAULT_TEXT_LIMIT = 50;
 
+/** --lines and --source in text show this many functions unless --limit says otherwise. */
+export const LINES_TEXT_LIMIT = 10;
+
 async function load(input: string | undefined, stdin: ReportOptions["stdin"]): Promise<Profile> {
   try {
     if (input === undefined || input === "-") {
@@ -67,7 +75,7 @@ async function load(input: string | undefined, stdin: ReportOptions["stdin"]): P
 export async function report(o: ReportOptions): Promise<ReportResult> {
   let pattern: RegExp | undefined;
   try {
-    pattern = o.pattern !== undefined ? compilePattern("--function", o.pattern) : undefined;
+    pattern = o.pattern !== undefined ? compilePattern(`--${o.view}`, o.pattern) : undefined;
   } catch (e) {
     throw new ReportUsageError((e as Error).message);
   }
@@ -76,7 +84,8 @@ export async function report(o: ReportOptions): Promise<ReportResult> {
   const warnings: string[] = [];
   for (const q of [base, p]) if (q?.truncation) warnings.push(`warning: ${q.truncation.message}; showing what it holds`);
   const limit = o.limit ?? (o.json ? undefined : DEFAULT_TEXT_LIMIT);
-  const common = { weight: o.weight, selection: o.selection ?? {}, filter: o.filter ?? {}, limit };
+  const common = { weight: o.weight, selection: o.selection ?? {}, filter: o.filter ?? {}, byLine: o.byLine, limit };
+  const lines = { ...common, limit: o.limit ?? (o.json ? undefined : LINES_TEXT_LIMIT), readSource: o.readSource };
   let view: View;
   try {
     if (o.view === "flat") view = flatView(p, common);
@@ -84,9 +93,11 @@ export async function report(o: ReportOptions): Promise<ReportResult> {
     else if (o.view === "function") view = functionView(p, pattern!, common);
     else if (o.view === "diff") view = diffView(p, base!, common);
     else if (o.view === "threads") view = threadsView(p, common);
+    else if (o.view === "lines") view = linesView(p, pattern, lines);
+    else if (o.view === "source") view = sourceView(p, pattern!, lines);
     else view = topView(p, common);
   } catch (e) {
-    if (e instanceof SelectionError) throw new ReportUsageError(e.message);
+    if (e instanceof SelectionError || e instanceof ViewError) throw new ReportUsageError(e.message);
     throw e;
   }
   const output = o.json

@@ -2,7 +2,22 @@
  * Text rendering of the views: vmprof's layout for --top, aligned tables for the others, colour only
  * when asked (a terminal without NO_COLOR), lines cut to `width` columns when one is given.
  */
-import type { DiffView, FlatView, FunctionRef, FunctionView, Summary, ThreadsView, Tiers, TopView, TreeRow, TreeView, View } from "./views.js";
+import type {
+  DiffView,
+  FlatView,
+  FunctionRef,
+  FunctionView,
+  LinesEntry,
+  LinesView,
+  SourceView,
+  Summary,
+  ThreadsView,
+  Tiers,
+  TopView,
+  TreeRow,
+  TreeView,
+  View,
+} from "./views.js";
 
 /** How to print. */
 export interface TextOptions {
@@ -90,7 +105,7 @@ function summaryLines(out: Out, s: Summary, label = ""): void {
   const rate = s.rate > 0 ? `, ${s.rate.toFixed(0)}/s of ${s.rateBasis === "cpu" ? "CPU time" : "elapsed time"}` : "";
   const period = s.periodUs > 0 ? ` at ${s.periodUs} µs` : "";
   const mode = s.mode ? `, mode ${s.mode}${period}` : "";
-  const weight = s.weight === "samples" ? "" : `, weighted by ${WEIGHT_WORDS[s.weight]}`;
+  const weight = (s.weight === "samples" ? "" : `, weighted by ${WEIGHT_WORDS[s.weight]}`) + (s.byLine ? ", by line" : "");
   const of = s.samples !== s.profileSamples ? ` (of ${s.profileSamples})` : "";
   const reasons = Object.entries(s.droppedByReason ?? {}).map(([k, v]) => `${k.replace(/_/g, " ")} ${v}`);
   const why = reasons.length > 0 ? ` (${reasons.join(", ")})` : "";
@@ -222,6 +237,43 @@ function threads(out: Out, v: ThreadsView): void {
   summaryLines(out, v.summary);
 }
 
+/**
+ * A function's lines (--lines, --source): a header with its shares, then per file the rows "line self
+ * total text"; zero shares print as "." so the sampled lines stand out, an unknown line as "?", and a
+ * file that cannot be read is named in one note.
+ */
+function linesOf(out: Out, f: LinesEntry): void {
+  const cwd = out.o.cwd;
+  out.line(
+    [f.name, "bold"],
+    [f.file ? `  ${where(f, cwd)}` : "", "dim"],
+    [`  total ${fmtPct(f.totalPercent)} (${f.totalSamples} samples), self ${fmtPct(f.selfPercent)} (${f.selfSamples})`, ""],
+  );
+  const lineWidth = Math.max(4, ...f.files.flatMap((g) => g.lines.map((r) => String(r.line).length)));
+  out.line([`  ${"line".padStart(lineWidth)}  ${"self".padStart(7)}  ${"total".padStart(7)}`, "dim"]);
+  const share = (x: number, n: number) => (n === 0 ? "." : fmtPct(x)).padStart(7);
+  for (const g of f.files) {
+    if (g.file !== f.file) out.line([`  in ${shortPath(g.file, cwd)}:`, "dim"]);
+    if (!g.readable) out.line([`  (${shortPath(g.file, cwd) || "the file"} cannot be read: numbers only)`, "dim"]);
+    for (const r of g.lines) {
+      out.line(
+        [`  ${(r.line === 0 ? "?" : String(r.line)).padStart(lineWidth)}  `, r.totalSamples > 0 ? "" : "dim"],
+        [share(r.selfPercent, r.selfSamples), heat(r.selfPercent)],
+        ["  ", ""],
+        [share(r.totalPercent, r.totalSamples), heat(r.totalPercent)],
+        [r.text !== undefined ? `  ${r.text}` : "", r.totalSamples > 0 ? "" : "dim"],
+      );
+    }
+  }
+  out.line(["", ""]);
+}
+
+function lines(out: Out, v: LinesView | SourceView): void {
+  for (const f of v.functions) linesOf(out, f);
+  if (v.omitted > 0) out.line([`... ${v.omitted} more function${v.omitted === 1 ? "" : "s"} (--limit to see more)`, "dim"]);
+  summaryLines(out, v.summary);
+}
+
 /** Renders any view as text. */
 export function renderText(v: View, o: TextOptions = {}): string {
   const out = new Out(o);
@@ -230,6 +282,7 @@ export function renderText(v: View, o: TextOptions = {}): string {
   else if (v.view === "tree") tree(out, v);
   else if (v.view === "function") fn(out, v);
   else if (v.view === "threads") threads(out, v);
+  else if (v.view === "lines" || v.view === "source") lines(out, v);
   else diff(out, v);
   return out.text();
 }

@@ -16,6 +16,10 @@ import {
   functionLabel,
   functionProfile,
   functionTable,
+  hasLinePositions,
+  isStateFunction,
+  lineAggregate,
+  lineProfile,
   metaValue,
   tierKey,
   threadTable,
@@ -28,6 +32,7 @@ import {
   type TreeNode,
   type Weight,
 } from "@vmprof/format";
+import { diskSource, sourceLines, type SourceReader } from "./source.js";
 
 /** Which samples a view looks at, and what they weigh. */
 export interface ViewOptions {
@@ -35,6 +40,17 @@ export interface ViewOptions {
   weight?: Weight;
   selection?: Selection;
   filter?: PathFilter;
+  /**
+   * --by-line: lines are the unit of the tables (--top, --flat, --tree, --function, --diff): a row is
+   * a function at one line, its `file` and `line` the position it ran at (for a function whose line is
+   * unknown, one row: the function as defined). Ignored by --lines and --source.
+   */
+  byLine?: boolean;
+}
+
+/** What a view refuses to show from this profile (no line positions, no matching function): one line, exit 2. */
+export class ViewError extends Error {
+  override readonly name = "ViewError";
 }
 
 /** What identifies a function in a view: its name and where it is defined. */
@@ -103,6 +119,8 @@ export interface Summary {
   totalWeight: number;
   /** Present when the profile ended early: the reader's message. */
   truncated?: string;
+  /** Present (true) when rows are lines (--by-line): their file and line are where the function ran. */
+  byLine?: true;
   /** The processes' threads the selection covers (by process, thread and time), in profile order. */
   threads: ThreadSummary[];
 }
@@ -230,7 +248,65 @@ export interface DiffView {
   functions: DiffRow[];
 }
 
-export type View = TopView | FlatView | TreeView | FunctionView | DiffView | ThreadsView;
+/** One line of a function in --lines and --source. Percentages are of the selected total. */
+export interface LineRow {
+  /** 1-based line; 0 for the function's samples whose line is unknown. */
+  line: number;
+  /** Samples with the function on the stack at this line (once per sample), and those ending there. */
+  totalPercent: number;
+  selfPercent: number;
+  totalSamples: number;
+  selfSamples: number;
+  totalWeight: number;
+  selfWeight: number;
+  /** The line's text (no line end), when the file could be read. */
+  text?: string;
+}
+
+/** A function's lines in one file (its own, or another that code was inlined or mapped from). */
+export interface FileLines {
+  file: string;
+  /** False when the file could not be read: no text, and --source shows only the sampled lines. */
+  readable: boolean;
+  /** Ascending by line (line 0 first). --lines: the sampled lines; --source: its span, sampled or not. */
+  lines: LineRow[];
+}
+
+/** One function of --lines and --source. */
+export interface LinesEntry extends FunctionRef {
+  totalPercent: number;
+  selfPercent: number;
+  totalSamples: number;
+  selfSamples: number;
+  /** Its own file first, then the others by name. */
+  files: FileLines[];
+}
+
+/** --lines [PATTERN]: per function (the top ones by total, or those matching), its sampled lines. */
+export interface LinesView {
+  view: "lines";
+  summary: Summary;
+  samples: number;
+  /** The pattern given, absent for the top functions. */
+  pattern?: string;
+  /** Functions left out by the limit. */
+  omitted: number;
+  functions: LinesEntry[];
+}
+
+/** --source REGEX: each matching function's source with the share of each line. */
+export interface SourceView {
+  view: "source";
+  summary: Summary;
+  samples: number;
+  pattern: string;
+  /** Lines of context shown around the function's sampled lines. */
+  context: number;
+  omitted: number;
+  functions: LinesEntry[];
+}
+
+export type View = TopView | FlatView | TreeView | FunctionView | DiffView | ThreadsView | LinesView | SourceView;
 
 /** The selected samples under the options, and the summary of the selection. */
 interface Prepared {
@@ -239,10 +315,14 @@ interface Prepared {
   summary: Summary;
 }
 
+/** The selection aggregated; with `byLine`, over the line profile (the summary is the same either way). */
 function prepare(p: Profile, o: ViewOptions): Prepared {
   const weight = o.weight ?? defaultWeight(p);
   const agg = aggregate(p, { weight, selection: o.selection, filter: o.filter });
-  return { p, agg, summary: summarize(p, agg, o) };
+  const summary = summarize(p, agg, o);
+  if (!o.byLine) return { p, agg, summary };
+  const lp = lineProfile(p);
+  return { p: lp.profile, agg: lineAggregate(agg, lp), summary: { ...summary, byLine: true } };
 }
 
 /** Duration, rate, threads and the recording's facts for the selected samples. */
@@ -364,7 +444,7 @@ export function treeView(p: Profile, o: ViewOptions & { minPercent?: number; dep
   const root = callTree(x.agg);
   const convert = (n: TreeNode, parentTotal: number, level: number): TreeRow => {
     const row: TreeRow = {
-      ...ref(p, n.function),
+      ...ref(x.p, n.function),
       totalPercent: pct(n.total, x.agg.total),
       parentPercent: pct(n.total, parentTotal),
       selfPercent: pct(n.self, x.agg.total),
@@ -386,22 +466,22 @@ export function treeView(p: Profile, o: ViewOptions & { minPercent?: number; dep
 /** --function PATTERN: for each function whose name (or "name file:line") matches, its callers and callees. */
 export function functionView(p: Profile, pattern: RegExp, o: ViewOptions & { limit?: number } = {}): FunctionView {
   const x = prepare(p, o);
-  const t = functionTable(p, x.agg);
-  const ids = findFunctions(p, pattern)
+  const t = functionTable(x.p, x.agg);
+  const ids = findFunctions(x.p, pattern)
     .filter((id) => t.total[id] > 0)
     .sort((a, b) => t.total[b] - t.total[a] || a - b);
   const functions = ids.slice(0, o.limit ?? ids.length).map((id): FunctionEntry => {
-    const fp = functionProfile(p, x.agg, id);
+    const fp = functionProfile(x.p, x.agg, id);
     const neighbours = (list: typeof fp.callers): Neighbour[] =>
       list.map((e) => ({
-        ...ref(p, e.function),
+        ...ref(x.p, e.function),
         percent: pct(e.weight, x.agg.total),
         ofFunctionPercent: pct(e.weight, fp.total),
         samples: e.count,
         weight: e.weight,
       }));
     return {
-      ...ref(p, id),
+      ...ref(x.p, id),
       totalPercent: pct(fp.total, x.agg.total),
       selfPercent: pct(fp.self, x.agg.total),
       totalSamples: fp.totalCount,
@@ -450,6 +530,127 @@ export function diffView(p: Profile, base: Profile, o: ViewOptions & { limit?: n
   }
   all.sort((a, b) => Math.abs(b.deltaTotal) - Math.abs(a.deltaTotal) || Math.abs(b.deltaSelf) - Math.abs(a.deltaSelf) || a.name.localeCompare(b.name));
   return { view: "diff", summary: now.summary, base: was.summary, samples: now.samples, functions: all.slice(0, o.limit ?? all.length) };
+}
+
+/** Options of --lines and --source. */
+export interface LinesOptions extends ViewOptions {
+  /** Functions shown (the top ones, or the heaviest matches); default all. */
+  limit?: number;
+  /**
+   * Gives a file's text by the name frames give it; default: read from disk, relative paths against
+   * the profile's `cwd` metadata (diskSource). A source-map reader can serve sourcesContent here.
+   */
+  readSource?: SourceReader;
+}
+
+/** Lines of context --source shows before and after a function's sampled lines. */
+export const SOURCE_CONTEXT = 3;
+
+/**
+ * The functions `pick` chooses (from the function table, heaviest first) with their lines, each
+ * file's lines listed by `list` (the sampled rows, and the file's text when readable).
+ */
+function lineEntries(
+  p: Profile,
+  o: LinesOptions,
+  pick: (ids: number[], hasLines: Set<number>) => number[],
+  list: (rows: LineRow[], text: string[] | undefined, fn: FunctionRef, file: string) => LineRow[],
+): { x: Prepared; functions: LinesEntry[]; omitted: number } {
+  if (!hasLinePositions(p)) throw new ViewError(`${p.source} has no line positions (recorded before format 1.1?)`);
+  const x = prepare(p, { ...o, byLine: false });
+  const t = functionTable(p, x.agg);
+  const lp = lineProfile(p);
+  const lt = functionTable(lp.profile, lineAggregate(x.agg, lp));
+  const units = new Map<number, number[]>();
+  for (const u of lt.ids) {
+    const fn = lp.origin[u];
+    if (isStateFunction(p, fn)) continue;
+    let us = units.get(fn);
+    if (!us) units.set(fn, (us = []));
+    us.push(u);
+  }
+  const hasLines = new Set([...units].filter(([, us]) => us.some((u) => lp.line[u] > 0)).map(([fn]) => fn));
+  const ids = pick(t.ids.filter((id) => units.has(id)), hasLines);
+  const shown = ids.slice(0, o.limit ?? ids.length);
+  const text = sourceLines(o.readSource ?? diskSource(String(metaValue(p, "cwd") ?? "") || undefined));
+  const functions = shown.map((id): LinesEntry => {
+    const fn = ref(p, id);
+    const byFile = new Map<string, LineRow[]>();
+    for (const u of units.get(id)!) {
+      const file = lp.profile.functions[u - 1].file;
+      if (!byFile.has(file)) byFile.set(file, []);
+      byFile.get(file)!.push({
+        line: lp.line[u],
+        totalPercent: pct(lt.total[u], x.agg.total),
+        selfPercent: pct(lt.self[u], x.agg.total),
+        totalSamples: lt.totalCount[u],
+        selfSamples: lt.selfCount[u],
+        totalWeight: lt.total[u],
+        selfWeight: lt.self[u],
+      });
+    }
+    const files = [...byFile.keys()].sort((a, b) => Number(b === fn.file) - Number(a === fn.file) || a.localeCompare(b));
+    return {
+      ...fn,
+      totalPercent: pct(t.total[id], x.agg.total),
+      selfPercent: pct(t.self[id], x.agg.total),
+      totalSamples: t.totalCount[id],
+      selfSamples: t.selfCount[id],
+      files: files.map((file): FileLines => {
+        const lines = text(file);
+        const rows = byFile.get(file)!.sort((a, b) => a.line - b.line);
+        return { file, readable: lines !== undefined, lines: list(rows, lines, fn, file) };
+      }),
+    };
+  });
+  return { x, functions, omitted: ids.length - shown.length };
+}
+
+/** The sampled functions matching `pattern`, heaviest first; ViewError when none. */
+function matching(p: Profile, pattern: RegExp): (ids: number[]) => number[] {
+  const match = new Set(findFunctions(p, pattern));
+  return (ids) => {
+    const out = ids.filter((id) => match.has(id));
+    if (out.length === 0) throw new ViewError(`no sampled function matches /${pattern.source}/ in ${p.source}`);
+    return out;
+  };
+}
+
+/**
+ * --lines: per function, the lines it was sampled at with their total (samples with the function on
+ * the stack at that line, once per sample) and self share, and each line's text when its file reads.
+ * Functions: those matching `pattern`, else the top ones by total that have a known line. ViewError
+ * for a profile without line positions or a pattern that matches no sampled function.
+ */
+export function linesView(p: Profile, pattern: RegExp | undefined, o: LinesOptions = {}): LinesView {
+  const pick = pattern ? matching(p, pattern) : (ids: number[], hasLines: Set<number>) => ids.filter((id) => hasLines.has(id));
+  const { x, functions, omitted } = lineEntries(p, o, pick, (rows, text) => (text ? rows.map((r) => withText(r, text)) : rows));
+  return { view: "lines", summary: x.summary, samples: x.agg.samples, ...(pattern ? { pattern: pattern.source } : {}), omitted, functions };
+}
+
+/**
+ * --source: for each function matching `pattern`, its file's lines from its definition to its last
+ * sampled line, SOURCE_CONTEXT lines around, each with its share (0 for lines without samples). A
+ * file that cannot be read gives only the sampled lines (`readable` false). ViewError as linesView.
+ */
+export function sourceView(p: Profile, pattern: RegExp, o: LinesOptions = {}): SourceView {
+  const { x, functions, omitted } = lineEntries(p, o, matching(p, pattern), (rows, text, fn, file) => {
+    if (!text) return rows;
+    const known = rows.filter((r) => r.line > 0 && r.line <= text.length).map((r) => r.line);
+    if (file === fn.file && fn.line > 0) known.push(fn.line);
+    if (known.length === 0) return rows;
+    const lo = Math.max(1, Math.min(...known) - SOURCE_CONTEXT);
+    const hi = Math.min(text.length, Math.max(...known) + SOURCE_CONTEXT);
+    const at = new Map(rows.map((r) => [r.line, r]));
+    const out = rows.filter((r) => r.line === 0 || r.line > text.length);
+    for (let line = lo; line <= hi; line++) out.push(withText(at.get(line) ?? { line, totalPercent: 0, selfPercent: 0, totalSamples: 0, selfSamples: 0, totalWeight: 0, selfWeight: 0 }, text));
+    return out.sort((a, b) => a.line - b.line);
+  });
+  return { view: "source", summary: x.summary, samples: x.agg.samples, pattern: pattern.source, context: SOURCE_CONTEXT, omitted, functions };
+}
+
+function withText(r: LineRow, text: string[]): LineRow {
+  return r.line > 0 && r.line <= text.length ? { ...r, text: text[r.line - 1] } : r;
 }
 
 /** Kind names in a fixed order, so a view's kind maps back to a number for functionKey. */
