@@ -147,7 +147,9 @@ export function resolveSources(p: Profile, o: ResolveOptions = {}): ResolveResul
       }
       failures.push(state);
     }
-    if (!found) for (const f of failures) warn(f.label, `${f.what}; generated positions kept`);
+    // A dependency's missing or broken map is not the user's to fix: its scripts just stay generated.
+    const dependency = scriptPath !== undefined && scriptPath.split(path.sep).includes("node_modules");
+    if (!found && !dependency) for (const f of failures) warn(f.label, `${f.what}; generated positions kept`);
     mapOfScript.set(script, found);
     return found;
   };

@@ -6,7 +6,7 @@
  */
 import fs from "node:fs";
 import { FunctionKind, HEADER_SIZE, MAGIC, RecordType } from "@vmprof/format";
-import { localPath, sourceMappingUrlOf } from "./locate.js";
+import { declaredLocation, localPath, sourceMappingUrlOf } from "./locate.js";
 
 /** What the glance found. */
 export interface ProfileGlance {
@@ -95,7 +95,12 @@ export function mayHaveSourceMaps(g: ProfileGlance, cwd: string): boolean {
     }
     const text = tail.toString("latin1", 0, n);
     // A comment at the end, or a last line longer than what was read (an inline map's data: URL).
-    if (sourceMappingUrlOf(text) !== undefined || text.includes("sourceMappingURL=") || (size > n && !text.includes("\n"))) return true;
+    const url = sourceMappingUrlOf(text);
+    if (url !== undefined) {
+      // A declared map file that is not there maps nothing (TypeScript's own lib declares maps it does not ship).
+      const loc = declaredLocation(url, p);
+      if (!("problem" in loc) && (loc.kind === "data" || fs.existsSync(loc.path))) return true;
+    } else if (text.includes("sourceMappingURL=") || (size > n && !text.includes("\n"))) return true;
   }
   return false;
 }
