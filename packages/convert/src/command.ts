@@ -6,7 +6,7 @@ import { ConvertError } from "./errors.js";
 import { SELECTION_FLAGS, parseSelectionFlags, type SelectionFlagValues } from "./flags.js";
 import { oclifFlags } from "./oclif-flags.js";
 import { openBrowser, serveViewer } from "./open.js";
-import { readAnyProfile } from "./read.js";
+import { readAnyProfile, type SourceOptions } from "./read.js";
 
 export default class ConvertCommand extends Command {
   static override summary = "Convert a profile: to speedscope, pprof, Chrome .cpuprofile, collapsed stacks or an SVG flame graph, and from pprof, .cpuprofile, speedscope or collapsed stacks to ours.";
@@ -20,6 +20,7 @@ export default class ConvertCommand extends Command {
     "vmprof-convert -o flame.svg --no-internals out.prof",
     "vmprof-convert -o app.prof CPU.20251124.cpuprofile",
     "vmprof-convert --open out.prof",
+    "vmprof-convert --source-maps ./dist -o out.pb.gz prod.prof",
   ];
   static override args = { input: Args.string({ ignoreStdin: true, description: 'Profile to read; "-" or absent: stdin.' }) };
   static override flags = {
@@ -34,9 +35,9 @@ export default class ConvertCommand extends Command {
   async run(): Promise<void> {
     const { args, flags } = await this.parse(ConvertCommand);
     try {
-      const { weight, selection, filter } = parseSelectionFlags(flags as SelectionFlagValues);
+      const { weight, selection, filter, sources } = parseSelectionFlags(flags as SelectionFlagValues);
       if (flags.open) {
-        await this.open(args.input, { weight, selection, filter, port: flags.port });
+        await this.open(args.input, { weight, selection, filter, sources, port: flags.port });
         return;
       }
       await convert({
@@ -48,6 +49,7 @@ export default class ConvertCommand extends Command {
         selection,
         filter,
         lines: flags.lines,
+        sources,
         stdout: process.stdout,
         stderr: process.stderr,
       });
@@ -58,9 +60,10 @@ export default class ConvertCommand extends Command {
     }
   }
 
-  private async open(input: string | undefined, o: { weight?: Weight; selection: Selection; filter: PathFilter; port?: number }): Promise<void> {
+  private async open(input: string | undefined, o: { weight?: Weight; selection: Selection; filter: PathFilter; sources: SourceOptions; port?: number }): Promise<void> {
     if (input === undefined && process.stdin.isTTY) throw new ConvertError("no profile given: name a file, or pipe one in");
-    const { profile } = await readAnyProfile(input === undefined || input === "-" ? process.stdin : input);
+    const { profile, warnings } = await readAnyProfile(input === undefined || input === "-" ? process.stdin : input, { sources: o.sources });
+    for (const w of warnings) process.stderr.write(`vmprof-convert: warning: ${w}\n`);
     const viewer = await serveViewer(profile, o).catch((e: NodeJS.ErrnoException) => {
       throw new ConvertError(`cannot serve on 127.0.0.1${o.port ? `:${o.port}` : ""} (${e.code ?? e.message})`);
     });

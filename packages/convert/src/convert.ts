@@ -13,7 +13,7 @@ import { toCpuprofile } from "./export/cpuprofile.js";
 import { toPprof } from "./export/pprof.js";
 import { toSpeedscope } from "./export/speedscope.js";
 import { toSvg } from "./export/svg.js";
-import { readAnyProfile, type InputFormat } from "./read.js";
+import { readAnyProfile, type InputFormat, type SourceOptions } from "./read.js";
 import type { ExportOptions } from "./select.js";
 
 /** The formats vmprof-convert writes. */
@@ -102,6 +102,8 @@ export interface ConvertOptions {
   filter?: PathFilter;
   /** Collapsed stacks only: each frame with the line it was executing. */
   lines?: boolean;
+  /** Source maps: readAnyProfile's `sources` (--source-maps DIR, --no-source-maps); default: the sources the profile holds. */
+  sources?: SourceOptions;
   stdout: NodeJS.WritableStream & { isTTY?: boolean };
   /** Notes, warnings and progress go here. */
   stderr: NodeJS.WritableStream & { isTTY?: boolean };
@@ -154,7 +156,8 @@ export async function convert(o: ConvertOptions): Promise<ConvertResult> {
   if (toStdout && o.stdout.isTTY && BINARY.includes(to)) throw new ConvertError(`not writing ${to} (binary) to a terminal: use -o FILE or a pipe`);
   const fromStdin = o.input === undefined || o.input === "-";
   if (o.input === undefined && o.stdin.isTTY) throw new ConvertError("no profile given: name a file, or pipe one in");
-  const { profile, format } = await readAnyProfile(fromStdin ? o.stdin : o.input!);
+  const { profile, format, warnings } = await readAnyProfile(fromStdin ? o.stdin : o.input!, { sources: o.sources });
+  for (const w of warnings) o.stderr.write(`vmprof-convert: warning: ${w}\n`);
   if (profile.truncation) o.stderr.write(`vmprof-convert: warning: ${profile.truncation.message}; converting what it holds\n`);
   const progress = progressLine(o.stderr, `writing ${to}`);
   const chunks = exportProfile(profile, to, {

@@ -7,6 +7,7 @@
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import type { PathFilter, Selection, Weight } from "@vmprof/format";
 import { ConvertError } from "./errors.js";
+import type { SourceOptions } from "./read.js";
 
 /** One flag: its type, and the checks every parser applies. */
 export interface FlagSpec {
@@ -93,6 +94,14 @@ export const SELECTION_FLAGS: Record<string, FlagSpec> = {
   ignore: { type: "string", summary: "Drop samples through a function matching this regular expression.", helpValue: "REGEX" },
   hide: { type: "string", summary: "Remove matching frames, giving their time to their callers.", helpValue: "REGEX" },
   internals: { type: "boolean", summary: "Keep Node's internal (node:) functions; --no-internals folds them into their callers.", allowNo: true },
+  "source-maps": {
+    type: "string",
+    summary: "Resolve source maps again, also looking in DIR (repeatable or comma-separated): for a profile recorded elsewhere.",
+    multiple: true,
+    helpValue: "DIR",
+    exclusive: ["no-source-maps"],
+  },
+  "no-source-maps": { type: "boolean", summary: "Show the generated code (the JavaScript that ran), not the source the maps give.", exclusive: ["source-maps"] },
 };
 
 /** Parsed values of the selection flags (as oclif or parseArgs give them). */
@@ -107,6 +116,8 @@ export interface SelectionFlagValues {
   ignore?: string;
   hide?: string;
   internals?: boolean;
+  "source-maps"?: string[];
+  "no-source-maps"?: boolean;
 }
 
 /** What the selection flags say. */
@@ -114,6 +125,8 @@ export interface SelectionOptions {
   weight?: Weight;
   selection: Selection;
   filter: PathFilter;
+  /** What reading does with source maps: readAnyProfile's `sources` option. */
+  sources: SourceOptions;
 }
 
 /** Compiles a user's pattern: a regular expression, or ConvertError with a message naming the flag. */
@@ -152,5 +165,14 @@ export function parseSelectionFlags(v: SelectionFlagValues, names: { start: stri
       to: to !== undefined ? to * 1e6 : undefined,
     },
     filter: { focus: pattern("focus", v.focus), ignore: pattern("ignore", v.ignore), hide: pattern("hide", v.hide), hideInternals: v.internals === false },
+    sources: sourceOptions(v),
   };
+}
+
+/** --source-maps DIR (repeatable, comma-separated) and --no-source-maps as readAnyProfile's `sources`. */
+export function sourceOptions(v: SelectionFlagValues): SourceOptions {
+  if (v["no-source-maps"] === true) return { apply: false };
+  const dirs = (v["source-maps"] ?? []).flatMap((d) => d.split(",")).map((d) => d.trim()).filter((d) => d !== "");
+  if (v["source-maps"] !== undefined && dirs.length === 0) throw new ConvertError("--source-maps: expected a directory");
+  return dirs.length > 0 ? { dirs } : {};
 }

@@ -9,7 +9,7 @@ import { createReadStream } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import type { Readable } from "node:stream";
 import { constants, gunzipSync } from "node:zlib";
-import { MAGIC, ProfileFormatError, decodeProfile, decodeStream, type Profile } from "@vmprof/format";
+import { MAGIC, ProfileFormatError, applySources, decodeProfile, decodeStream, type Profile } from "@vmprof/format";
 import { ConvertError, LimitError, UnknownFormatError } from "./errors.js";
 import { DEFAULT_LIMITS, type ImportLimits } from "./limits.js";
 import { tryImportCollapsed } from "./import/collapsed.js";
@@ -126,6 +126,16 @@ export interface ReadResult {
   format: InputFormat;
   /** The input's bytes as read (before inflating), when it was read whole (a file, bytes, or `whole`). */
   bytes?: Uint8Array;
+  /** Problems with source maps (`sources.dirs`), one line each, for stderr. */
+  warnings: string[];
+}
+
+/** What readAnyProfile does with source maps. */
+export interface SourceOptions {
+  /** Show the source where the profile has it (applySources); false: the generated code. Default true. */
+  apply?: boolean;
+  /** Resolve maps again, looking in these directories too (`--source-maps DIR`), even if the profile has sources. */
+  dirs?: string[];
 }
 
 /** Options of readAnyProfile. */
@@ -138,6 +148,8 @@ export interface ReadOptions {
   format?: InputFormat;
   /** Read a stream whole even when it is our format (so `bytes` is set), instead of decoding it as it arrives. */
   whole?: boolean;
+  /** Source maps: by default the sources a profile holds are shown. */
+  sources?: SourceOptions;
 }
 
 /**
@@ -146,6 +158,27 @@ export interface ReadOptions {
  * UnknownFormatError (a ConvertError) for input of no supported format.
  */
 export async function readAnyProfile(input: string | Uint8Array | Readable, o: ReadOptions = {}): Promise<ReadResult> {
+  return withSources(await readRaw(input, o), o.sources ?? {});
+}
+
+/**
+ * Shows the source the profile holds (SPEC.md FUNCTION_SOURCE, FRAME_SOURCES), after resolving maps
+ * again when `dirs` are given (@vmprof/sourcemap is loaded only then).
+ */
+async function withSources(r: ReadResult, o: SourceOptions): Promise<ReadResult> {
+  if (o.apply === false) return r;
+  let profile = r.profile;
+  const warnings = [...r.warnings];
+  if (o.dirs && o.dirs.length > 0) {
+    const { resolveSources } = await import("@vmprof/sourcemap");
+    const res = resolveSources(profile, { dirs: o.dirs });
+    profile = res.profile;
+    warnings.push(...res.warnings);
+  }
+  return { ...r, profile: applySources(profile), warnings };
+}
+
+async function readRaw(input: string | Uint8Array | Readable, o: ReadOptions): Promise<ReadResult> {
   const name = o.source ?? (typeof input === "string" ? input : input instanceof Uint8Array ? "<memory>" : "<stdin>");
   if (input instanceof Uint8Array) return fromBytes(input, name, o);
   if (typeof input !== "string") return fromStream(input, name, o);
@@ -196,7 +229,7 @@ function fromBytes(bytes: Uint8Array, name: string, o: ReadOptions): ReadResult 
   for (const imp of IMPORTERS) {
     if (o.format !== undefined && imp.format !== o.format) continue;
     const profile = imp.tryImport(input, o.format !== undefined);
-    if (profile) return { profile, format: imp.format, bytes };
+    if (profile) return { profile, format: imp.format, bytes, warnings: [] };
   }
   throw new UnknownFormatError(`${name}: ${UNKNOWN_FORMAT}`);
 }
@@ -215,7 +248,7 @@ async function fromStream(stream: Readable, name: string, o: ReadOptions): Promi
   const ours = head.length >= MAGIC.length && MAGIC.every((x, i) => head[i] === x);
   if (ours && !o.whole && (o.format === undefined || o.format === "vmprof")) {
     try {
-      return { profile: await decodeStream(chunks(), name), format: "vmprof" };
+      return { profile: await decodeStream(chunks(), name), format: "vmprof", warnings: [] };
     } catch (e) {
       throw asConvertError(e);
     }

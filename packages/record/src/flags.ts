@@ -17,6 +17,12 @@ export const FLAGS: Record<string, FlagSpec> = {
   label: { type: "string", summary: "A key=value label stored in the profile's metadata (repeatable).", multiple: true },
   argv: { type: "boolean", summary: "Store the command lines (secret-looking values redacted).", default: true, allowNo: true },
   children: { type: "boolean", summary: "Also profile Node child processes of the program.", default: true, allowNo: true },
+  "source-maps": {
+    type: "boolean",
+    summary: "When the program ends, resolve the source maps of the scripts it ran and store where each function and line was written beside the generated code; --no-source-maps leaves the profile as the sampler wrote it.",
+    default: true,
+    allowNo: true,
+  },
   "allow-unprofiled": { type: "boolean", summary: "Run the program unprofiled if the sampler cannot load for its Node version." },
   upload: { type: "string", summary: "Then upload the profile to this vmprof-server (token from $VMPROF_TOKEN); prints its page's URL on stderr.", helpValue: "URL" },
 };

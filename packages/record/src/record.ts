@@ -32,6 +32,8 @@ export interface RecordOptions {
   children: boolean;
   /** Run the program unprofiled when the sampler cannot load for its Node. */
   allowUnprofiled: boolean;
+  /** Resolve source maps when the recording ends and store the sources beside the generated code. */
+  sourceMaps: boolean;
   /** Where the recorder's own messages go (one line each). */
   log: (line: string) => void;
 }
@@ -142,7 +144,68 @@ async function takeAsIs(file: string, temp: string | undefined, output: string):
   return output;
 }
 
-/** Merges the per-process profiles found in `dir` into the output. *//** Merges the per-process profiles found in `dir` into the output. */
+/**
+ * Source maps at the end of a recording, where the files are. Each profile gets `source` on the
+ * functions and frames a map covers (written beside the generated code by writeProfiles); maps are
+ * parsed once for all processes. The sampler's own preload is never mapped. Problems are one warning
+ * line each on the recorder's log. Returns the number of functions and frames that got a source.
+ */
+async function resolveMaps(o: RecordOptions, profiles: Profile[]): Promise<number> {
+  const { resolveSources, SourceMapCache } = await import("@vmprof/sourcemap");
+  const cache = new SourceMapCache();
+  let mapped = 0;
+  for (let i = 0; i < profiles.length; i++) {
+    const r = resolveSources(profiles[i], { cache, ignore: [nativePackageDir()] });
+    for (const w of r.warnings) o.log(`warning: ${w}`);
+    profiles[i] = r.profile;
+    mapped += r.functions + r.frames;
+  }
+  return mapped;
+}
+
+/** The directory of @vmprof/native (its preload runs in every profiled process; its maps are ours, not the program's). */
+function nativePackageDir(): string {
+  return path.resolve(path.dirname(preloadPath()), "../..");
+}
+
+/**
+ * A single process's finished file: taken as it is when source maps are off or a glance at its
+ * functions and scripts finds nothing a map could cover (no decode); else decoded, mapped and
+ * re-encoded with both sides. Falls back to the file as it is whenever mapping finds nothing.
+ */
+async function takeSingle(o: RecordOptions, file: string, temp: string | undefined, output: string): Promise<string> {
+  if (!o.sourceMaps) return takeAsIs(file, temp, output);
+  const { glanceProfile, mayHaveSourceMaps } = await import("@vmprof/sourcemap");
+  const bytes = fs.readFileSync(file);
+  const glance = glanceProfile(bytes);
+  const native = nativePackageDir() + path.sep;
+  if (glance) for (const f of glance.files) if (f.startsWith(native)) glance.files.delete(f);
+  if (!glance || !mayHaveSourceMaps(glance, process.cwd())) return takeAsIs(file, temp, output);
+  const { decodeProfile } = await import("@vmprof/format");
+  const profiles = [decodeProfile(bytes, file)];
+  if ((await resolveMaps(o, profiles)) === 0) return takeAsIs(file, temp, output);
+  return writeOut(profiles, temp, output);
+}
+
+/** Encodes `profiles` as one file (merged when several) to stdout, or to `temp` renamed to `output`. */
+async function writeOut(profiles: Profile[], temp: string | undefined, output: string): Promise<string> {
+  const { memorySink, writeProfiles } = await import("@vmprof/format");
+  const sink = memorySink();
+  writeProfiles(profiles, sink);
+  const bytes = sink.bytes();
+  if (!temp) {
+    await new Promise<void>((resolve) => {
+      process.stdout.once("error", () => resolve()); // a reader that went away is not our failure
+      process.stdout.write(bytes, () => resolve());
+    });
+    return "-";
+  }
+  fs.writeFileSync(temp, bytes);
+  fs.renameSync(temp, output);
+  return output;
+}
+
+/** Merges the per-process profiles found in `dir` into the output. */
 async function collect(o: RecordOptions, dir: string, rootPid: number, temp: string | undefined): Promise<Omit<RecordResult, "exitCode">> {
   const names = fs.readdirSync(dir).sort();
   for (const n of names.filter((n) => n.startsWith("error-"))) {
@@ -150,12 +213,12 @@ async function collect(o: RecordOptions, dir: string, rootPid: number, temp: str
   }
   const written = names.filter((n) => n.endsWith(".prof") && fs.statSync(path.join(dir, n)).size > 0);
   const output = path.resolve(o.output ?? `vmprof-${rootPid}.prof`);
-  // One process that finished its profile (the usual case): its file is the profile.
+  // One process that finished its profile (the usual case): its file is the profile, mapped if it has maps.
   if (written.length === 1 && names.includes(`${written[0].slice(0, -5)}.done`)) {
     const done = JSON.parse(fs.readFileSync(path.join(dir, `${written[0].slice(0, -5)}.done`), "utf8")) as { samples: number; threads: number };
-    return { output: await takeAsIs(path.join(dir, written[0]), temp, output), samples: done.samples, processes: 1, threads: done.threads };
+    return { output: await takeSingle(o, path.join(dir, written[0]), temp, output), samples: done.samples, processes: 1, threads: done.threads };
   }
-  const { memorySink, readProfileSync, writeProfiles } = await import("@vmprof/format");
+  const { readProfileSync } = await import("@vmprof/format");
   const profiles: Profile[] = [];
   for (const n of written) {
     const file = path.join(dir, n);
@@ -181,20 +244,9 @@ async function collect(o: RecordOptions, dir: string, rootPid: number, temp: str
     if (!o.argv) p.meta.delete("argv");
     else if (Array.isArray(argv)) p.meta.set("argv", redactArgv(argv));
   }
-  const sink = memorySink();
-  writeProfiles(profiles, sink);
-  const bytes = sink.bytes();
+  if (o.sourceMaps) await resolveMaps(o, profiles);
   const samples = profiles.reduce((n, p) => n + p.samples.count, 0);
   const processes = profiles.reduce((n, p) => n + p.processes.length, 0);
   const threads = profiles.reduce((n, p) => n + p.threads.length, 0);
-  if (!temp) {
-    await new Promise<void>((resolve) => {
-      process.stdout.once("error", () => resolve()); // a reader that went away is not our failure
-      process.stdout.write(bytes, () => resolve());
-    });
-    return { output: "-", samples, processes, threads };
-  }
-  fs.writeFileSync(temp, bytes);
-  fs.renameSync(temp, output);
-  return { output, samples, processes, threads };
+  return { output: await writeOut(profiles, temp, output), samples, processes, threads };
 }

@@ -50,6 +50,7 @@ export async function runRecord(flags: FlagValues, command: string[]): Promise<n
       argv: flags.argv !== false,
       children: flags.children !== false,
       allowUnprofiled: flags["allow-unprofiled"] === true,
+      sourceMaps: flags["source-maps"] !== false,
       log,
     });
     if (output === undefined && result.output) {
