@@ -4,9 +4,9 @@
  */
 import type { Readable } from "node:stream";
 import { SelectionError, metaValue, type PathFilter, type Profile, type Selection, type Weight } from "@vmprof/format";
-import { ConvertError, compilePattern, readAnyProfile } from "vmprof-convert";
+import { ConvertError, compilePattern, readAnyProfile, type SourceOptions } from "vmprof-convert";
 import { renderText } from "./text.js";
-import type { SourceReader } from "./source.js";
+import { diskSource, type SourceReader } from "./source.js";
 import { ViewError, diffView, flatView, functionView, linesView, sourceView, threadsView, topView, treeView, type View } from "./views.js";
 
 /** Bad input or bad usage: one line for the user, exit status 2. */
@@ -25,8 +25,10 @@ export interface ReportOptions {
   pattern?: string;
   /** --by-line: lines are the unit of top, flat, tree, function and diff. */
   byLine?: boolean;
-  /** Where --lines and --source read a file's text; default: from disk (relative to the profile's cwd). */
+  /** Where --lines and --source read a file's text; default: from disk (relative to the profile's cwd), else the source maps' sourcesContent. */
   readSource?: SourceReader;
+  /** Source maps: readAnyProfile's `sources` (--source-maps DIR, --no-source-maps). */
+  sources?: SourceOptions;
   /** --diff BASE: the base profile's path. */
   base?: string;
   /** What a sample weighs; default: the recording's mode. */
@@ -58,17 +60,34 @@ export const DEFAULT_TEXT_LIMIT = 50;
 /** --lines and --source in text show this many functions unless --limit says otherwise. */
 export const LINES_TEXT_LIMIT = 10;
 
-async function load(input: string | undefined, stdin: ReportOptions["stdin"]): Promise<Profile> {
+async function load(input: string | undefined, o: ReportOptions, warnings: string[]): Promise<Profile> {
   try {
-    if (input === undefined || input === "-") {
-      if (input === undefined && stdin.isTTY) throw new ReportUsageError("no profile given: name a file, or pipe one in (vmprof-record -o - -- node app.js | vmprof-report)");
-      return (await readAnyProfile(stdin, { source: "<stdin>" })).profile;
-    }
-    return (await readAnyProfile(input)).profile;
+    const r =
+      input === undefined || input === "-"
+        ? await (input === undefined && o.stdin.isTTY
+            ? Promise.reject(new ReportUsageError("no profile given: name a file, or pipe one in (vmprof-record -o - -- node app.js | vmprof-report)"))
+            : readAnyProfile(o.stdin, { source: "<stdin>", sources: o.sources }))
+        : await readAnyProfile(input, { sources: o.sources });
+    for (const w of r.warnings) warnings.push(`warning: ${w}`);
+    return r.profile;
   } catch (e) {
     if (e instanceof ConvertError) throw new ReportUsageError(e.message);
     throw e;
   }
+}
+
+/**
+ * Where --lines and --source read files: from disk (relative to the recording's cwd), else from the
+ * profile's source maps' sourcesContent (for a profile read away from its files). Other views read none.
+ */
+async function sourceReader(p: Profile, o: ReportOptions): Promise<SourceReader | undefined> {
+  if (o.view !== "lines" && o.view !== "source") return undefined;
+  const cwd = metaValue(p, "cwd");
+  const disk = diskSource(typeof cwd === "string" ? cwd : undefined);
+  if (!p.sourcesApplied) return disk;
+  const { sourceTextReader } = await import("@vmprof/sourcemap");
+  const mapped = sourceTextReader(p, { dirs: o.sources?.dirs });
+  return (file) => disk(file) ?? mapped(file);
 }
 
 /** Runs the report. Throws ReportUsageError for anything the user can fix. */
@@ -79,13 +98,13 @@ export async function report(o: ReportOptions): Promise<ReportResult> {
   } catch (e) {
     throw new ReportUsageError((e as Error).message);
   }
-  const p = await load(o.input, o.stdin);
-  const base = o.view === "diff" ? await load(o.base, o.stdin) : undefined;
   const warnings: string[] = [];
+  const p = await load(o.input, o, warnings);
+  const base = o.view === "diff" ? await load(o.base, o, warnings) : undefined;
   for (const q of [base, p]) if (q?.truncation) warnings.push(`warning: ${q.truncation.message}; showing what it holds`);
   const limit = o.limit ?? (o.json ? undefined : DEFAULT_TEXT_LIMIT);
   const common = { weight: o.weight, selection: o.selection ?? {}, filter: o.filter ?? {}, byLine: o.byLine, limit };
-  const lines = { ...common, limit: o.limit ?? (o.json ? undefined : LINES_TEXT_LIMIT), readSource: o.readSource };
+  const lines = { ...common, limit: o.limit ?? (o.json ? undefined : LINES_TEXT_LIMIT), readSource: o.readSource ?? (await sourceReader(p, o)) };
   let view: View;
   try {
     if (o.view === "flat") view = flatView(p, common);

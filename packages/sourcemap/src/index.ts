@@ -7,3 +7,4 @@
 export { resolveSources, SourceMapCache, type ResolveOptions, type ResolveResult } from "./resolve.js";
 export { glanceProfile, mayHaveSourceMaps, type ProfileGlance } from "./scan.js";
 export { DEFAULT_MAX_MAP_BYTES } from "./load.js";
+export { sourceTextReader } from "./text.js";
