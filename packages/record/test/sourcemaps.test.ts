@@ -7,14 +7,15 @@
  * and live in the sourcemap package's tests (profiles made with ProfileBuilder).
  */
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
+import { createServer } from "node:http";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { test } from "node:test";
 import { buildSync } from "esbuild";
 import { applySources } from "@vmprof/format";
-import { fixture, read, record, tempDir } from "./helpers.js";
+import { fixture, nodeBinary, read, record, tempDir } from "./helpers.js";
 
 const require = createRequire(import.meta.url);
 const REPORT = path.resolve(path.dirname(require.resolve("vmprof-report")), "../../bin/run.js");
@@ -63,6 +64,26 @@ for (const [what, script] of [
     assert.match(String(c.stdout), new RegExp(script.replace(".", "\\.")));
     const p = read(out);
     assert.ok(p.functions.some((f) => f.source?.file === path.join(dir, "src/math.ts")));
+
+    // Lines: the hot line is the .ts line that does the work, in the report and in go tool pprof.
+    const math = path.join(dir, "src/math.ts");
+    const lines = spawnSync(process.execPath, [REPORT, "--lines", "^sumSquares$", "--json", out]);
+    assert.equal(lines.status, 0, String(lines.stderr));
+    const entry = (JSON.parse(String(lines.stdout)) as { functions: { name: string; files: { file: string; lines: { line: number; selfSamples: number }[] }[] }[] }).functions[0];
+    const own = entry.files.find((f) => f.file === math);
+    assert.ok(own, JSON.stringify(entry.files.map((f) => f.file)));
+    const hottest = [...own.lines].sort((a, b) => b.selfSamples - a.selfSamples)[0];
+    assert.equal(hottest.line, 7, JSON.stringify(own.lines));
+    const pb = path.join(dir, `${script.replace(/\W/g, "_")}.pb.gz`);
+    const conv = spawnSync(process.execPath, [CONVERT, "--to", "pprof", "-o", pb, out]);
+    assert.equal(conv.status, 0, String(conv.stderr));
+    const list = spawnSync("go", ["tool", "pprof", "-list", "^sumSquares$", pb], { encoding: "utf8" });
+    assert.equal(list.status, 0, list.stderr);
+    assert.match(list.stdout, /ROUTINE =+ sumSquares in .*src\/math\.ts/);
+    const ms = (v: string) => (v === "." ? 0 : Number.parseFloat(v) * (/[uµ]s$/.test(v) ? 1e-3 : v.endsWith("ms") ? 1 : v.endsWith("s") ? 1e3 : 1));
+    const rows = [...list.stdout.matchAll(/^\s+(\S+)\s+\S+\s+(\d+):/gm)].map((m) => ({ flat: ms(m[1]), line: Number(m[2]) }));
+    const top = rows.sort((a, b) => b.flat - a.flat)[0];
+    assert.equal(top?.line, 7, list.stdout);
   });
 }
 
@@ -129,5 +150,39 @@ test("bad maps: one warning each on stderr, exit 0, the profile intact and main.
     const shown = applySources(p);
     assert.ok(shown.functions.some((f) => f.name === "hotLoop" && f.file === path.join(dir, "src/main.ts")), what);
     assert.ok(shown.functions.some((f) => f.name === "fibonacci"), what);
+  }
+});
+
+test("speedscope's viewer in Chromium shows the .ts files of a minified bundle's functions (its hover tooltip)", async () => {
+  const dir = project();
+  const out = path.join(dir, "viewer.prof");
+  assert.equal(record(["-o", out, "--", process.execPath, "bundle/app.js", "500"], { cwd: dir }).status, 0);
+  const doc = spawnSync(process.execPath, [CONVERT, "--to", "speedscope", "-o", path.join(dir, "viewer.json"), out]);
+  assert.equal(doc.status, 0, String(doc.stderr));
+  const { viewerDir } = (await import("vmprof-convert")) as { viewerDir: () => string };
+  const server = createServer((req, res) => {
+    const name = decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname).slice(1);
+    const file = name === "p/viewer.json" ? path.join(dir, "viewer.json") : path.join(viewerDir(), name);
+    fs.readFile(file, (err, data) => {
+      res.writeHead(err ? 404 : 200, { "content-type": name.endsWith(".html") ? "text/html" : name.endsWith(".js") ? "text/javascript" : "application/octet-stream" });
+      res.end(err ? "" : data);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  try {
+    const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    // The driver speaks the DevTools protocol with the WebSocket client of Node 22+.
+    const hover = spawn(nodeBinary("22"), [fixture("speedscope-hover.mjs"), `${base}/index.html#profileURL=${encodeURIComponent(`${base}/p/viewer.json`)}`], { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    hover.stdout.on("data", (d) => (stdout += d));
+    hover.stderr.on("data", (d) => (stderr += d));
+    const code = await new Promise<number | null>((resolve) => hover.once("exit", resolve));
+    assert.equal(code, 0, stderr);
+    const shown = (JSON.parse(stdout) as string[]).join("\n");
+    assert.match(shown, new RegExp(`hotLoop\\n${path.join(dir, "src/main.ts").replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}:5`), shown.slice(-1500));
+    assert.match(shown, /(fibonacci|sumSquares)\n.*src\/math\.ts:\d+/, shown.slice(-1500));
+  } finally {
+    server.close();
   }
 });

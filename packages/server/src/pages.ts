@@ -102,6 +102,22 @@ export function profilePage(p: ProfileRecord): string {
 <table id="top"><thead><tr><th class="num">total</th><th class="num">self</th><th>function</th><th>location</th></tr></thead>
 <tbody>
 ${top}
-</tbody></table>`,
+</tbody></table>${hotLinesHtml(s)}`,
   );
+}
+
+/** The hot lines of the top functions, as vmprof-report --lines: a table per function. */
+function hotLinesHtml(s: Summary): string {
+  if (!s.hotLines || s.hotLines.length === 0) return "";
+  const blocks = s.hotLines.map((f) => {
+    const rows = f.lines
+      .map((l) => `<tr><td class="num">${l.selfPercent.toFixed(1)}%</td><td class="num">${l.totalPercent.toFixed(1)}%</td><td>${html(l.file === f.file ? `line ${l.line}` : `${l.file}:${l.line}`)}</td></tr>`)
+      .join("\n");
+    return `<h3>${html(f.name)} <span class="muted">${html(f.file ? `${f.file}${f.line ? `:${f.line}` : ""}` : "")}</span></h3>
+<table class="lines"><thead><tr><th class="num">self</th><th class="num">total</th><th>line</th></tr></thead>
+<tbody>
+${rows}
+</tbody></table>`;
+  });
+  return `\n<h2 id="hot-lines">Hot lines</h2>\n${blocks.join("\n")}`;
 }

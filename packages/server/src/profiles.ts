@@ -4,6 +4,7 @@
  */
 import { gzipSync } from "node:zlib";
 import {
+  FunctionKind,
   THREAD_KIND_NAMES,
   aggregate,
   defaultWeight,
@@ -11,10 +12,16 @@ import {
   functionKindName,
   functionLabel,
   functionTable,
+  hasLinePositions,
+  isStateFunction,
+  lineAggregate,
+  lineProfile,
   memorySink,
   metaValue,
   writeProfiles,
+  type Aggregate,
   type FunctionKindName,
+  type FunctionTable,
   type Profile,
 } from "@vmprof/format";
 import { ConvertError, LimitError, UnknownFormatError, readAnyProfile, type ImportLimits, type InputFormat } from "vmprof-convert";
@@ -40,6 +47,22 @@ export interface TopRow {
   totalPercent: number;
 }
 
+/** One hot line of a function: where it is and its shares of the profile's total weight. */
+export interface HotLine {
+  file: string;
+  line: number;
+  selfPercent: number;
+  totalPercent: number;
+}
+
+/** A top function's hottest lines. */
+export interface FunctionLines {
+  name: string;
+  file: string;
+  line: number;
+  lines: HotLine[];
+}
+
 /** What a profile page shows without reading the profile: facts and the top functions. */
 export interface Summary {
   weight: string;
@@ -48,6 +71,38 @@ export interface Summary {
   processes: { pid: number; name: string }[];
   threads: { pid: number; tid: number; name: string; kind: string }[];
   top: TopRow[];
+  /** The hot lines of the top JS functions (HOT_LINE_FUNCTIONS × HOT_LINES); absent when the profile has no line positions (or was summarized before lines existed). */
+  hotLines?: FunctionLines[];
+}
+
+/** Functions and lines per function in a summary's hot lines. */
+export const HOT_LINE_FUNCTIONS = 10;
+export const HOT_LINES = 5;
+
+/** The hottest lines (by self, then total) of the top JS functions by total weight, as vmprof-report --lines. */
+function hotLines(p: Profile, agg: Aggregate, t: FunctionTable): FunctionLines[] | undefined {
+  if (!hasLinePositions(p)) return undefined;
+  const lp = lineProfile(p);
+  const lt = functionTable(lp.profile, lineAggregate(agg, lp));
+  const total = agg.total || 1;
+  const out: FunctionLines[] = [];
+  const index = new Map<number, FunctionLines>();
+  for (const id of t.ids) {
+    if (out.length === HOT_LINE_FUNCTIONS) break;
+    const f = functionInfo(p, id);
+    if (isStateFunction(p, id) || f.kind !== FunctionKind.JS) continue;
+    const entry = { name: functionLabel(f), file: f.file, line: f.line, lines: [] };
+    index.set(id, entry);
+    out.push(entry);
+  }
+  const units = lt.ids.filter((u) => index.has(lp.origin[u]) && lp.line[u] > 0);
+  units.sort((a, b) => lt.self[b] - lt.self[a] || lt.total[b] - lt.total[a]);
+  for (const u of units) {
+    const entry = index.get(lp.origin[u])!;
+    if (entry.lines.length === HOT_LINES) continue;
+    entry.lines.push({ file: lp.profile.functions[u - 1].file, line: lp.line[u], selfPercent: (lt.self[u] / total) * 100, totalPercent: (lt.total[u] / total) * 100 });
+  }
+  return out.filter((e) => e.lines.length > 0);
 }
 
 const ACCEPTED = "vmprof, pprof, cpuprofile, speedscope, collapsed";
@@ -82,6 +137,7 @@ export function summarize(p: Profile): Summary {
     processes: p.processes.map((pr) => ({ pid: pr.pid, name: pr.name })),
     threads: p.threads.map((th) => ({ pid: p.processes[th.process - 1].pid, tid: th.tid, name: th.name, kind: THREAD_KIND_NAMES[th.kind] })),
     top,
+    hotLines: hotLines(p, agg, t),
   };
 }
 

@@ -10,7 +10,7 @@ import { after, before, test } from "node:test";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { Function as PFunction, Line, Location, Profile as PProfile, Sample, StringTable, ValueType } from "pprof-format";
 import { decodeProfile } from "@vmprof/format";
-import { APP, TRUNCATED, chromium, startServer, tempDir, type Running } from "./helpers.js";
+import { APP, LINES_PROGRAM, RECORD, TRUNCATED, chromium, node, startServer, tempDir, type Running } from "./helpers.js";
 
 const dir = tempDir();
 const DB = path.join(dir, "profiles.db");
@@ -251,6 +251,25 @@ test("the UI in headless Chromium: the list, a profile page with its top table a
   const shot = path.join(dir, "page.png");
   chromium([`--screenshot=${shot}`, `${srv.url}profiles/${id}`]);
   assert.ok(fs.statSync(shot).size > 20_000);
+});
+
+test("a recording with lines: the profile page shows the hot lines of its top functions", async () => {
+  const prof = path.join(dir, "lines.prof");
+  const rec = node(RECORD, ["-o", prof, "--", process.execPath, LINES_PROGRAM, "800"]);
+  assert.equal(rec.status, 0, rec.stderr);
+  const up = await post("/api/profiles?name=lines", fs.readFileSync(prof));
+  assert.equal(up.status, 201, up.text);
+  const summary = (await get(`/api/profiles/${up.json().id}`)).json().summary;
+  const grind = summary.hotLines.find((f: { name: string }) => f.name === "grind");
+  assert.ok(grind, JSON.stringify(summary.hotLines));
+  // The loop's first two lines hold most of grind's time (see record's lines test).
+  assert.ok([6, 7].includes(grind.lines[0].line), JSON.stringify(grind));
+  assert.ok(grind.lines[0].selfPercent > 20, JSON.stringify(grind));
+  const page = chromium(["--dump-dom", `${srv.url}profiles/${up.json().id}`]);
+  assert.equal(page.status, 0, page.stderr);
+  const section = page.stdout.slice(page.stdout.indexOf('id="hot-lines"'));
+  assert.ok(section.includes(">grind <span"), section.slice(0, 2000));
+  assert.ok(section.includes(`<td>line ${grind.lines[0].line}</td>`), section.slice(0, 2000));
 });
 
 test("200 concurrent uploads are all stored and listed; a restarted server serves everything it stored", async () => {

@@ -5,6 +5,7 @@
  *   vmprof     vmprof-record --period 0.001 (cpu mode)
  *   vmprof@10  vmprof-record --rate 10: the recorder's fixed costs (start, finish), to tell them from
  *              the per-sample cost
+ *   vmprof-nl  vmprof-record --period 0.001 --no-lines: functions only, to show what lines cost
  *   cpu-prof   node --cpu-prof --cpu-prof-interval 1000 (V8's CpuProfiler)
  *   datadog    @datadog/pprof's time profiler, intervalMicros 1000, CPU time and contexts on, its
  *              profile encoded at exit (as an agent would before upload)
@@ -44,8 +45,8 @@ process.prependListener("exit", () => { require("node:fs").writeFileSync(process
 );
 
 interface Run { ms: number; cpuS: number; rssKiB: number; samples?: number; rate?: number; bytesPerSample?: number }
-type Name = "plain" | "vmprof" | "vmprof@10" | "cpu-prof" | "datadog";
-const NAMES: Name[] = ["plain", "vmprof", "vmprof@10", "cpu-prof", "datadog"];
+type Name = "plain" | "vmprof" | "vmprof-nl" | "vmprof@10" | "cpu-prof" | "datadog";
+const NAMES: Name[] = ["plain", "vmprof", "vmprof-nl", "vmprof@10", "cpu-prof", "datadog"];
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const spread = (xs: number[]) => `${Math.min(...xs).toFixed(2)}..${Math.max(...xs).toFixed(2)}`;
 
@@ -69,10 +70,10 @@ function timed(cmd: string[], env: NodeJS.ProcessEnv): { ms: number; cpuS: numbe
 function run(name: Name, rounds: string, i: number): Run {
   const node = process.execPath;
   if (name === "plain") return timed([node, "--require", maxrss, workload, rounds], process.env);
-  if (name === "vmprof" || name === "vmprof@10") {
+  if (name === "vmprof" || name === "vmprof@10" || name === "vmprof-nl") {
     const out = join(dir, `v${i}.prof`);
     const env = { ...process.env, NODE_OPTIONS: `--require ${maxrss}` };
-    const rate = name === "vmprof" ? ["--period", "0.001"] : ["--rate", "10"];
+    const rate = name === "vmprof" ? ["--period", "0.001"] : name === "vmprof-nl" ? ["--period", "0.001", "--no-lines"] : ["--rate", "10"];
     const t = timed([node, recorder, ...rate, "-o", out, "--", node, workload, rounds], env);
     const p = readProfileSync(out);
     let cpuUs = 0;
@@ -127,6 +128,12 @@ for (const seconds of DURATIONS) {
   const fixed = median(v10.map((r) => r.cpuS)) - baseCpu;
   console.log(`vmprof: ${(perSample * 1e6).toFixed(1)} µs of CPU per sample (all threads); fixed cost (start, finish) ${fixed.toFixed(3)} s CPU`);
   const ratio = (n: Name) => (median(runs[n].map((r) => r.cpuS)) - baseCpu) / (median(runs["cpu-prof"].map((r) => r.cpuS)) - baseCpu);
-  console.log(`extra CPU against --cpu-prof's: vmprof ${ratio("vmprof").toFixed(2)}x, datadog ${ratio("datadog").toFixed(2)}x`);
+  console.log(`extra CPU against --cpu-prof's: vmprof ${ratio("vmprof").toFixed(2)}x, vmprof --no-lines ${ratio("vmprof-nl").toFixed(2)}x, datadog ${ratio("datadog").toFixed(2)}x`);
+  // What lines cost: the pairwise (same round) differences of vmprof and vmprof --no-lines.
+  const pair = (f: (r: Run) => number) => v.map((r, k) => f(r) - f(runs["vmprof-nl"][k]));
+  const dCpu = pair((r) => r.cpuS);
+  const dWall = pair((r) => (r.ms / base) * 100);
+  const bytes = median(v.map((r) => r.bytesPerSample!)) / median(runs["vmprof-nl"].map((r) => r.bytesPerSample!));
+  console.log(`lines: +${median(dCpu).toFixed(3)} s CPU (${spread(dCpu)}), wall ${median(dWall).toFixed(2)} points (${spread(dWall)}), bytes/sample x${bytes.toFixed(2)} against --no-lines, pairwise medians`);
 }
 rmSync(dir, { recursive: true, force: true });
