@@ -236,7 +236,9 @@ export function resolveSources(p: Profile, o: ResolveOptions = {}): ResolveResul
     if (f.kind !== FunctionKind.JS || gen.file === "" || gen.file.startsWith("node:") || gen.line === 0) return base;
     const st = mapFor(gen.file);
     if (!st) return base;
-    const seg = segmentAt(st, gen.line - 1, Math.max(0, gen.column - 1), false);
+    let seg = segmentAt(st, gen.line - 1, Math.max(0, gen.column - 1), false);
+    // A script's top level whose map has a single source (tsc's output of one module) is that source's.
+    if (!seg && gen.name === "" && gen.line === 1 && gen.column <= 1 && st.loaded.map.sources.length === 1) seg = [0, 0, 0, 0];
     if (!seg) return base;
     touched.add(st);
     const facts = factsOf(st, seg[1]);
