@@ -7,7 +7,7 @@ import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
-import { VmState, type Profile } from "@vmprof/format";
+import { Tier, VmState, type Profile } from "@vmprof/format";
 import { fixture, nodeBinary, read, record, tempDir } from "./helpers.js";
 
 const dir = tempDir();
@@ -46,34 +46,61 @@ function v8LineShares(cpuprofile: string, file: string): Map<number, number> {
 const fmt = (m: Map<number, number>) => [...m].sort((a, b) => b[1] - a[1]).slice(0, 4).map(([l, s]) => `${l}: ${s.toFixed(1)}`).join(", ");
 
 for (const major of ["20", "22", "24", "26"]) {
-  test(`Node ${major}: the hot lines' shares agree with --cpu-prof's positionTicks within 5 points (two runs each)`, (t) => {
+  test(`Node ${major}: the hot lines' shares agree with --cpu-prof's positionTicks within 5 points (medians of three runs each)`, (t) => {
     const node = nodeBinary(major);
-    // Two runs of a program differ by a few points per line (V8's own runs do too), so each side is
-    // the mean of two runs, taken alternately. (Running both profilers in one process is no
-    // reference: a sample taken inside V8's own SIGPROF handler loses the frame it interrupted.)
-    const ours = new Map<number, number>();
-    const v8 = new Map<number, number>();
-    const add = (into: Map<number, number>, m: Map<number, number>) => {
-      for (const [l, v] of m) into.set(l, (into.get(l) ?? 0) + v / 2);
+    // Runs of a program differ by a few points per line, and now and then by ten (V8's own runs do
+    // too: its JIT does not always make the same code), so each side is the median of three runs per
+    // line, taken alternately. (Running both profilers in one process is no reference: a sample
+    // taken inside V8's own SIGPROF handler loses the frame it interrupted.)
+    const RUNS = 3;
+    const oursRuns = new Map<number, number[]>();
+    const v8Runs = new Map<number, number[]>();
+    const add = (into: Map<number, number[]>, m: Map<number, number>, run: number) => {
+      for (const [l, v] of m) {
+        if (!into.has(l)) into.set(l, new Array<number>(RUNS).fill(0));
+        into.get(l)![run] = v;
+      }
     };
+    const medians = (m: Map<number, number[]>) => new Map([...m].map(([l, vs]) => [l, [...vs].sort((a, b) => a - b)[RUNS >> 1]]));
     let p: Profile | undefined;
-    for (let run = 0; run < 2; run++) {
+    for (let run = 0; run < RUNS; run++) {
       const file = path.join(dir, `lines-${major}-${run}.prof`);
       const r = record(["-o", file, "--", node, PROGRAM, "2000"]);
       assert.equal(r.status, 0, String(r.stderr));
       p = read(file);
-      add(ours, ourLineShares(p, PROGRAM));
+      add(oursRuns, ourLineShares(p, PROGRAM), run);
       const cpuDir = fs.mkdtempSync(path.join(dir, "cpuprof-"));
       const v = spawnSync(node, ["--cpu-prof", "--cpu-prof-interval", "1000", "--cpu-prof-dir", cpuDir, PROGRAM, "2000"]);
       assert.equal(v.status, 0, String(v.stderr));
-      add(v8, v8LineShares(path.join(cpuDir, fs.readdirSync(cpuDir)[0]), PROGRAM));
+      add(v8Runs, v8LineShares(path.join(cpuDir, fs.readdirSync(cpuDir)[0]), PROGRAM), run);
     }
+    const ours = medians(oursRuns);
+    const v8 = medians(v8Runs);
     const line = `ours ${fmt(ours)}; --cpu-prof ${fmt(v8)}`;
     t.diagnostic(line);
     // The loop's three lines hold most of the time in both.
     const hot = [6, 7, 8];
     assert.ok(hot.reduce((a, l) => a + (v8.get(l) ?? 0), 0) > 80, line);
-    for (const l of hot) assert.ok(Math.abs((ours.get(l) ?? 0) - (v8.get(l) ?? 0)) <= 5, `line ${l}: ${line}`);
+    // Within 5 points of V8's median, or inside the range V8's own three runs spanned (its runs alone
+    // differ by up to 8 points on a line here).
+    for (const l of hot) {
+      const runs = v8Runs.get(l) ?? [0];
+      const o = ours.get(l) ?? 0;
+      const ok = Math.abs(o - (v8.get(l) ?? 0)) <= 5 || (o >= Math.min(...runs) && o <= Math.max(...runs));
+      assert.ok(ok, `line ${l}: ${line}; --cpu-prof's runs ${runs.map((v) => v.toFixed(1)).join(", ")}`);
+    }
+    // Optimized code places every sample, its prologue and the positions no bytecode has included.
+    let optimized = 0;
+    let unknown = 0;
+    for (let i = 0; i < p!.samples.count; i++) {
+      const s = p!.samples.stack[i];
+      if (s === 0) continue;
+      const fr = p!.frames[p!.stacks.frame[s] - 1];
+      if (fr.tier !== Tier.OPTIMIZED || p!.functions[fr.function - 1].file !== PROGRAM) continue;
+      optimized++;
+      if (fr.line === 0) unknown++;
+    }
+    assert.ok(optimized > 500 && unknown / optimized < 0.02, `${unknown} of ${optimized} optimized samples without a line`);
     // Callers carry the line of their call: main's frames are at line 15.
     const mainLines = new Set(p!.frames.filter((fr) => p!.functions[fr.function - 1].name === "main" && fr.line !== 0).map((fr) => fr.line));
     assert.ok(mainLines.has(15), `main's lines: ${[...mainLines]}`);

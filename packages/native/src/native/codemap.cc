@@ -217,6 +217,8 @@ void CodeMap::Apply(RawCodeEvent& e) {
         list.push_back(std::move(r));
       }
     } else {
+      if (e.lines.size() == e.positions.size())
+        code.lines = std::make_shared<std::vector<std::pair<uint32_t, uint32_t>>>(std::move(e.lines));
       code.positions = std::make_shared<std::vector<std::pair<uint32_t, uint32_t>>>(std::move(e.positions));
     }
   }
@@ -281,18 +283,25 @@ uint32_t CodeMap::AttributeUncached(const Code& code, uint32_t p) {
 // inlined function's code inside the code of the function it was inlined into, so walking the
 // position entries in code order, a change of function either enters a new inlined function (it
 // becomes the innermost of the current chain) or returns to one already on the chain (the chain is
-// cut back to it). Entries of unknown function continue the current chain.
+// cut back to it). Entries of unknown function continue the current chain. Each link keeps the last
+// entry seen of its function: the position it is at (for a caller, the call into the next link).
 void CodeMap::BuildChains(Code& code) {
   const auto& pos = *code.positions;
   auto chains = std::make_shared<std::vector<std::vector<ChainLink>>>(pos.size());
-  std::vector<ChainLink> chain{{code.function, kNoOffset}};  // the current one
+  std::vector<ChainLink> chain{{code.function, kNoOffset, kNoOffset}};  // the current one
   for (size_t i = 0; i < pos.size(); i++) {
     uint32_t f = Attribute(code, pos[i].second);
     if (f != 0) {
       auto at = std::find_if(chain.begin(), chain.end(), [f](const ChainLink& l) { return l.function == f; });
       if (at != chain.end()) chain.erase(at + 1, chain.end());
-      else chain.push_back({f, kNoOffset});
+      else chain.push_back({f, kNoOffset, kNoOffset});
       chain.back().offset = pos[i].second;
+      chain.back().entry = static_cast<uint32_t>(i);
+    } else if (chain.back().entry == kNoOffset) {
+      // A position no function's bytecode has (the function's entry, say) still places the innermost
+      // function until one of its own comes.
+      chain.back().offset = pos[i].second;
+      chain.back().entry = static_cast<uint32_t>(i);
     }
     (*chains)[i] = chain;
   }
@@ -387,14 +396,24 @@ bool CodeMap::Resolve(uintptr_t address, bool is_return_address, std::vector<Res
   // profiler, the entry before it is taken. A bytecode frame's address is the bytecode being run.
   (void)is_return_address;
   size_t index = SIZE_MAX;
-  if (pos != nullptr) {
+  bool prologue = false;
+  if (pos != nullptr && !pos->empty()) {
     if (!code.bytecode && offset > 0) offset--;
     auto p = std::upper_bound(pos->begin(), pos->end(), offset,
                               [](uintptr_t o, const std::pair<uint32_t, uint32_t>& e) { return o < e.first; });
-    if (p != pos->begin()) index = static_cast<size_t>(p - pos->begin()) - 1;
+    prologue = p == pos->begin();
+    index = prologue ? 0 : static_cast<size_t>(p - pos->begin()) - 1;
   }
   if (index == SIZE_MAX) {
     out.push_back({code.function, code.tier});
+    return true;
+  }
+  // Before the first entry (the prologue): the function itself, at its first entry's line, as V8's
+  // profiler places it.
+  if (prologue && !code.bytecode) {
+    bool own = code.lines && range_of_.count(code.function) != 0 && range_of_[code.function].first == code.script_id;
+    auto lc = own ? (*code.lines)[0] : std::pair<uint32_t, uint32_t>{0, 0};
+    out.push_back({code.function, code.tier, lc.first, lc.second});
     return true;
   }
   if (code.bytecode) {
@@ -404,7 +423,11 @@ bool CodeMap::Resolve(uintptr_t address, bool is_return_address, std::vector<Res
   }
   if (!code.chains) BuildChains(code);
   for (const ChainLink& link : (*code.chains)[index]) {
-    auto [line, column] = LineOf(link.function, code.script_id, link.offset);
+    // A position of the code's own script has its line read with the code; another script's is looked up.
+    auto range = range_of_.find(link.function);
+    bool own_script = range == range_of_.end() || range->second.first == code.script_id;
+    auto [line, column] = own_script && code.lines && link.entry != kNoOffset ? (*code.lines)[link.entry]
+                                                                             : LineOf(link.function, code.script_id, link.offset);
     out.push_back({link.function, code.tier, line, column});
   }
   return true;

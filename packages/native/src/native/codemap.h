@@ -52,7 +52,8 @@ struct RawCodeEvent {
   std::string source_map_url;    // set the first time a script is seen: its //# sourceMappingURL, if any
   // (code offset, script offset) pairs of the code's source position table, sorted by code offset.
   std::vector<std::pair<uint32_t, uint32_t>> positions;
-  // Bytecode only: the 1-based (line, column) in its script of each entry of `positions`.
+  // The 1-based (line, column) of each entry of `positions` read in the code's own script (for
+  // optimized code, wrong for entries inlined from another script: those are looked up elsewhere).
   std::vector<std::pair<uint32_t, uint32_t>> lines;
 };
 
@@ -93,10 +94,12 @@ class CodeMap {
     bool top_level;  // a script's or module's top-level code (anonymous, at 1:1)
     std::vector<uint32_t> positions;  // sorted, unique script offsets of its bytecode
   };
-  // A function on an inlining chain and the last script offset seen of it (kNoOffset: none yet).
+  // A function on an inlining chain and the last script offset seen of it (kNoOffset: none yet), with
+  // the index of that position entry.
   struct ChainLink {
     uint32_t function;
     uint32_t offset;
+    uint32_t entry;
   };
   static constexpr uint32_t kNoOffset = UINT32_MAX;
   struct Code {
@@ -107,7 +110,7 @@ class CodeMap {
     bool bytecode;
     int script_id;
     std::shared_ptr<std::vector<std::pair<uint32_t, uint32_t>>> positions;
-    std::shared_ptr<std::vector<std::pair<uint32_t, uint32_t>>> lines;  // bytecode: (line, column) per position
+    std::shared_ptr<std::vector<std::pair<uint32_t, uint32_t>>> lines;  // (line, column) per position, own script
     // Machine code: per position entry, the chain of functions running there, the code's own function
     // first and the innermost inlined one last (built at the first lookup).
     std::shared_ptr<std::vector<std::vector<ChainLink>>> chains;

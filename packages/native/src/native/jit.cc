@@ -102,9 +102,10 @@ void OnJitCodeEvent(const v8::JitCodeEvent* e) {
           if (ev.script_name.empty()) ev.script_name = ScriptString(ts->isolate, e->script->GetSourceURL());
           ev.source_map_url = ScriptString(ts->isolate, e->script->GetSourceMappingURL());
         }
-        // A bytecode array's positions are its own script's: their lines are taken here, where V8 is
-        // at hand (V8 computed the script's line ends when it named the code).
-        if (ev.bytecode && ts->lines) {
+        // Lines are taken here, where V8 is at hand (it computed the script's line ends when it named
+        // the code), against the code's own script: right for every position of bytecode, and for
+        // optimized code's own and same-script inlined positions (the writer knows which are which).
+        if (ts->lines) {
           ev.lines.reserve(ev.positions.size());
           for (const auto& p : ev.positions) ev.lines.push_back(LineColumn(ts, e->script, ev.script_id, p.second));
         }
