@@ -228,7 +228,14 @@ function fromBytes(bytes: Uint8Array, name: string, o: ReadOptions): ReadResult 
   const input = new Input(raw, name, limits, raw !== bytes, problem);
   for (const imp of IMPORTERS) {
     if (o.format !== undefined && imp.format !== o.format) continue;
-    const profile = imp.tryImport(input, o.format !== undefined);
+    let profile: Profile | null;
+    try {
+      profile = imp.tryImport(input, o.format !== undefined);
+    } catch (e) {
+      // The model refuses values it cannot hold exactly (a weight past 2^32 - 1 µs, a time past 2^53).
+      if (e instanceof RangeError) throw new ConvertError(`${name}: ${imp.format}: ${e.message}`);
+      throw e;
+    }
     if (profile) return { profile, format: imp.format, bytes, warnings: [] };
   }
   throw new UnknownFormatError(`${name}: ${UNKNOWN_FORMAT}`);

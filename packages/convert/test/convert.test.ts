@@ -379,7 +379,16 @@ test("bad input and impossible outputs: one line naming the file, exit 2, and no
   fs.writeFileSync(badRefs, JSON.stringify({ nodes: [{ id: 1, callFrame: { functionName: "(root)", url: "", scriptId: "0", lineNumber: -1, columnNumber: -1 }, children: [7] }], startTime: 0, endTime: 10, samples: [1], timeDeltas: [1] }));
   const badSample = at("bad2.cpuprofile");
   fs.writeFileSync(badSample, JSON.stringify({ nodes: [{ id: 1, callFrame: { functionName: "(root)", url: "", scriptId: "0", lineNumber: -1, columnNumber: -1 } }], startTime: 0, endTime: 10, samples: [1, 9], timeDeltas: [1, 1] }));
+  // Values the model cannot hold exactly are refused, never wrapped (issue 19: a 1e16 µs delta read as 4294.97 s).
+  const root = { id: 1, callFrame: { functionName: "(root)", url: "", scriptId: "0", lineNumber: -1, columnNumber: -1 }, children: [2] };
+  const f = { id: 2, callFrame: { functionName: "f", url: "a.js", scriptId: "1", lineNumber: 0, columnNumber: 0 } };
+  const hugeTime = at("huge-time.cpuprofile");
+  fs.writeFileSync(hugeTime, JSON.stringify({ nodes: [root, f], startTime: 0, endTime: 1, samples: [2, 2], timeDeltas: [0, 1e16] }));
+  const hugeWeight = at("huge-weight.cpuprofile");
+  fs.writeFileSync(hugeWeight, JSON.stringify({ nodes: [root, f], startTime: 0, endTime: 1, samples: [2, 2], timeDeltas: [0, 5e9] }));
   const cases: [string[], RegExp][] = [
+    [["-o", out, hugeTime], /huge-time\.cpuprofile: cpuprofile: a sample's time of 10000000000000000 µs is past what a profile holds/],
+    [["-o", out, hugeWeight], /huge-weight\.cpuprofile: cpuprofile: a sample's weight of 5000000000 µs is more than one sample can hold/],
     [["-o", out, garbage], /garbage\.bin: unknown format/],
     [["-o", out, corruptPprof], /corrupt\.pb\.gz: corrupt pprof/],
     [["-o", out, badRefs], /bad\.cpuprofile: bad \.cpuprofile: node 1 has child 7, which is not defined/],

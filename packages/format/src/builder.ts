@@ -1,7 +1,8 @@
 /**
  * Building a Profile in memory, for importers of other formats: the same model the decoder produces,
  * with the same guarantees (ids defined before use, stacks shared as a trie, sample times
- * non-decreasing per thread, weights whole µs saturating at 2^32 - 1), without encoding to our format
+ * non-decreasing per thread, weights whole µs up to 2^32 - 1, times up to 2^53 - 1 µs: a value past
+ * these is refused, never wrapped or clamped), without encoding to our format
  * and decoding it again.
  */
 import { FunctionKind, ThreadKind, Tier, VERSION_MAJOR, VERSION_MINOR, VM_STATE_NAMES } from "./constants.js";
@@ -105,6 +106,9 @@ export class ProfileBuilder {
     const t = Math.round(time);
     if (!(t >= this.lastTime[thread - 1])) throw new RangeError(`sample time ${time} goes back (last ${this.lastTime[thread - 1]}) on thread ${thread}`);
     if (!(wall >= 0 && cpu >= 0)) throw new RangeError("sample weights must be >= 0");
+    if (!(t <= Number.MAX_SAFE_INTEGER)) throw new RangeError(`a sample's time of ${time} µs is past what a profile holds (2^53 - 1 µs)`);
+    if (Math.round(wall) > MAX_U32 || Math.round(cpu) > MAX_U32)
+      throw new RangeError(`a sample's weight of ${Math.max(wall, cpu)} µs is more than one sample can hold (${MAX_U32} µs, about 71 minutes)`);
     this.lastTime[thread - 1] = t;
     const s = this.p.samples;
     if (s.count === this.sampleCap) {
@@ -119,8 +123,8 @@ export class ProfileBuilder {
     const i = s.count++;
     s.thread[i] = thread;
     s.time[i] = t;
-    s.wall[i] = Math.min(MAX_U32, Math.round(wall));
-    s.cpu[i] = Math.min(MAX_U32, Math.round(cpu));
+    s.wall[i] = Math.round(wall);
+    s.cpu[i] = Math.round(cpu);
     s.state[i] = state;
     s.stack[i] = stack;
   }

@@ -4,7 +4,7 @@
 /** What replaces a redacted value. */
 export const REDACTED = "<redacted>";
 
-const SECRET_NAME = /(pass(word|wd)?|secret|token|api[-_]?key|access[-_]?key|private[-_]?key|credential|auth|session|cookie|_KEY$|^KEY$)/i;
+const SECRET_NAME = /(pass(word|wd)?|secret|token|api[-_]?key|access[-_]?key|private[-_]?key|credential|auth|session|cookie|_KEY$|^KEY$|-key$)/i;
 
 /** True when a flag or variable name looks like it carries a secret. */
 export function isSecretName(name: string): boolean {
@@ -12,22 +12,50 @@ export function isSecretName(name: string): boolean {
 }
 
 /**
+ * Short flags whose value is a secret, as the tools that take them use them (`mysql -p`, `sshpass
+ * -p`): `-p VALUE` and `-pVALUE`. Other single-letter flags are kept.
+ */
+const SECRET_SHORT_FLAGS = new Set(["-p"]);
+
+/** Flags whose value is `user:password` (`curl -u`, `--user`): the password part is a secret. */
+const USER_PASSWORD_FLAGS = new Set(["-u", "--user", "--proxy-user"]);
+
+/** A header as a value (`-H "Authorization: Bearer x"`): its value is a secret when its name is. */
+const HEADER = /^(\s*[A-Za-z][\w-]*\s*:\s*)(.+)$/;
+
+/** Credentials written in a value of any kind: `Bearer x`, `Basic x`, and a URL's password. */
+function redactInline(a: string): string {
+  return a.replace(/\b(Bearer|Basic|Token)\s+[^\s"']+/gi, `$1 ${REDACTED}`).replace(/(\w+:\/\/[^:/@\s]+:)[^@\s]+@/g, `$1${REDACTED}@`);
+}
+
+/**
  * Returns argv with secret-looking values replaced: `--token=x` and `--token x` become
- * `--token=<redacted>` / `--token <redacted>`, `API_KEY=x` becomes `API_KEY=<redacted>`, and a URL's
- * password (`https://u:pw@host`) is hidden.
+ * `--token=<redacted>` / `--token <redacted>`, `API_KEY=x` becomes `API_KEY=<redacted>`, `-p x` and
+ * `-px` hide x, `-u user:pw` keeps only the user, a header-shaped value with a secret-looking name
+ * (`Authorization: Bearer x`, `Cookie: ...`) keeps only its name, and `Bearer x`, `Basic x` and a
+ * URL's password (`https://u:pw@host`) are hidden wherever they appear.
  */
 export function redactArgv(argv: readonly string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const eq = a.indexOf("=");
-    if (eq > 0 && isSecretName(a.slice(0, eq))) {
+    const next = i + 1 < argv.length ? argv[i + 1] : undefined;
+    const header = HEADER.exec(a);
+    if (header && !a.startsWith("-") && isSecretName(header[1].replace(/[\s:]/g, ""))) {
+      out.push(`${header[1]}${REDACTED}`);
+    } else if (eq > 0 && isSecretName(a.slice(0, eq))) {
       out.push(`${a.slice(0, eq + 1)}${REDACTED}`);
-    } else if (a.startsWith("-") && eq < 0 && isSecretName(a) && i + 1 < argv.length && !argv[i + 1].startsWith("-")) {
+    } else if (a.startsWith("-") && eq < 0 && (isSecretName(a) || SECRET_SHORT_FLAGS.has(a)) && next !== undefined && !next.startsWith("-")) {
       out.push(a, REDACTED);
       i++;
+    } else if (SECRET_SHORT_FLAGS.has(a.slice(0, 2)) && a.length > 2 && !a.startsWith("--")) {
+      out.push(`${a.slice(0, 2)}${REDACTED}`);
+    } else if (USER_PASSWORD_FLAGS.has(a) && next !== undefined && next.includes(":")) {
+      out.push(a, `${next.slice(0, next.indexOf(":") + 1)}${REDACTED}`);
+      i++;
     } else {
-      out.push(a.replace(/(\w+:\/\/[^:/@\s]+:)[^@\s]+@/g, `$1${REDACTED}@`));
+      out.push(redactInline(a));
     }
   }
   return out;

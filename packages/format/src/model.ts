@@ -122,9 +122,9 @@ export interface Samples {
   thread: Uint32Array;
   /** µs since the profile origin; non-decreasing within one thread. */
   time: Float64Array;
-  /** Wall-clock weight: µs since the previous sample of the same thread (saturates at 2^32 - 1). */
+  /** Wall-clock weight: µs since the previous sample of the same thread (at most 2^32 - 1; the decoder saturates larger ones). */
   wall: Uint32Array;
-  /** CPU weight: µs of the thread's CPU time since its previous sample (saturates at 2^32 - 1). */
+  /** CPU weight: µs of the thread's CPU time since its previous sample (at most 2^32 - 1; the decoder saturates larger ones). */
   cpu: Uint32Array;
   /** VmState. */
   state: Uint8Array;

@@ -27,3 +27,30 @@ test("secret-looking environment variables are redacted", () => {
     STRIPE_KEY: REDACTED,
   });
 });
+
+/** What is redacted and what is kept: each row is a command line and what the profile stores. */
+const ARGV_TABLE: [string[], string[]][] = [
+  [["--password=hunter2"], [`--password=${REDACTED}`]],
+  [["--token", "abc"], ["--token", REDACTED]],
+  [["--port", "80"], ["--port", "80"]],
+  [["API_KEY=xyz"], [`API_KEY=${REDACTED}`]],
+  [["https://bob:pw@db.example/x"], [`https://bob:${REDACTED}@db.example/x`]],
+  [["mysql", "-u", "root", "-p", "hunter3", "-h", "db"], ["mysql", "-u", "root", "-p", REDACTED, "-h", "db"]],
+  [["mysql", "-phunter3", "-P", "3306"], ["mysql", `-p${REDACTED}`, "-P", "3306"]],
+  [["sshpass", "-p", "s3cret", "ssh", "host"], ["sshpass", "-p", REDACTED, "ssh", "host"]],
+  [["curl", "-u", "bob:pw", "https://x"], ["curl", "-u", `bob:${REDACTED}`, "https://x"]],
+  [["curl", "--user", "bob:pw"], ["curl", "--user", `bob:${REDACTED}`]],
+  [["curl", "-u", "bob"], ["curl", "-u", "bob"]],
+  [["curl", "-H", "Authorization: Bearer eyJhbGci.x.y"], ["curl", "-H", `Authorization: ${REDACTED}`]],
+  [["curl", "-H", "Cookie: sid=abc"], ["curl", "-H", `Cookie: ${REDACTED}`]],
+  [["curl", "-H", "X-Api-Key: k123"], ["curl", "-H", `X-Api-Key: ${REDACTED}`]],
+  [["curl", "-H", "Accept: text/html"], ["curl", "-H", "Accept: text/html"]],
+  [["--header=Authorization: Basic dXNlcjpwdw=="], [`--header=Authorization: Basic ${REDACTED}`]],
+  [["node", "app.js", "Bearer abc.def"], ["node", "app.js", `Bearer ${REDACTED}`]],
+  [["node", "app.js", "--verbose", "-v", "-x", "5"], ["node", "app.js", "--verbose", "-v", "-x", "5"]],
+  [["node", "--inspect=9229", "app.js", "ratio:3"], ["node", "--inspect=9229", "app.js", "ratio:3"]],
+];
+
+for (const [argv, want] of ARGV_TABLE) {
+  test(`redaction: ${JSON.stringify(argv)}`, () => assert.deepEqual(redactArgv(argv), want));
+}

@@ -39,9 +39,13 @@ export function hotLoop(rounds: number): number {
 hotLoop(1);
 `;
 
+const made: string[] = [];
+process.on("exit", () => {
+  for (const d of made) fs.rmSync(d, { recursive: true, force: true });
+});
 function tempDir(): string {
   const d = fs.mkdtempSync(path.join(os.tmpdir(), "vmprof-sourcemap-test-"));
-  process.on("exit", () => fs.rmSync(d, { recursive: true, force: true }));
+  made.push(d);
   return fs.realpathSync(d);
 }
 
