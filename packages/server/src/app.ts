@@ -10,10 +10,10 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import multipart from "@fastify/multipart";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
-import { OUTPUT_FORMATS, exportProfile, readAnyProfile, viewerDir, type ImportLimits, type InputFormat, type OutputFormat } from "vmprof-convert";
+import { OUTPUT_FORMATS, viewerDir, type ImportLimits, type InputFormat, type OutputFormat } from "vmprof-convert";
 import { listPage, profilePage } from "./pages.js";
 import { ParsePool, type ParseJob } from "./pool.js";
-import { HttpError, SERVER_LIMITS, parseUpload } from "./profiles.js";
+import { HttpError, SERVER_LIMITS, exportStored, parseUpload } from "./profiles.js";
 import type { ListQuery, Store } from "./store.js";
 
 /** How the server is set up. */
@@ -35,6 +35,9 @@ const ID = /^[0-9a-f]{16}$/;
 const digest = (s: string) => createHash("sha256").update(s).digest();
 
 /** Builds the Fastify app (not listening yet). */
+/** The Content-Security-Policy of every HTML page (speedscope's viewer needs inline styles and WebAssembly). */
+export const PAGE_CSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'self'";
+
 export function buildServer(o: ServerOptions): FastifyInstance {
   const maxBytes = o.maxBytes ?? 100 * 1024 * 1024;
   // On close: idle keep-alive connections are closed at once, requests in flight are finished.
@@ -55,6 +58,9 @@ export function buildServer(o: ServerOptions): FastifyInstance {
   });
   app.addHook("onSend", async (_req, reply, payload) => {
     if (closing) reply.header("connection", "close");
+    // Pages (ours and speedscope's viewer) run only scripts of this server, load nothing elsewhere,
+    // and are framed only by this server's own pages.
+    if (String(reply.getHeader("content-type") ?? "").startsWith("text/html")) reply.header("content-security-policy", PAGE_CSP);
     return payload;
   });
   const tokenDigest = o.token ? digest(o.token) : undefined;
@@ -64,11 +70,13 @@ export function buildServer(o: ServerOptions): FastifyInstance {
   app.addContentTypeParser("*", { parseAs: "buffer", bodyLimit: maxBytes }, (_req, body, done) => done(null, body));
   app.register(multipart, { limits: { fileSize: maxBytes, files: 1, fields: 20 } });
 
-  const authorized = (req: FastifyRequest): boolean => {
+  // The cookie (set for a browser's reads) never grants writes: a page on another local port could
+  // send it (SameSite does not separate ports).
+  const authorized = (req: FastifyRequest, cookies: boolean): boolean => {
     if (!tokenDigest) return true;
     const h = req.headers.authorization ?? "";
     const m = /^Bearer (.+)$/i.exec(h);
-    const cookie = /(?:^|;\s*)vmprof_token=([^;]+)/.exec(req.headers.cookie ?? "");
+    const cookie = cookies ? /(?:^|;\s*)vmprof_token=([^;]+)/.exec(req.headers.cookie ?? "") : null;
     let given = m?.[1];
     if (given === undefined && cookie) {
       try {
@@ -79,11 +87,12 @@ export function buildServer(o: ServerOptions): FastifyInstance {
     }
     return given !== undefined && timingSafeEqual(digest(given), tokenDigest);
   };
+  // Checked when the request's head arrives (onRequest), before any of its body is read.
   const needWrite = async (req: FastifyRequest) => {
-    if (!authorized(req)) throw new HttpError(401, "missing or wrong token: send Authorization: Bearer TOKEN");
+    if (!authorized(req, false)) throw new HttpError(401, "missing or wrong token: send Authorization: Bearer TOKEN");
   };
   const needRead = async (req: FastifyRequest) => {
-    if (o.authRead) await needWrite(req);
+    if (o.authRead && !authorized(req, true)) throw new HttpError(401, "missing or wrong token: send Authorization: Bearer TOKEN");
   };
 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
@@ -116,7 +125,7 @@ export function buildServer(o: ServerOptions): FastifyInstance {
   const bodyOf = (req: FastifyRequest): Buffer => (Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0));
 
   // --- API ---
-  app.post("/api/profiles", { preHandler: needWrite }, async (req, reply) => {
+  app.post("/api/profiles", { onRequest: needWrite }, async (req, reply) => {
     const q = req.query as { name?: string };
     const parsed = await parse({ body: bodyOf(req), name: q.name, labels: labelsOf(req.query), source: "upload" });
     const rec = store.insert(parsed.record, parsed.data);
@@ -153,19 +162,19 @@ export function buildServer(o: ServerOptions): FastifyInstance {
     };
     reply.header("content-type", types[format]).header("content-disposition", `attachment; filename="${rec.id}.${ext[format]}"`);
     if (format === "vmprof") return reply.send(Buffer.from(data));
-    const { profile } = await readAnyProfile(data, { source: rec.name, format: "vmprof" });
-    const chunks = [...exportProfile(profile, format)].map((c) => (typeof c === "string" ? Buffer.from(c) : c));
-    return reply.send(Buffer.concat(chunks));
+    // Exports are made in the pool's workers: a large one never stalls other requests.
+    const bytes = pool ? await pool.export({ data, name: rec.name, format }) : await exportStored(data, rec.name, format);
+    return reply.send(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   });
 
-  app.delete("/api/profiles/:id", { preHandler: needWrite }, async (req, reply) => {
+  app.delete("/api/profiles/:id", { onRequest: needWrite }, async (req, reply) => {
     const id = (req.params as { id: string }).id;
     if (!ID.test(id) || !store.delete(id)) throw new HttpError(404, `no profile with id "${id}"`);
     reply.status(204).send();
   });
 
   // --- Pyroscope ingest: POST /ingest?name=app.cpu{k=v}&from=&until=&format=pprof|folded|lines|speedscope&sampleRate=&spyName= ---
-  app.post("/ingest", { preHandler: needWrite }, async (req, reply) => {
+  app.post("/ingest", { onRequest: needWrite }, async (req, reply) => {
     const q = req.query as Record<string, string | undefined>;
     const { name, labels } = parsePyroscopeName(q.name);
     // Pyroscope's agents send pprof as a multipart "profile" field without a format parameter;
@@ -212,7 +221,7 @@ export function buildServer(o: ServerOptions): FastifyInstance {
     reply.type("text/html; charset=utf-8").send(profilePage(rec));
   });
   async function needReadPage(req: FastifyRequest, reply: FastifyReply) {
-    if (!o.authRead || authorized(req)) return;
+    if (!o.authRead || authorized(req, true)) return;
     // A browser brings the token once as ?token=; it is kept in a cookie for the viewer's requests.
     const t = (req.query as { token?: string }).token;
     if (t && tokenDigest && timingSafeEqual(digest(t), tokenDigest)) {

@@ -1,11 +1,12 @@
 /**
- * Reading uploads off the event loop: a pool of worker threads, each running parseUpload (decode,
- * check, summarize, gzip), so the server answers other requests while profiles are parsed and uses
- * every core for uploads. The database stays on the main thread.
+ * Reading uploads and writing exports off the event loop: a pool of worker threads, each running
+ * parseUpload (decode, check, summarize, gzip) or exportStored (decode, export), so the server answers
+ * other requests while profiles are parsed or converted and uses every core. The database stays on
+ * the main thread.
  */
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
-import type { ImportLimits, InputFormat } from "vmprof-convert";
+import type { ImportLimits, InputFormat, OutputFormat } from "vmprof-convert";
 import { HttpError, type Parsed } from "./profiles.js";
 
 /** What a worker is asked: parseUpload's arguments. */
@@ -18,8 +19,20 @@ export interface ParseJob {
   limits?: ImportLimits;
 }
 
-/** What a worker answers: the record and the bytes to store, or the error to send. */
-export type ParseAnswer = { id: number; record: Parsed["record"]; data: Uint8Array } | { id: number; error: { status: number; message: string } };
+/** An export a worker is asked for: exportStored's arguments. */
+export interface ExportJob {
+  kind: "export";
+  /** The stored profile (our format, gzipped). */
+  data: Uint8Array;
+  name: string;
+  format: OutputFormat;
+}
+
+/** What a worker answers: the record and the bytes to store, an export's bytes, or the error to send. */
+export type ParseAnswer =
+  | { id: number; record: Parsed["record"]; data: Uint8Array }
+  | { id: number; bytes: Uint8Array }
+  | { id: number; error: { status: number; message: string } };
 
 interface Slot {
   worker: Worker;
@@ -29,7 +42,7 @@ interface Slot {
 /** A fixed number of parse workers with a queue; jobs go to the least busy worker. */
 export class ParsePool {
   private readonly slots: Slot[] = [];
-  private readonly pending = new Map<number, { resolve: (v: Omit<Parsed, "profile">) => void; reject: (e: Error) => void; slot: Slot }>();
+  private readonly pending = new Map<number, { resolve: (v: ParseAnswer) => void; reject: (e: Error) => void; slot: Slot }>();
   private next = 1;
   private closed = false;
 
@@ -46,7 +59,7 @@ export class ParsePool {
       this.pending.delete(m.id);
       slot.busy--;
       if ("error" in m) p.reject(new HttpError(m.error.status, m.error.message));
-      else p.resolve({ record: m.record, data: m.data });
+      else p.resolve(m);
     });
     // A worker that dies fails its jobs with a 500 and is replaced.
     const fail = (why: string) => {
@@ -66,7 +79,20 @@ export class ParsePool {
   }
 
   /** Parses an upload in a worker. Rejects with HttpError for bad input, as parseUpload throws. */
-  parse(job: ParseJob): Promise<Omit<Parsed, "profile">> {
+  async parse(job: ParseJob): Promise<Omit<Parsed, "profile">> {
+    const m = await this.run(job);
+    if (!("record" in m)) throw new Error("parse worker answered no record");
+    return { record: m.record, data: m.data };
+  }
+
+  /** A stored profile exported in a worker (exportStored's bytes). */
+  async export(job: Omit<ExportJob, "kind">): Promise<Uint8Array> {
+    const m = await this.run({ kind: "export" as const, ...job });
+    if (!("bytes" in m)) throw new Error("export worker answered no bytes");
+    return m.bytes;
+  }
+
+  private run(job: ParseJob | ExportJob): Promise<ParseAnswer> {
     const slot = this.slots.reduce((a, b) => (b.busy < a.busy ? b : a));
     const id = this.next++;
     slot.busy++;

@@ -24,7 +24,7 @@ import {
   type FunctionTable,
   type Profile,
 } from "@vmprof/format";
-import { ConvertError, LimitError, UnknownFormatError, readAnyProfile, type ImportLimits, type InputFormat } from "vmprof-convert";
+import { ConvertError, LimitError, UnknownFormatError, exportProfile, readAnyProfile, type ImportLimits, type InputFormat, type OutputFormat } from "vmprof-convert";
 import type { ProfileRecord } from "./store.js";
 
 /** A request the server refuses: its HTTP status and one line for the client. */
@@ -197,4 +197,11 @@ export async function parseUpload(
       summary: summarize(profile),
     },
   };
+}
+
+/** A stored profile (our format, gzipped) exported to `format` (not "vmprof": that is the stored bytes). */
+export async function exportStored(data: Uint8Array, name: string, format: OutputFormat): Promise<Uint8Array> {
+  const { profile } = await readAnyProfile(data, { source: name, format: "vmprof" });
+  const chunks = [...exportProfile(profile, format)].map((c) => (typeof c === "string" ? Buffer.from(c) : c));
+  return Buffer.concat(chunks);
 }

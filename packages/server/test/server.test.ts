@@ -9,7 +9,7 @@ import path from "node:path";
 import { after, before, test } from "node:test";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { Function as PFunction, Line, Location, Profile as PProfile, Sample, StringTable, ValueType } from "pprof-format";
-import { decodeProfile } from "@vmprof/format";
+import { ProfileWriter, Tier, decodeProfile, fileSink } from "@vmprof/format";
 import { APP, LINES_PROGRAM, RECORD, TRUNCATED, chromium, node, startServer, tempDir, type Running } from "./helpers.js";
 
 const dir = tempDir();
@@ -184,9 +184,30 @@ test("reading can require the token; the server binds to 127.0.0.1 unless told o
     const cookie = page.headers.get("set-cookie") ?? "";
     assert.match(cookie, /HttpOnly/);
     assert.equal((await fetch(new URL("/", closed.url), { headers: { cookie: cookie.split(";")[0] } })).status, 200);
+    // The page carries a Content-Security-Policy; the cookie grants reads, never writes.
+    assert.match((await fetch(new URL("/", closed.url), { headers: auth })).headers.get("content-security-policy") ?? "", /default-src 'self'.*frame-ancestors 'self'/);
+    const viaCookie = await fetch(new URL("/api/profiles", closed.url), { method: "POST", body: app, headers: { cookie: cookie.split(";")[0], "content-type": "application/octet-stream" } });
+    assert.equal(viaCookie.status, 401);
+    assert.equal((await fetch(new URL("/api/profiles", closed.url), { headers: { cookie: cookie.split(";")[0] } })).status, 200);
   } finally {
     await closed.stop();
   }
+});
+
+test("an upload without the token is answered 401 before its body is read", async () => {
+  // 95 MB announced, 64 KB sent: the answer must come without waiting for the rest.
+  const res = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const req = request(new URL("/api/profiles", srv.url), { method: "POST", headers: { "content-type": "application/octet-stream", "content-length": String(95 << 20) } }, (r) => {
+      let body = "";
+      r.on("data", (d) => (body += d));
+      r.on("end", () => resolve({ status: r.statusCode ?? 0, body }));
+    });
+    req.on("error", reject);
+    req.write(Buffer.alloc(64 << 10));
+    setTimeout(() => reject(new Error("no answer in 10 s: the server waited for the body")), 10_000).unref();
+  });
+  assert.equal(res.status, 401);
+  assert.match(JSON.parse(res.body).error, /missing or wrong token/);
 });
 
 test("Pyroscope ingest: the request the official Node agent sends (multipart pprof, spyName=nodespy) is stored", async () => {
@@ -270,6 +291,33 @@ test("a recording with lines: the profile page shows the hot lines of its top fu
   const section = page.stdout.slice(page.stdout.indexOf('id="hot-lines"'));
   assert.ok(section.includes(">grind <span"), section.slice(0, 2000));
   assert.ok(section.includes(`<td>line ${grind.lines[0].line}</td>`), section.slice(0, 2000));
+});
+
+test("exports are made off the event loop: a list answered while three large speedscope downloads run", async () => {
+  // A profile whose speedscope export takes a while: 400,000 samples over 5,000 distinct stacks.
+  const file = path.join(dir, "big.prof");
+  const w = new ProfileWriter(fileSink(file));
+  const t = w.addThread({ process: w.addProcess({ pid: 1 }), tid: 1 });
+  const fns = Array.from({ length: 300 }, (_, i) => w.addFunction({ name: `fn${i}`, file: "/srv/big.js", line: i + 1 }));
+  const stacks = Array.from({ length: 5000 }, (_, k) => w.stack(Array.from({ length: 20 }, (_, d) => w.frame(fns[(k * 7 + d * 13) % fns.length], Tier.OPTIMIZED))));
+  for (let i = 0; i < 400_000; i++) w.sample(t, i * 1000, 1000, 1000, 0, stacks[(i * 7919) % stacks.length]);
+  w.end();
+  const up = await post("/api/profiles?name=big", fs.readFileSync(file));
+  assert.equal(up.status, 201, up.text);
+  const order: string[] = [];
+  const downloads = [0, 1, 2].map(async (k) => {
+    const r = await get(`/api/profiles/${up.json().id}/download?format=speedscope`);
+    assert.equal(r.status, 200);
+    order.push(`download ${k}`);
+    return r.buf.length;
+  });
+  await new Promise((r) => setTimeout(r, 50));
+  const list = await get("/api/profiles");
+  order.push("list");
+  assert.equal(list.status, 200);
+  const sizes = await Promise.all(downloads);
+  assert.ok(sizes.every((n) => n > 1_000_000), String(sizes));
+  assert.equal(order[0], "list", `answered in the order ${order.join(", ")}`);
 });
 
 test("200 concurrent uploads are all stored and listed; a restarted server serves everything it stored", async () => {
