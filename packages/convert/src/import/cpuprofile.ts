@@ -46,6 +46,11 @@ export function urlToFile(url: string): string {
   }
 }
 
+/** A 0-based line or column of a callFrame as our 1-based one; 0 (unknown) for anything but a whole number >= 0. */
+function position(v: unknown): number {
+  return typeof v === "number" && Number.isInteger(v) && v >= 0 && v < 2 ** 31 ? v + 1 : 0;
+}
+
 /** Imports a parsed .cpuprofile. Throws ConvertError naming `source` for broken references. */
 function importCpuprofile(v: CpuProfile, source: string): Profile {
   const bad = (what: string) => new ConvertError(`${source}: bad .cpuprofile: ${what}`);
@@ -55,6 +60,8 @@ function importCpuprofile(v: CpuProfile, source: string): Profile {
   for (const [i, n] of v.nodes.entries()) {
     if (n === null || typeof n !== "object" || !Number.isInteger(n.id) || typeof n.callFrame !== "object" || n.callFrame === null)
       throw bad(`node ${i} has no id or callFrame`);
+    if (n.children !== undefined && !(Array.isArray(n.children) && n.children.every((c) => Number.isInteger(c))))
+      throw bad(`node ${n.id}'s children are not a list of node ids`);
     if (byId.has(n.id)) throw bad(`node id ${n.id} is defined twice`);
     byId.set(n.id, n);
   }
@@ -85,7 +92,7 @@ function importCpuprofile(v: CpuProfile, source: string): Profile {
     const state = leaf ? stateOfLabel(leaf.callFrame.functionName, leaf.callFrame.url) : undefined;
     if (state !== undefined) chain.pop();
     const fns = chain.map(({ callFrame: f }) =>
-      b.fn({ name: String(f.functionName ?? ""), file: urlToFile(String(f.url ?? "")), line: f.lineNumber + 1, column: f.columnNumber + 1 }),
+      b.fn({ name: String(f.functionName ?? ""), file: urlToFile(String(f.url ?? "")), line: position(f.lineNumber), column: position(f.columnNumber) }),
     );
     const r: [number[], number] = [fns, state ?? VmState.JS];
     resolved.set(id, r);
