@@ -29,6 +29,41 @@ export interface ServerOptions {
   parseThreads?: number;
   /** Most samples one upload may expand to (default 20,000,000); over it: 413. */
   maxSamples?: number;
+  /** Uploads of one client (remote address) read at once (default 4); more wait their turn, unread. */
+  uploadsPerClient?: number;
+}
+
+/** Uploads of one client that may wait for a turn; past that: 429. */
+const MAX_WAITING_PER_CLIENT = 256;
+
+/**
+ * At most `limit` uploads of each client read at once: the others wait before their body is read (so
+ * one client's bodies in memory are bounded), and a client with MAX_WAITING_PER_CLIENT already waiting
+ * is answered 429.
+ */
+class ClientSlots {
+  private readonly clients = new Map<string, { active: number; waiting: (() => void)[] }>();
+  constructor(private readonly limit: number) {}
+
+  /** Resolves when `client` may go on; the returned function gives the turn back (once). */
+  async acquire(client: string): Promise<() => void> {
+    let c = this.clients.get(client);
+    if (!c) this.clients.set(client, (c = { active: 0, waiting: [] }));
+    if (c.active >= this.limit) {
+      if (c.waiting.length >= MAX_WAITING_PER_CLIENT) throw new HttpError(429, `too many uploads from this client at once (${this.limit} read, ${MAX_WAITING_PER_CLIENT} waiting)`);
+      await new Promise<void>((resolve) => c!.waiting.push(resolve));
+    }
+    c.active++;
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      c!.active--;
+      const next = c!.waiting.shift();
+      if (next) next();
+      else if (c!.active === 0) this.clients.delete(client);
+    };
+  }
 }
 
 const ID = /^[0-9a-f]{16}$/;
@@ -91,6 +126,13 @@ export function buildServer(o: ServerOptions): FastifyInstance {
   const needWrite = async (req: FastifyRequest) => {
     if (!authorized(req, false)) throw new HttpError(401, "missing or wrong token: send Authorization: Bearer TOKEN");
   };
+  // An upload, once allowed, waits for one of its client's turns before its body is read.
+  const slots = new ClientSlots(o.uploadsPerClient ?? 4);
+  const needUploadTurn = async (req: FastifyRequest, reply: FastifyReply) => {
+    await needWrite(req);
+    const release = await slots.acquire(req.ip);
+    reply.raw.once("close", release);
+  };
   const needRead = async (req: FastifyRequest) => {
     if (o.authRead && !authorized(req, true)) throw new HttpError(401, "missing or wrong token: send Authorization: Bearer TOKEN");
   };
@@ -125,7 +167,7 @@ export function buildServer(o: ServerOptions): FastifyInstance {
   const bodyOf = (req: FastifyRequest): Buffer => (Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0));
 
   // --- API ---
-  app.post("/api/profiles", { onRequest: needWrite }, async (req, reply) => {
+  app.post("/api/profiles", { onRequest: needUploadTurn }, async (req, reply) => {
     const q = req.query as { name?: string };
     const parsed = await parse({ body: bodyOf(req), name: q.name, labels: labelsOf(req.query), source: "upload" });
     const rec = store.insert(parsed.record, parsed.data);
@@ -174,7 +216,7 @@ export function buildServer(o: ServerOptions): FastifyInstance {
   });
 
   // --- Pyroscope ingest: POST /ingest?name=app.cpu{k=v}&from=&until=&format=pprof|folded|lines|speedscope&sampleRate=&spyName= ---
-  app.post("/ingest", { onRequest: needWrite }, async (req, reply) => {
+  app.post("/ingest", { onRequest: needUploadTurn }, async (req, reply) => {
     const q = req.query as Record<string, string | undefined>;
     const { name, labels } = parsePyroscopeName(q.name);
     // Pyroscope's agents send pprof as a multipart "profile" field without a format parameter;

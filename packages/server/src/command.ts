@@ -19,6 +19,7 @@ export default class ServerCommand extends Command {
     "auth-read": Flags.boolean({ summary: "Reading needs the token too.", dependsOn: ["token"] }),
     "max-size": Flags.integer({ summary: "Largest upload in MB; larger gets 413 (and so does a gzipped one inflating past 20 times this).", default: 100, min: 1 }),
     "max-samples": Flags.integer({ summary: "Most samples one upload may expand to; more gets 413.", default: 20_000_000, min: 1 }),
+    "uploads-per-client": Flags.integer({ summary: "Uploads of one client address read at once; more wait, unread (256 waiting: 429).", default: 4, min: 1 }),
   };
 
   async run(): Promise<void> {
@@ -30,7 +31,7 @@ export default class ServerCommand extends Command {
       process.stderr.write(`vmprof-server: ${flags.db}: cannot open the database (${(e as Error).message})\n`);
       this.exit(2);
     }
-    const app = buildServer({ store: store!, token: flags.token, authRead: flags["auth-read"], maxBytes: flags["max-size"] * 1024 * 1024, maxSamples: flags["max-samples"] });
+    const app = buildServer({ store: store!, token: flags.token, authRead: flags["auth-read"], maxBytes: flags["max-size"] * 1024 * 1024, maxSamples: flags["max-samples"], uploadsPerClient: flags["uploads-per-client"] });
     try {
       await app.listen({ port: flags.port, host: flags.host });
     } catch (e) {

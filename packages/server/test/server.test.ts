@@ -210,6 +210,39 @@ test("an upload without the token is answered 401 before its body is read", asyn
   assert.match(JSON.parse(res.body).error, /missing or wrong token/);
 });
 
+test("one client's uploads are read a few at a time: the next waits, unread, until one ends", async () => {
+  const one = await startServer(["--db", path.join(dir, "turns.db"), "--uploads-per-client", "1"]);
+  try {
+    // The first upload announces its body and sends only part of it: it holds the client's turn.
+    const rest = app.subarray(1000);
+    let firstStatus = 0;
+    const firstReq = request(new URL("/api/profiles?name=first", one.url), { method: "POST", headers: { "content-type": "application/octet-stream", "content-length": String(app.length) } });
+    const first = new Promise<void>((resolve, reject) => {
+      firstReq.on("response", (r) => {
+        firstStatus = r.statusCode ?? 0;
+        r.resume();
+        r.on("end", resolve);
+      });
+      firstReq.on("error", reject);
+    });
+    firstReq.write(app.subarray(0, 1000));
+    await new Promise((r) => setTimeout(r, 200));
+    let secondDone = false;
+    const second = fetch(new URL("/api/profiles?name=second", one.url), { method: "POST", body: app, headers: { "content-type": "application/octet-stream" } }).then((r) => {
+      secondDone = true;
+      return r.status;
+    });
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(secondDone, false, "the second upload was read while the first held the turn");
+    firstReq.end(rest);
+    await first;
+    assert.equal(firstStatus, 201);
+    assert.equal(await second, 201);
+  } finally {
+    await one.stop();
+  }
+});
+
 test("Pyroscope ingest: the request the official Node agent sends (multipart pprof, spyName=nodespy) is stored", async () => {
   const boundary = "----pyroscope0123456789abcdef";
   const pprof = agentPprof();
