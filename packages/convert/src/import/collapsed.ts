@@ -14,16 +14,29 @@ const FRAME = /^(.*) \(([^()]*?)(?::(\d+))?(?::(\d+))?\)$/;
 /** vmprof-convert --lines: "name FILE:LINE", FILE percent-encoded (export/collapsed.ts). */
 const LINE_FRAME = /^(.*) (\S+):(\d+)$/;
 
-/** True when every non-empty line of `text` reads as a folded stack with a count. */
+/** The lines of `text`, one at a time (a huge input is never split into one array of all its lines). */
+function* linesOf(text: string): Generator<string> {
+  for (let at = 0; at <= text.length; ) {
+    let end = text.indexOf("\n", at);
+    if (end < 0) end = text.length;
+    yield text.slice(at, end);
+    at = end + 1;
+  }
+}
+
+/** Lines looked at to tell collapsed stacks from other text; a bad line further on is named by the importer. */
+const SNIFF_LINES = 100;
+
+/** True when the first SNIFF_LINES non-empty lines of `text` read as folded stacks with a count. */
 function looksLikeCollapsed(text: string): boolean {
-  let seen = false;
-  for (const line of text.split("\n")) {
+  let seen = 0;
+  for (const line of linesOf(text)) {
     const l = line.trimEnd();
     if (l === "" || l.startsWith("#")) continue;
     if (!LINE.test(l)) return false;
-    seen = true;
+    if (++seen === SNIFF_LINES) break;
   }
-  return seen;
+  return seen > 0;
 }
 
 /**
@@ -44,7 +57,9 @@ function importCollapsed(text: string, source: string, limits: ImportLimits = DE
   const thread = b.thread({ process: b.process({ pid: 0 }), tid: 0, name: "main" });
   const frameOf = new Map<string, [number, number]>();
   let total = 0;
-  for (const [i, line] of text.split("\n").entries()) {
+  let i = -1;
+  for (const line of linesOf(text)) {
+    i++;
     const l = line.trimEnd();
     if (l === "" || l.startsWith("#")) continue;
     const m = LINE.exec(l);
