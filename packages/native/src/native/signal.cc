@@ -117,7 +117,10 @@ void Install(struct sigaction* previous) {
   std::memset(&sa, 0, sizeof sa);
   sa.sa_sigaction = OnSampleSignal;
   sa.sa_flags = SA_SIGINFO | SA_RESTART;
+  // Another profiler's SIGPROF waits while we take a sample, as ours waits during its handler
+  // (ShieldFromProfilerHandlers): neither sees the other's handler instead of the JS code.
   sigemptyset(&sa.sa_mask);
+  sigaddset(&sa.sa_mask, SIGPROF);
   sigaction(g_signal, &sa, previous);
 }
 
@@ -164,6 +167,21 @@ void ReinstallSampleHandler() {
   if (IsOurs(intruder) || next >= kPreviousSlots) return;  // past 8 intruders, keep chaining to the last
   g_previous_slots[next] = intruder;
   g_previous_index.store(next, std::memory_order_release);
+}
+
+// Sampler thread. A tick taken while another profiler's SIGPROF handler runs on the thread (V8's
+// CpuProfiler: node --cpu-prof, @datadog/pprof) sees that handler's registers, not the JS code it
+// interrupted, and the JS frame it was in is lost. Adding our signal to that handler's mask makes
+// the tick wait the handler's few microseconds instead. Only a real handler is touched (not the
+// default action), and only when our signal is missing from its mask.
+void ShieldFromProfilerHandlers() {
+  struct sigaction current;
+  if (g_signal == 0 || sigaction(SIGPROF, nullptr, &current) != 0) return;
+  bool real = (current.sa_flags & SA_SIGINFO) ? current.sa_sigaction != nullptr
+                                              : current.sa_handler != SIG_DFL && current.sa_handler != SIG_IGN;
+  if (!real || sigismember(&current.sa_mask, g_signal)) return;
+  sigaddset(&current.sa_mask, g_signal);
+  sigaction(SIGPROF, &current, nullptr);
 }
 
 // Termination signals (SIGINT, SIGTERM, SIGHUP), on whichever thread the kernel picks: wake the

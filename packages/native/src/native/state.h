@@ -186,6 +186,7 @@ int SampleSignal();
 bool InstallSampleHandler(std::string* error);  // JS thread, once per process
 bool SampleHandlerInstalled();                  // sampler thread: is our handler still in place?
 void ReinstallSampleHandler();                  // sampler thread: put it back, chaining to the intruder
+void ShieldFromProfilerHandlers();              // sampler thread: block our signal during SIGPROF handlers
 void OnTerminationSignal(int sig);
 
 // ticker.cc

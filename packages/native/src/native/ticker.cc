@@ -105,10 +105,14 @@ void TickerLoop(Session* s) {
         for (ThreadState* ts : s->targets) ts->dropped[kDropLate].fetch_add(missed, std::memory_order_relaxed);
       grid = now;
     }
-    // A program or addon may have replaced our handler: looked at every 16 ticks (a system call).
-    if (++ticks % 16 == 0 && !SampleHandlerInstalled()) {
-      ReinstallSampleHandler();
-      s->handler_reinstalled.fetch_add(1, std::memory_order_relaxed);
+    // A program or addon may have replaced our handler, or another profiler installed its SIGPROF
+    // handler: looked at every 16 ticks (system calls).
+    if (++ticks % 16 == 0) {
+      if (!SampleHandlerInstalled()) {
+        ReinstallSampleHandler();
+        s->handler_reinstalled.fetch_add(1, std::memory_order_relaxed);
+      }
+      ShieldFromProfilerHandlers();
     }
     uint64_t tick_us = (now - s->mono0_ns) / 1000;
     bool owing = false;
