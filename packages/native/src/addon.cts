@@ -15,6 +15,8 @@ export interface SamplerStats {
   dropped: number;
   /** The timer that drove sampling: "thread-cpu-clock" (cpu mode) or "wall-clock". */
   timer: string;
+  /** Scripts whose declared source map (SCRIPT record) the profile holds: those of sampled functions. */
+  scripts: string[];
   /** The first write error, if writing the profile failed. */
   error?: string;
 }

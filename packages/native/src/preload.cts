@@ -8,7 +8,8 @@
  *   VMPROF_NO_ARGV    1: do not record argv        VMPROF_ALLOW_UNPROFILED  1: run on without the sampler
  *   VMPROF_META       JSON [key, value][]: more metadata for the profile (the recorder's command, labels)
  * It never writes to the program's stdout or stderr; problems go to <dir>/error-<pid>.txt, where the
- * recorder reads them. When the profile is complete it writes <dir>/<pid>.done ({samples, threads}),
+ * recorder reads them. When the profile is complete it writes <dir>/<pid>.done ({samples, threads,
+ * mapped: the program's scripts that declared a source map}),
  * so the recorder can take a single process's file as it is, without reading it.
  */
 import fs = require("node:fs");
@@ -61,7 +62,13 @@ function run(): void {
     const stats = native.stop();
     fs.closeSync(fd);
     if (stats.error) fs.writeFileSync(path.join(dir, `error-${process.pid}.txt`), `writing ${file}: ${stats.error}\n`);
-    else fs.writeFileSync(path.join(dir, `${process.pid}.done`), JSON.stringify({ samples: stats.samples, threads: stats.threads }));
+    else {
+      // Scripts of the program that declared source maps (ours, the sampler's own, left out): none
+      // spares the recorder from looking for maps at all.
+      const own = [path.resolve(__dirname, "../..") + path.sep, path.dirname(require.resolve("@vmprof/format/meta")) + path.sep];
+      const mapped = stats.scripts.filter((f) => !own.some((d) => f.startsWith(d) || f.startsWith(`file://${d}`))).length;
+      fs.writeFileSync(path.join(dir, `${process.pid}.done`), JSON.stringify({ samples: stats.samples, threads: stats.threads, mapped }));
+    }
   });
 }
 

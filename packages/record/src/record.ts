@@ -169,12 +169,14 @@ function nativePackageDir(): string {
 }
 
 /**
- * A single process's finished file: taken as it is when source maps are off or a glance at its
+ * A single process's finished file: taken as it is when source maps are off, when the sampler saw
+ * none of the program's scripts declare one (`mapped`, from its .done file), or when a glance at its
  * functions and scripts finds nothing a map could cover (no decode); else decoded, mapped and
  * re-encoded with both sides. Falls back to the file as it is whenever mapping finds nothing.
  */
-async function takeSingle(o: RecordOptions, file: string, temp: string | undefined, output: string): Promise<string> {
-  if (!o.sourceMaps) return takeAsIs(file, temp, output);
+async function takeSingle(o: RecordOptions, file: string, temp: string | undefined, output: string, mapped?: number): Promise<string> {
+  // The sampler says how many of the program's scripts declared a map: none, nothing to look at.
+  if (!o.sourceMaps || mapped === 0) return takeAsIs(file, temp, output);
   const { glanceProfile, mayHaveSourceMaps } = await import("@vmprof/sourcemap");
   const bytes = fs.readFileSync(file);
   const glance = glanceProfile(bytes);
@@ -215,8 +217,8 @@ async function collect(o: RecordOptions, dir: string, rootPid: number, temp: str
   const output = path.resolve(o.output ?? `vmprof-${rootPid}.prof`);
   // One process that finished its profile (the usual case): its file is the profile, mapped if it has maps.
   if (written.length === 1 && names.includes(`${written[0].slice(0, -5)}.done`)) {
-    const done = JSON.parse(fs.readFileSync(path.join(dir, `${written[0].slice(0, -5)}.done`), "utf8")) as { samples: number; threads: number };
-    return { output: await takeSingle(o, path.join(dir, written[0]), temp, output), samples: done.samples, processes: 1, threads: done.threads };
+    const done = JSON.parse(fs.readFileSync(path.join(dir, `${written[0].slice(0, -5)}.done`), "utf8")) as { samples: number; threads: number; mapped?: number };
+    return { output: await takeSingle(o, path.join(dir, written[0]), temp, output, done.mapped), samples: done.samples, processes: 1, threads: done.threads };
   }
   const { readProfileSync } = await import("@vmprof/format");
   const profiles: Profile[] = [];

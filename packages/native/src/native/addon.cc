@@ -40,6 +40,9 @@ Napi::Object StatsObject(Napi::Env env, const vmprof::Stats& st) {
   o.Set("dropped", Napi::Number::New(env, static_cast<double>(st.dropped)));
   o.Set("timer", Napi::String::New(env, st.timer));
   if (!st.error.empty()) o.Set("error", Napi::String::New(env, st.error));
+  Napi::Array scripts = Napi::Array::New(env, st.scripts.size());
+  for (uint32_t i = 0; i < st.scripts.size(); i++) scripts.Set(i, Napi::String::New(env, st.scripts[i]));
+  o.Set("scripts", scripts);
   return o;
 }
 

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "encoder.h"
 
@@ -31,6 +32,7 @@ struct Stats {
   uint64_t dropped = 0;  // ticks that did not become samples, all reasons (state.h, DropReason)
   std::string timer;     // "thread-cpu-clock" (cpu mode) or "wall-clock"
   std::string error;     // the first write error, if any
+  std::vector<std::string> scripts;  // scripts whose SCRIPT record (a declared source map) was written
 };
 
 // Starts a session writing to `fd` (not closed by the session): writes the header, `meta` (profile

@@ -34,6 +34,8 @@ Stats StatsOf(Session* s) {
   st.dropped = Dropped(s, -1);
   st.timer = s->timer_kind;
   st.error = s->error;
+  for (const auto& [file, url] : s->source_maps)
+    if (url.empty()) st.scripts.push_back(file);
   return st;
 }
 
