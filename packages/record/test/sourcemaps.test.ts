@@ -188,3 +188,20 @@ test("speedscope's viewer in Chromium shows the .ts files of a minified bundle's
     server.close();
   }
 });
+
+test("vmprof-report --source prints a function's TypeScript from the map's sourcesContent when the .ts files are gone", () => {
+  const dir = project();
+  const out = path.join(dir, "away.prof");
+  assert.equal(record(["-o", out, "--", process.execPath, "bundle/app.js", "500"], { cwd: dir }).status, 0);
+  fs.renameSync(path.join(dir, "src"), path.join(dir, "src.away"));
+  try {
+    const r = spawnSync(process.execPath, [REPORT, "--source", "^sumSquares$", out], { encoding: "utf8" });
+    assert.equal(r.status, 0, r.stderr);
+    const row = r.stdout.split("\n").find((l) => /^\s+7\s/.test(l));
+    assert.ok(row, r.stdout);
+    assert.match(row, /\d+\.\d%\s+\d+\.\d%\s+for \(let i = 0; i < limit; i\+\+\) total \+= Math\.sqrt\(i\)/);
+    assert.doesNotMatch(r.stdout, /cannot be read/);
+  } finally {
+    fs.renameSync(path.join(dir, "src.away"), path.join(dir, "src"));
+  }
+});
