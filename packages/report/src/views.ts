@@ -556,7 +556,7 @@ function lineEntries(
   pick: (ids: number[], hasLines: Set<number>) => number[],
   list: (rows: LineRow[], text: string[] | undefined, fn: FunctionRef, file: string) => LineRow[],
 ): { x: Prepared; functions: LinesEntry[]; omitted: number } {
-  if (!hasLinePositions(p)) throw new ViewError(`${p.source} has no line positions (recorded before format 1.1?)`);
+  if (!hasLinePositions(p)) throw new ViewError(`${p.source} has no line positions (recorded with --no-lines, or before format 1.1?)`);
   const x = prepare(p, { ...o, byLine: false });
   const t = functionTable(p, x.agg);
   const lp = lineProfile(p);
