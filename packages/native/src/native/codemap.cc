@@ -9,6 +9,9 @@
 
 namespace vmprof {
 
+// Entries of CodeMap::script_lines_ kept at most (about 40 bytes each).
+constexpr size_t kMaxScriptLines = 2000000;
+
 uint32_t FunctionTable::Intern(const FunctionDesc& f) {
   std::string key;
   key.reserve(f.name.size() + f.file.size() + 24);
@@ -196,6 +199,10 @@ void CodeMap::Apply(RawCodeEvent& e) {
   if (code.js && e.script_id >= 0 && !e.positions.empty()) {
     if (e.bytecode) {
       if (e.lines.size() == e.positions.size()) {
+        // Scripts never say they are gone (a program that makes functions with new Function makes a
+        // script each time): past kMaxScriptLines the table starts over. Only positions inlined from
+        // another script into code compiled before that lose their line.
+        if (script_lines_.size() > kMaxScriptLines) script_lines_.clear();
         for (size_t i = 0; i < e.positions.size(); i++)
           script_lines_[static_cast<uint64_t>(e.script_id) << 32 | e.positions[i].second] =
               static_cast<uint64_t>(e.lines[i].first) << 32 | e.lines[i].second;

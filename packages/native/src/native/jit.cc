@@ -12,6 +12,9 @@ namespace vmprof {
 
 namespace {
 
+// Scripts whose line starts are kept at most (jit.cc's LineColumn cache).
+constexpr size_t kMaxLineStarts = 20000;
+
 // The profiled state of the event's isolate: the calling thread's own. V8 reports code events on
 // the isolate's thread; an event for another isolate (or one not profiled) is counted as lost.
 ThreadState* StateOf(v8::Isolate* isolate) {
@@ -32,6 +35,9 @@ void Queue(ThreadState* ts, RawCodeEvent&& ev) {
 // the line starts learnt so far do not answer: per script, the start offset of each line met.
 std::pair<uint32_t, uint32_t> LineColumn(ThreadState* ts, v8::Local<v8::UnboundScript> script, int script_id,
                                          uint32_t pos) {
+  // A cache: it starts over past kMaxLineStarts scripts (a program making scripts with new Function
+  // makes one each time, and none says it is gone).
+  if (ts->script_lines.size() > kMaxLineStarts && ts->script_lines.count(script_id) == 0) ts->script_lines.clear();
   auto& starts = ts->script_lines[script_id];  // line start offset -> 0-based line
   auto next = starts.upper_bound(pos);
   int line = -1;
@@ -105,9 +111,20 @@ void OnJitCodeEvent(const v8::JitCodeEvent* e) {
         // Lines are taken here, where V8 is at hand (it computed the script's line ends when it named
         // the code), against the code's own script: right for every position of bytecode, and for
         // optimized code's own and same-script inlined positions (the writer knows which are which).
-        if (ts->lines) {
+        if (ts->lines && !ev.positions.empty()) {
           ev.lines.reserve(ev.positions.size());
-          for (const auto& p : ev.positions) ev.lines.push_back(LineColumn(ts, e->script, ev.script_id, p.second));
+          // Code whose first and last positions are on one line (a minified bundle's, a one-line
+          // new Function's) has every position there: two lookups instead of one per position.
+          auto [lo, hi] = std::minmax_element(ev.positions.begin(), ev.positions.end(),
+                                              [](const auto& a, const auto& b) { return a.second < b.second; });
+          auto first = LineColumn(ts, e->script, ev.script_id, lo->second);
+          auto last = LineColumn(ts, e->script, ev.script_id, hi->second);
+          if (first.first != 0 && first.first == last.first) {
+            uint32_t start = lo->second - (first.second - 1);
+            for (const auto& p : ev.positions) ev.lines.push_back({first.first, p.second - start + 1});
+          } else {
+            for (const auto& p : ev.positions) ev.lines.push_back(LineColumn(ts, e->script, ev.script_id, p.second));
+          }
         }
       }
       Queue(ts, std::move(ev));
