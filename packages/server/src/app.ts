@@ -147,6 +147,10 @@ export function buildServer(o: ServerOptions): FastifyInstance {
       message = "internal error";
       process.stderr.write(`vmprof-server: ${err.stack ?? err.message}\n`);
     }
+    // A refused request whose body was never read (401 in onRequest, 413, 429): the connection is
+    // closed after the answer rather than the rest of the body read and thrown away.
+    const unread = !_req.raw.readableEnded && Number(_req.headers["content-length"] ?? 0) > 0;
+    if (unread && (status === 401 || status === 413 || status === 429)) reply.header("connection", "close");
     reply.status(status).type("application/json").send({ error: message.split("\n")[0] });
   });
   app.setNotFoundHandler((_req, reply) => {
