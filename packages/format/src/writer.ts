@@ -378,27 +378,24 @@ export class ProfileWriter {
   }
 
   private emitFrameSources(): void {
-    const body = this.pendingFrameSources.view();
-    const count = new ByteWriter(8);
-    count.uvarint(this.pendingFrameSourceCount);
-    this.out.u8(RecordType.FRAME_SOURCES);
-    this.out.uvarint(count.length + body.length);
-    this.out.bytes(count.view());
-    this.out.bytes(body);
-    this.pendingFrameSources.reset();
+    this.emitCounted(RecordType.FRAME_SOURCES, this.pendingFrameSources, this.pendingFrameSourceCount);
     this.pendingFrameSourceCount = 0;
   }
 
   private emitStacks(): void {
-    const body = this.pendingStacks.view();
-    const count = new ByteWriter(8);
-    count.uvarint(this.pendingStackCount);
-    this.out.u8(RecordType.STACKS);
-    this.out.uvarint(count.length + body.length);
-    this.out.bytes(count.view());
-    this.out.bytes(body);
-    this.pendingStacks.reset();
+    this.emitCounted(RecordType.STACKS, this.pendingStacks, this.pendingStackCount);
     this.pendingStackCount = 0;
+  }
+
+  /** Writes a record of `count` entries collected in `body` (count uvarint, then the entries) and empties `body`. */
+  private emitCounted(type: number, body: ByteWriter, count: number): void {
+    const head = new ByteWriter(8);
+    head.uvarint(count);
+    this.out.u8(type);
+    this.out.uvarint(head.length + body.length);
+    this.out.bytes(head.view());
+    this.out.bytes(body.view());
+    body.reset();
   }
 
   private check(): void {

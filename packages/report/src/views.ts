@@ -75,11 +75,11 @@ export interface Tiers {
   optimized: number;
 }
 
-/** One function of --top or --flat. */
-export interface FunctionRow extends FunctionRef {
-  /** Cumulative share: samples with the function anywhere on the stack, each counted once. */
+/** A row's shares of the selected total: of a function (--top, --flat) or of one of its lines (--lines). */
+export interface Shares {
+  /** Cumulative share: samples with it anywhere on the stack, each counted once. */
   totalPercent: number;
-  /** Self share: samples with the function as the leaf. */
+  /** Self share: samples with it as the leaf. */
   selfPercent: number;
   /** Number of samples (not weighted) behind totalPercent and selfPercent. */
   totalSamples: number;
@@ -87,6 +87,10 @@ export interface FunctionRow extends FunctionRef {
   /** Weights behind them in the unit of `weight`. */
   totalWeight: number;
   selfWeight: number;
+}
+
+/** One function of --top or --flat. */
+export interface FunctionRow extends FunctionRef, Shares {
   /** JS functions only: how its time splits across tiers. */
   tiers?: Tiers;
 }
@@ -249,16 +253,9 @@ export interface DiffView {
 }
 
 /** One line of a function in --lines and --source. Percentages are of the selected total. */
-export interface LineRow {
-  /** 1-based line; 0 for the function's samples whose line is unknown. */
+export interface LineRow extends Shares {
+  /** 1-based line; 0 for the function's samples whose line is unknown. Its shares: samples with the function on the stack at this line (once per sample), and those ending there. */
   line: number;
-  /** Samples with the function on the stack at this line (once per sample), and those ending there. */
-  totalPercent: number;
-  selfPercent: number;
-  totalSamples: number;
-  selfSamples: number;
-  totalWeight: number;
-  selfWeight: number;
   /** The line's text (no line end), when the file could be read. */
   text?: string;
 }

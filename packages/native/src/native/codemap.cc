@@ -418,7 +418,8 @@ bool CodeMap::Resolve(uintptr_t address, bool is_return_address, std::vector<Res
   // Before the first entry (the prologue): the function itself, at its first entry's line, as V8's
   // profiler places it.
   if (prologue && !code.bytecode) {
-    bool own = code.lines && range_of_.count(code.function) != 0 && range_of_[code.function].first == code.script_id;
+    auto range = range_of_.find(code.function);
+    bool own = code.lines && (range == range_of_.end() || range->second.first == code.script_id);
     auto lc = own ? (*code.lines)[0] : std::pair<uint32_t, uint32_t>{0, 0};
     out.push_back({code.function, code.tier, lc.first, lc.second});
     return true;
