@@ -4,6 +4,7 @@
  * weight, a Selection and a PathFilter with parseSelectionFlags. Flags are plain data so that
  * vmprof-report's fast path (node:util parseArgs, no oclif) reads the same specs as oclif does.
  */
+import { statSync } from "node:fs";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import type { PathFilter, Selection, Weight } from "@vmprof/format";
 import { ConvertError } from "./errors.js";
@@ -174,5 +175,14 @@ export function sourceOptions(v: SelectionFlagValues): SourceOptions {
   if (v["no-source-maps"] === true) return { apply: false };
   const dirs = (v["source-maps"] ?? []).flatMap((d) => d.split(",")).map((d) => d.trim()).filter((d) => d !== "");
   if (v["source-maps"] !== undefined && dirs.length === 0) throw new ConvertError("--source-maps: expected a directory");
+  for (const d of dirs) {
+    let dir = false;
+    try {
+      dir = statSync(d).isDirectory();
+    } catch {
+      throw new ConvertError(`--source-maps: ${d}: no such directory`);
+    }
+    if (!dir) throw new ConvertError(`--source-maps: ${d} is not a directory`);
+  }
   return dirs.length > 0 ? { dirs } : {};
 }

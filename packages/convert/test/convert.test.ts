@@ -390,6 +390,7 @@ test("bad input and impossible outputs: one line naming the file, exit 2, and no
     [["-o", out, hugeTime], /huge-time\.cpuprofile: cpuprofile: a sample's time of 10000000000000000 µs is past what a profile holds/],
     [["-o", out, hugeWeight], /huge-weight\.cpuprofile: cpuprofile: a sample's weight of 5000000000 µs is more than one sample can hold/],
     [["-o", out, garbage], /garbage\.bin: unknown format/],
+    [["-o", out, "--source-maps", at("no-such-dir"), APP], /--source-maps: .*no-such-dir: no such directory/],
     [["-o", out, corruptPprof], /corrupt\.pb\.gz: corrupt pprof/],
     [["-o", out, badRefs], /bad\.cpuprofile: bad \.cpuprofile: node 1 has child 7, which is not defined/],
     [["-o", out, badSample], /bad2\.cpuprofile: bad \.cpuprofile: sample 1 refers to node 9, which is not defined/],

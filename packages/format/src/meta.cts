@@ -12,10 +12,20 @@ export function isSecretName(name: string): boolean {
 }
 
 /**
- * Short flags whose value is a secret, as the tools that take them use them (`mysql -p`, `sshpass
- * -p`): `-p VALUE` and `-pVALUE`. Other single-letter flags are kept.
+ * Short flags whose value is a secret, for the programs that take them so (`mysql -p`, `sshpass -p`,
+ * `redis-cli -a`): `-p VALUE` and `-pVALUE` after such a program's name. Elsewhere `-p` is a
+ * project, a port or node's print, and is kept.
  */
-const SECRET_SHORT_FLAGS = new Set(["-p"]);
+const SECRET_SHORT_FLAGS: Record<string, readonly string[]> = {
+  mysql: ["-p"],
+  mysqldump: ["-p"],
+  mysqladmin: ["-p"],
+  mariadb: ["-p"],
+  sshpass: ["-p"],
+  mongo: ["-p"],
+  mongosh: ["-p"],
+  "redis-cli": ["-a"],
+};
 
 /** Flags whose value is `user:password` (`curl -u`, `--user`): the password part is a secret. */
 const USER_PASSWORD_FLAGS = new Set(["-u", "--user", "--proxy-user"]);
@@ -31,14 +41,17 @@ function redactInline(a: string): string {
 /**
  * Returns argv with secret-looking values replaced: `--token=x` and `--token x` become
  * `--token=<redacted>` / `--token <redacted>`, `API_KEY=x` becomes `API_KEY=<redacted>`, `-p x` and
- * `-px` hide x, `-u user:pw` keeps only the user, a header-shaped value with a secret-looking name
+ * `-px` hide x after a program that takes a password so (SECRET_SHORT_FLAGS), `-u user:pw` keeps only the user, a header-shaped value with a secret-looking name
  * (`Authorization: Bearer x`, `Cookie: ...`) keeps only its name, and `Bearer x`, `Basic x` and a
  * URL's password (`https://u:pw@host`) are hidden wherever they appear.
  */
 export function redactArgv(argv: readonly string[]): string[] {
   const out: string[] = [];
+  let secretShort: readonly string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
+    const program = SECRET_SHORT_FLAGS[a.slice(a.lastIndexOf("/") + 1)];
+    if (program) secretShort = program;
     const eq = a.indexOf("=");
     const next = i + 1 < argv.length ? argv[i + 1] : undefined;
     const header = HEADER.exec(a);
@@ -46,10 +59,10 @@ export function redactArgv(argv: readonly string[]): string[] {
       out.push(`${header[1]}${REDACTED}`);
     } else if (eq > 0 && isSecretName(a.slice(0, eq))) {
       out.push(`${a.slice(0, eq + 1)}${REDACTED}`);
-    } else if (a.startsWith("-") && eq < 0 && (isSecretName(a) || SECRET_SHORT_FLAGS.has(a)) && next !== undefined && !next.startsWith("-")) {
+    } else if (a.startsWith("-") && eq < 0 && (isSecretName(a) || secretShort.includes(a)) && next !== undefined && !next.startsWith("-")) {
       out.push(a, REDACTED);
       i++;
-    } else if (SECRET_SHORT_FLAGS.has(a.slice(0, 2)) && a.length > 2 && !a.startsWith("--")) {
+    } else if (secretShort.includes(a.slice(0, 2)) && a.length > 2 && !a.startsWith("--")) {
       out.push(`${a.slice(0, 2)}${REDACTED}`);
     } else if (USER_PASSWORD_FLAGS.has(a) && next !== undefined && next.includes(":")) {
       out.push(a, `${next.slice(0, next.indexOf(":") + 1)}${REDACTED}`);

@@ -49,6 +49,9 @@ const ARGV_TABLE: [string[], string[]][] = [
   [["node", "app.js", "Bearer abc.def"], ["node", "app.js", `Bearer ${REDACTED}`]],
   [["node", "app.js", "--verbose", "-v", "-x", "5"], ["node", "app.js", "--verbose", "-v", "-x", "5"]],
   [["node", "--inspect=9229", "app.js", "ratio:3"], ["node", "--inspect=9229", "app.js", "ratio:3"]],
+  [["node", "tsc", "-p", "tsconfig.json"], ["node", "tsc", "-p", "tsconfig.json"]],
+  [["node", "-p", "1 + 1"], ["node", "-p", "1 + 1"]],
+  [["/usr/bin/redis-cli", "-a", "pw", "ping"], ["/usr/bin/redis-cli", "-a", REDACTED, "ping"]],
 ];
 
 for (const [argv, want] of ARGV_TABLE) {
