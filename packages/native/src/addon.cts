@@ -26,8 +26,11 @@ export type MetaValue = string | number | string[];
 
 /** The native binding (build/Release/vmprof.node). */
 export interface Addon {
-  start(fd: number, options: { periodUs: number; mode: "cpu" | "wall"; maxDepth: number; compress?: boolean; lines?: boolean }, meta: [string, MetaValue][], processName: string): void;
+  /** `controlFd`: the read end of a pipe or FIFO; when its last writer closes, the session finishes on its own (END written). */
+  start(fd: number, options: { periodUs: number; mode: "cpu" | "wall"; maxDepth: number; compress?: boolean; lines?: boolean; controlFd?: number }, meta: [string, MetaValue][], processName: string): void;
   addThread(name: string, kind: number): void;
+  /** Removes the calling thread's JIT code event handler once the session no longer samples it; false (nothing done) while it does. */
+  releaseThread(): boolean;
   stop(): SamplerStats;
   stats(): SamplerStats;
   isEnabled(): boolean;
@@ -54,8 +57,8 @@ export class AddonLoadError extends Error {}
 const ROOT = path.resolve(__dirname, "..", "..");
 let loaded: Addon | undefined;
 
-/** Where builds live: build/abi-<ABI>/ (scripts/build-abi.cjs) and build/Release/ (the building Node). */
-function builds(): { dir: string; node: string; modules: string }[] {
+/** Where builds live: build/abi-<ABI>/ (scripts/build-abi.cjs) and build/Release/ (the building Node): their directory, Node version and ABI. */
+export function builds(): { dir: string; node: string; modules: string }[] {
   const dirs = [path.join(ROOT, "build", "Release")];
   try {
     for (const d of fs.readdirSync(path.join(ROOT, "build"))) if (d.startsWith("abi-")) dirs.push(path.join(ROOT, "build", d));

@@ -14,7 +14,7 @@ import { isMainThread } from "node:worker_threads";
 import addon from "./addon.cjs";
 
 export type { SamplerStats } from "./addon.cjs";
-export const { DEFAULT_PERIOD, DEFAULT_MAX_DEPTH, AddonLoadError, loadAddon } = addon;
+export const { DEFAULT_PERIOD, DEFAULT_MAX_DEPTH, AddonLoadError, loadAddon, builds } = addon;
 
 /** Options of `enable`. */
 export interface EnableOptions {

@@ -8,6 +8,8 @@ import type { FlagSpec } from "vmprof-convert/flags";
 
 /** Every flag of vmprof-record. */
 export const FLAGS: Record<string, FlagSpec> = {
+  pid: { type: "integer", summary: "Attach to this running Node process (20, 22, 24, 26) instead of starting a program: sample its main thread and workers, then detach, leaving it as it was.", min: 1, helpValue: "PID" },
+  duration: { type: "string", summary: "With --pid: stop after this many seconds [default: until Ctrl-C or SIGTERM, or the process ends].", helpValue: "SECONDS" },
   output: { type: "string", char: "o", summary: 'Where to write the profile; "-" for stdout (the program\'s stdout then goes to stderr).' },
   period: { type: "string", summary: `Sampling period in seconds [default: ${DEFAULT_PERIOD}].`, exclusive: ["rate"] },
   rate: { type: "string", summary: "Sampling rate in Hz (instead of --period)." },

@@ -60,7 +60,7 @@ function preloadPath(): string {
 }
 
 /** Creates the file the profile is written to before renaming, to refuse an unwritable path early. */
-function openTemp(finalPath: string): string {
+export function openTemp(finalPath: string): string {
   if (fs.statSync(finalPath, { throwIfNoEntry: false })?.isDirectory()) throw new RecordUsageError(`cannot write ${finalPath}: it is a directory`);
   const temp = path.join(path.dirname(finalPath), `.${path.basename(finalPath)}.${process.pid}.tmp`);
   try {
@@ -174,7 +174,7 @@ function nativePackageDir(): string {
  * functions and scripts finds nothing a map could cover (no decode); else decoded, mapped and
  * re-encoded with both sides. Falls back to the file as it is whenever mapping finds nothing.
  */
-async function takeSingle(o: RecordOptions, file: string, temp: string | undefined, output: string, mapped?: number): Promise<string> {
+export async function takeSingle(o: RecordOptions, file: string, temp: string | undefined, output: string, mapped?: number): Promise<string> {
   // The sampler says how many of the program's scripts declared a map: none, nothing to look at.
   if (!o.sourceMaps || mapped === 0) return takeAsIs(file, temp, output);
   const { glanceProfile, mayHaveSourceMaps } = await import("@vmprof/sourcemap");

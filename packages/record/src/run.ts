@@ -38,9 +38,16 @@ export async function runRecord(flags: FlagValues, command: string[]): Promise<n
     return usage(e.message);
   }
   if (upload !== undefined && output === "-") return usage("--upload needs a file to send: use -o FILE (or no -o) instead of -o -");
+  const pid = flags.pid as number | undefined;
+  let durationS: number | undefined;
+  if (flags.duration !== undefined) {
+    durationS = Number(flags.duration);
+    if (pid === undefined) return usage("--duration applies to --pid (a program started by vmprof-record runs until it ends)");
+    if (!(durationS > 0) || !Number.isFinite(durationS)) return usage(`--duration: expected a positive number of seconds, got "${flags.duration}"`);
+  }
+  if (pid !== undefined && command.length > 0) return usage(`--pid attaches to a running process: give no program after it (got "${command.join(" ")}")`);
   try {
-    const result = await record({
-      command,
+    const common = {
       output,
       periodUs,
       mode: flags.mode as "cpu" | "wall",
@@ -48,12 +55,15 @@ export async function runRecord(flags: FlagValues, command: string[]): Promise<n
       lines: flags.lines !== false,
       labels,
       argv: flags.argv !== false,
-      children: flags.children !== false,
-      allowUnprofiled: flags["allow-unprofiled"] === true,
       sourceMaps: flags["source-maps"] !== false,
       log,
-    });
-    if (output === undefined && result.output) {
+    };
+    const result =
+      pid !== undefined
+        ? await (await import("./attach.js")).attach({ ...common, pid, durationS })
+        : await record({ ...common, command, children: flags.children !== false, allowUnprofiled: flags["allow-unprofiled"] === true });
+    if (pid !== undefined && result.output && result.output !== "-") log(`wrote ${result.samples} samples to ${result.output}`);
+    else if (output === undefined && result.output) {
       log(`wrote ${result.samples} samples (${result.processes} process${result.processes === 1 ? "" : "es"}, ${result.threads} thread${result.threads === 1 ? "" : "s"}) to ${result.output}`);
     }
     // The upload never changes the exit status: that is the program's. A failed upload says so and

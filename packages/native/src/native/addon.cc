@@ -46,7 +46,7 @@ Napi::Object StatsObject(Napi::Env env, const vmprof::Stats& st) {
   return o;
 }
 
-// start(fd, {periodUs, mode, maxDepth, compress, lines}, meta: [key, value][], processName)
+// start(fd, {periodUs, mode, maxDepth, compress, lines, controlFd}, meta: [key, value][], processName)
 Napi::Value Start(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 4 || !info[0].IsNumber() || !info[1].IsObject() || !info[2].IsArray() || !info[3].IsString())
@@ -58,6 +58,7 @@ Napi::Value Start(const Napi::CallbackInfo& info) {
   options.max_depth = o.Get("maxDepth").ToNumber().Uint32Value();
   options.compress = o.Get("compress").IsUndefined() || o.Get("compress").ToBoolean().Value();
   options.lines = o.Get("lines").IsUndefined() || o.Get("lines").ToBoolean().Value();
+  if (o.Get("controlFd").IsNumber()) options.control_fd = o.Get("controlFd").ToNumber().Int32Value();
   if (options.period_us < 50) throw Napi::RangeError::New(env, "period must be at least 50 µs");
   std::string error;
   if (!vmprof::Start(info[0].As<Napi::Number>().Int32Value(), options, ToMeta(info[2].As<Napi::Array>()),
@@ -77,6 +78,11 @@ Napi::Value AddThread(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Stop(const Napi::CallbackInfo& info) { return StatsObject(info.Env(), vmprof::Stop()); }
+// releaseThread(): the calling thread's JIT code event handler goes, once its sampling has ended;
+// returns false while it is still sampled.
+Napi::Value ReleaseThread(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), vmprof::ReleaseThread(v8::Isolate::GetCurrent()));
+}
 Napi::Value Stats(const Napi::CallbackInfo& info) { return StatsObject(info.Env(), vmprof::CurrentStats()); }
 Napi::Value IsEnabled(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), vmprof::IsEnabled()); }
 Napi::Value InstallTerminationHandlers(const Napi::CallbackInfo& info) {
@@ -147,6 +153,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("start", Napi::Function::New(env, Start));
   exports.Set("addThread", Napi::Function::New(env, AddThread));
   exports.Set("stop", Napi::Function::New(env, Stop));
+  exports.Set("releaseThread", Napi::Function::New(env, ReleaseThread));
   exports.Set("stats", Napi::Function::New(env, Stats));
   exports.Set("isEnabled", Napi::Function::New(env, IsEnabled));
   exports.Set("installTerminationHandlers", Napi::Function::New(env, InstallTerminationHandlers));

@@ -23,6 +23,11 @@ struct Options {
   uint32_t max_depth = 256;  // frames kept per sample (innermost first); deeper stacks are cut
   bool compress = true;      // deflate SAMPLES bodies
   bool lines = true;         // give frames the line and column they were executing
+  // A descriptor the writer thread watches (the read end of a pipe or FIFO; -1: none). When its last
+  // writer closes it (or dies), the writer finishes the session on its own (END written, sampling
+  // stopped) without waiting for the JS thread, which may be busy; stop() then only joins and
+  // releases. Owned by the caller, never closed by the session. What vmprof-record --pid holds.
+  int control_fd = -1;
 };
 
 // Counters of a session, for stop() and stats().
@@ -51,8 +56,15 @@ bool AddThread(v8::Isolate* isolate, const std::string& name, uint8_t kind, std:
 void IsolateExiting(v8::Isolate* isolate);
 
 // Ends the session: stops the signals and the sampler thread, writes all pending samples, the final counters and the END
-// record. Idempotent; returns the session's counters (zeros when none ran).
+// record, and removes the calling thread's JIT code event handler (V8 then stops reporting code to
+// us: nothing of the sampler costs the thread anything after it). Threads other than the caller keep
+// an idle handler until they call ReleaseThread or exit. Idempotent; returns the session's counters
+// (zeros when none ran).
 Stats Stop();
+
+// Removes the calling thread's JIT code event handler once the session no longer samples it (a
+// worker left running after stop). Returns false, doing nothing, while the thread is still sampled.
+bool ReleaseThread(v8::Isolate* isolate);
 
 // True while a session runs.
 bool IsEnabled();

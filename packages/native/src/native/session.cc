@@ -200,12 +200,24 @@ Stats Stop() {
     Finish(s);
     st = StatsOf(s);
   }
+  // The caller's own code events end here (its ThreadState stays, for a later session).
+  if (tls_state != nullptr && tls_state->isolate != nullptr) tls_state->isolate->SetJitCodeEventHandler(v8::kJitCodeEventDefault, nullptr);
   return st;
+}
+
+bool ReleaseThread(v8::Isolate* isolate) {
+  ThreadState* ts = tls_state;
+  if (ts == nullptr || ts->isolate != isolate) return true;
+  if (ts->collecting.load()) return false;
+  isolate->SetJitCodeEventHandler(v8::kJitCodeEventDefault, nullptr);
+  return true;
 }
 
 bool IsEnabled() {
   std::lock_guard<std::mutex> lock(g_mu);
-  return g_session != nullptr && !g_session->finished;
+  if (g_session == nullptr) return false;
+  std::lock_guard<std::mutex> l(g_session->mu);  // the writer may finish it (control pipe closed)
+  return !g_session->finished;
 }
 
 Stats CurrentStats() {

@@ -303,20 +303,32 @@ void Finish(Session* s) {
 void WriterLoop(Session* s) {
   pthread_setname_np(pthread_self(), "vmprof-writer");
   for (;;) {
-    pollfd p{s->wake[0], POLLIN, 0};
-    int r = poll(&p, 1, kTickMs);
+    pollfd p[2] = {{s->wake[0], POLLIN, 0}, {s->options.control_fd, POLLIN, 0}};
+    int r = poll(p, s->options.control_fd >= 0 ? 2 : 1, kTickMs);
     int sig = 0;
-    if (r > 0) {
+    if (r > 0 && (p[0].revents & POLLIN)) {
       char c = 0;
       if (read(s->wake[0], &c, 1) == 1) sig = c;
       if (sig == 0) return;  // Stop() asked us to end; it finishes the session itself
+    }
+    // The control pipe's last writer went away (the recorder detached, or died): finish now. Bytes
+    // written to it mean nothing; they are read and dropped.
+    bool detached = false;
+    if (r > 0 && (p[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+      char buf[64];
+      ssize_t n = read(s->options.control_fd, buf, sizeof buf);
+      detached = n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR);
     }
     {
       std::lock_guard<std::mutex> lock(s->mu);
       if (s->finished) return;
       for (ThreadState* ts : s->threads) Drain(s, ts);
       if (sig != 0 || s->pending_samples >= kFlushSamples || MonoNs() - s->last_flush_ns >= kFlushIntervalNs) Flush(s);
-      if (sig != 0) Finish(s);
+      if (sig != 0 || detached) Finish(s);
+    }
+    if (detached) {
+      s->ticker_stop.store(true);  // the sampler thread ends; stop() joins both threads
+      return;
     }
     if (sig != 0) {  // a termination signal: the file is complete; now let it do what it did before us
       sigaction(sig, &g_previous_term[sig], nullptr);
