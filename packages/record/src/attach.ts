@@ -421,7 +421,10 @@ export async function attach(o: AttachOptions): Promise<RecordResult> {
     } finally {
       // Leave the inspector as we found it: closed again if we opened it.
       if (inspector && !place.startedOpen) {
-        inspector.send("Runtime.evaluate", { expression: "process._debugEnd()" });
+        // Closed once the event loop turns: SIGUSR1 also queued an open on the loop (Node opens the
+        // inspector from whichever comes first, an interrupt or the loop), and a close before that
+        // one runs would be undone by it. A busy main thread keeps it open until the loop turns.
+        inspector.send("Runtime.evaluate", { expression: "setImmediate(() => setImmediate(() => process._debugEnd()))" });
         await inspector.closedBy(2000);
       } else await inspector?.close();
     }
