@@ -45,6 +45,18 @@ export interface ReportOptions {
   color?: boolean;
   /** Terminal width for text; 0 or absent: lines are never cut. */
   width?: number;
+  /** --live: follow the input as it grows and redraw the view (top or flat only); see live.ts. */
+  live?: LiveOptions;
+}
+
+/** --live, --interval and --window. */
+export interface LiveOptions {
+  /** Seconds between redraws, > 0 (default 1). */
+  interval: number;
+  /** Only samples of the last `window` seconds of profile time, counted back from the newest sample (by its timestamp); absent: all so far. */
+  window?: number;
+  /** Redraw in place (alternate screen, cursor codes) and cut the view to the terminal's size; false: one complete view per interval, no cursor codes. */
+  terminal: boolean;
 }
 
 /** The report's output and the warnings for stderr (a truncated profile). */
@@ -103,7 +115,7 @@ function compiledPattern(o: ReportOptions): RegExp | undefined {
  * The view `o.view` of `p` under the options' weight, selection, filters and limit (text views
  * default to DEFAULT_TEXT_LIMIT rows). `base` is --diff's base profile, `readSource` where --lines and
  * --source read files. Throws ReportUsageError for a selection the profile cannot satisfy (an unknown
- * pid or thread) or a view it cannot show.
+ * pid or thread) or a view it cannot show. The live view calls this on every redraw.
  */
 export function buildView(p: Profile, o: ReportOptions, extra: { pattern?: RegExp; base?: Profile; readSource?: SourceReader } = {}): View {
   const limit = o.limit ?? (o.json ? undefined : DEFAULT_TEXT_LIMIT);
@@ -148,6 +160,7 @@ export async function report(o: ReportOptions): Promise<ReportResult> {
  * "vmprof-report: ") to `err`. Resolves to the exit status: 0, or 2 for a usage error.
  */
 export async function printReport(o: ReportOptions, out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<number> {
+  if (o.live) return (await import("./live.js")).runLive(o, o.live, out, err);
   try {
     const result = await report(o);
     for (const w of result.warnings) err.write(`vmprof-report: ${w}\n`);
