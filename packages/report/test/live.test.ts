@@ -4,31 +4,24 @@
  * and refusing what it cannot follow.
  */
 import assert from "node:assert/strict";
-import { spawn, spawnSync, type SpawnSyncReturns } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { test } from "node:test";
-import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 import { ProfileWriter, VmState, memorySink, readProfileSync } from "@vmprof/format";
 import type { FlatView, TopView } from "../src/views.js";
+import { BIN, expectUsageErrors, fixture, root, run } from "./helpers.js";
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, "../..");
-const BIN = path.join(root, "bin/run.js");
-const PRODUCER = path.join(root, "test/fixtures/live-producer.mjs");
-const APP = path.join(root, "test/fixtures/app.prof");
+const PRODUCER = fixture("live-producer.mjs");
+const APP = fixture("app.prof");
 const CONVERT = path.resolve(root, "../convert/bin/run.js");
 const node = process.execPath;
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "vmprof-live-test-"));
 process.on("exit", () => fs.rmSync(dir, { recursive: true, force: true }));
 
 const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-
-function run(args: string[], opts: { input?: string | Buffer } = {}): SpawnSyncReturns<string> {
-  return spawnSync(node, [BIN, ...args], { input: opts.input ?? "", encoding: "utf8", cwd: root, timeout: 60_000, env: { ...process.env, NO_COLOR: "" } });
-}
 
 /** One printed view: its "#" header's fields and the text under it. */
 interface Printed {
@@ -206,14 +199,7 @@ test("bad input and bad usage: one line naming what is wrong, exit 2", () => {
     [["--live", "--window", "0", APP], /--window: expected a number of seconds > 0, got "0"/],
     [["--live", "--interval", "soon", APP], /--interval: expected a number of seconds/],
   ];
-  for (const [args, message, input] of cases) {
-    const r = run(args, { input });
-    assert.equal(r.status, 2, `${args.join(" ")}: ${r.stderr}`);
-    assert.equal(r.stdout, "", args.join(" "));
-    const lines = r.stderr.trim().split("\n");
-    assert.equal(lines.length, 1, `${args.join(" ")}: ${r.stderr}`);
-    assert.match(lines[0], message);
-  }
+  expectUsageErrors(cases);
 });
 
 /** A profile of `n` samples in one function, without its END record (a writer still at work). */
