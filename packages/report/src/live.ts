@@ -270,7 +270,7 @@ class LiveView {
       return this.fail(`${this.source}: empty input, no profile`);
     }
     const stalled = why === "stalled" ? ` (stopped growing for ${STALL_SECONDS} s without an end record)` : "";
-    if (!this.printView(true, why === "end-record" || why === "eof" ? " · end" : stalled)) return;
+    if (!this.printView(true, why === "interrupted" ? " · interrupted" : why === "stalled" ? stalled : " · end")) return;
     const t = this.decoder.snapshot().truncation;
     if (why === "stalled") this.err.write(`vmprof-report: ${this.source}: stopped growing for ${STALL_SECONDS} s without an end record; showing what it holds\n`);
     else if (why === "eof" && t) this.err.write(`vmprof-report: warning: ${t.message}; showing what it holds\n`);

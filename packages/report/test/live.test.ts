@@ -273,9 +273,9 @@ class Tmux {
   start(columns: number, rows: number, command: string): void {
     this.tmux("new-session", "-d", "-s", "live", "-x", String(columns), "-y", String(rows), command);
   }
-  /** The screen as shown (the alternate screen while it is on), with `history` lines above it. */
+  /** The screen as shown (the alternate screen while it is on), with `history` lines above it; wrapped lines joined. */
   screen(history = 0): string {
-    return this.tmux("capture-pane", "-p", "-t", "live", ...(history > 0 ? ["-S", String(-history)] : []));
+    return this.tmux("capture-pane", "-p", "-J", "-t", "live", ...(history > 0 ? ["-S", String(-history)] : []));
   }
   /** A pane variable: alternate_on is 1 while the alternate screen is shown, cursor_flag 1 while the cursor is visible. */
   flag(name: string): string {
@@ -346,8 +346,30 @@ test("on a terminal, Ctrl-C: the terminal restored, the last view printed, exit 
     assert.equal(t.flag("alternate_on"), "0");
     assert.equal(t.flag("cursor_flag"), "1");
     const after = t.screen(60);
-    assert.match(after, new RegExp(`^# \\S+ · ${file.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} · \\d+ samples`, "m"));
+    assert.match(after, new RegExp(`^# \\S+ · ${file.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} · \\d+ samples · [\\d.]+ s · interrupted$`, "m"));
     assert.match(after, /hotLoop/);
+  } finally {
+    producer.kill();
+    t.kill();
+  }
+});
+
+test("on a terminal, SIGTERM: the terminal restored, exit 143", async () => {
+  const t = new Tmux();
+  const status = path.join(dir, "term-status");
+  const pid = path.join(dir, "term-pid");
+  const file = path.join(dir, "term.prof");
+  fs.writeFileSync(file, "");
+  const producer = spawn(node, [PRODUCER, "30", file], { stdio: "ignore" });
+  try {
+    t.start(90, 20, `bash -c ${q(`${q(node)} ${q(BIN)} --live ${q(file)} & echo $! > ${q(pid)}; wait $!; echo $? > ${q(status)}; sleep 600`)}`);
+    await until("a live view", () => (/hotLoop/.test(t.screen()) ? true : undefined));
+    assert.equal(t.flag("alternate_on"), "1");
+    process.kill(Number(fs.readFileSync(pid, "utf8")), "SIGTERM");
+    const code = await until("the report's exit", () => (fs.existsSync(status) && fs.readFileSync(status, "utf8").trim()) || undefined);
+    assert.equal(code, "143");
+    assert.equal(t.flag("alternate_on"), "0");
+    assert.equal(t.flag("cursor_flag"), "1");
   } finally {
     producer.kill();
     t.kill();
