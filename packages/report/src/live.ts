@@ -16,7 +16,7 @@
  */
 import { closeSync, createReadStream, fstatSync, openSync, readSync, statSync } from "node:fs";
 import type { Readable } from "node:stream";
-import { ProfileDecoder, ProfileFormatError, applySources, type Profile } from "@vmprof/format";
+import { ProfileDecoder, ProfileFormatError, RunningAggregate, SelectionError, applySources, defaultWeight, type Profile, type Weight } from "@vmprof/format";
 import { ReportUsageError, buildView, renderView, type LiveOptions, type ReportOptions } from "./report.js";
 import type { View } from "./views.js";
 
@@ -87,6 +87,8 @@ class LiveView {
   private spacing = 0;
   /** The terminal's last body and what it showed (bytes read, rows, columns): unchanged input is not re-aggregated. */
   private screen?: { key: string; body: string[] };
+  /** The selection aggregated so far (no window), under the weight it was made for. */
+  private running?: { weight: Weight; agg: RunningAggregate };
   private readonly signals: [NodeJS.Signals, () => void][];
   private readonly restoreOnExit = () => this.leaveScreen();
   private readonly redrawOnResize = () => !this.done && this.drawScreen();
@@ -201,13 +203,23 @@ class LiveView {
     return `${this.source} · ${p.samples.count} samples · ${span.toFixed(1)} s${window}`;
   }
 
-  /** The view's text, or the reason it cannot be shown yet (a thread not in the profile so far). */
+  /**
+   * The view's text, or the reason it cannot be shown yet (a thread not in the profile so far).
+   * Without a window the selection is aggregated incrementally (only the samples that arrived since
+   * the last redraw); a window moves its time range, so its samples are aggregated on each redraw.
+   */
   private render(p: Profile, o: ReportOptions): { text: string; view?: View } | { problem: string } {
     try {
-      const view = buildView(p, o);
+      let aggregate;
+      if (this.live.window === undefined) {
+        const weight = o.weight ?? defaultWeight(p);
+        if (this.running?.weight !== weight) this.running = { weight, agg: new RunningAggregate({ weight, selection: o.selection, filter: o.filter }) };
+        aggregate = this.running.agg.update(p);
+      }
+      const view = buildView(p, o, { aggregate });
       return { text: renderView(view, p, o), view };
     } catch (e) {
-      if (e instanceof ReportUsageError) return { problem: e.message };
+      if (e instanceof ReportUsageError || e instanceof SelectionError) return { problem: e.message };
       throw e;
     }
   }

@@ -3,7 +3,7 @@
  * build the chosen view under the selection and filters, and render it as text or JSON.
  */
 import type { Readable } from "node:stream";
-import { SelectionError, metaValue, type PathFilter, type Profile, type Selection, type Weight } from "@vmprof/format";
+import { SelectionError, metaValue, type Aggregate, type PathFilter, type Profile, type Selection, type Weight } from "@vmprof/format";
 import { ConvertError, compilePattern, readAnyProfile, type SourceOptions } from "vmprof-convert";
 import { renderText } from "./text.js";
 import { diskSource, type SourceReader } from "./source.js";
@@ -114,12 +114,12 @@ function compiledPattern(o: ReportOptions): RegExp | undefined {
 /**
  * The view `o.view` of `p` under the options' weight, selection, filters and limit (text views
  * default to DEFAULT_TEXT_LIMIT rows). `base` is --diff's base profile, `readSource` where --lines and
- * --source read files. Throws ReportUsageError for a selection the profile cannot satisfy (an unknown
+ * --source read files, `aggregate` the selection already aggregated (ViewOptions.aggregate). Throws ReportUsageError for a selection the profile cannot satisfy (an unknown
  * pid or thread) or a view it cannot show. The live view calls this on every redraw.
  */
-export function buildView(p: Profile, o: ReportOptions, extra: { pattern?: RegExp; base?: Profile; readSource?: SourceReader } = {}): View {
+export function buildView(p: Profile, o: ReportOptions, extra: { pattern?: RegExp; base?: Profile; readSource?: SourceReader; aggregate?: Aggregate } = {}): View {
   const limit = o.limit ?? (o.json ? undefined : DEFAULT_TEXT_LIMIT);
-  const common = { weight: o.weight, selection: o.selection ?? {}, filter: o.filter ?? {}, byLine: o.byLine, limit };
+  const common = { weight: o.weight, selection: o.selection ?? {}, filter: o.filter ?? {}, byLine: o.byLine, limit, aggregate: extra.aggregate };
   const lines = { ...common, limit: o.limit ?? (o.json ? undefined : LINES_TEXT_LIMIT), readSource: extra.readSource };
   const pattern = extra.pattern;
   try {
