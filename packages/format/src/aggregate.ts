@@ -6,7 +6,7 @@ import { VmState } from "./constants.js";
 import { pathKey, pathKeyStack, pathKeyState } from "./keys.js";
 import { metaValue, type Profile } from "./model.js";
 import { SamplePaths } from "./paths.js";
-import { hiddenFunctions, selectSamples, type PathFilter, type Selection } from "./select.js";
+import { hiddenFunctions, selectSamples, selectThreads, type PathFilter, type Selection } from "./select.js";
 
 /** What a sample weighs: 1 per sample, its CPU µs, or its wall-clock µs. */
 export type Weight = "samples" | "cpu" | "wall";
@@ -115,5 +115,81 @@ export function forEachPath(
     if (w === 0 && c === 0) continue;
     const path = agg.paths.get(agg.stacks[k], agg.states[k]);
     fn(path.functions, w, c, path.tiers, path.frames);
+  }
+}
+
+/**
+ * The aggregate of a profile that grows (successive ProfileDecoder snapshots of one input): each
+ * `update` adds only the samples that arrived since the previous one to running sums, and keeps the
+ * paths computed before (SamplePaths.grown), so a live view's redraw costs the new samples and the
+ * table, not the whole profile again. The selection and filter are fixed for its life; a time range
+ * that moves (a live window) needs `aggregate` on each snapshot instead.
+ */
+export class RunningAggregate {
+  /** Samples [0, seen) of the profile are in the sums. */
+  private seen = 0;
+  private samples = 0;
+  private total = 0;
+  /** Weight and sample count by pathKey(stack, state). */
+  private readonly sums = new Map<number, [number, number]>();
+  private paths?: SamplePaths;
+
+  constructor(readonly opts: { weight?: Weight; selection?: Selection; filter?: PathFilter } = {}) {}
+
+  /**
+   * The aggregate of every sample of `p`, a snapshot of the same growing profile as the previous
+   * calls (with at least as many samples), under the options; equal to `aggregate(p, opts)`. Throws
+   * SelectionError as aggregate does (a process or thread `p` does not have yet).
+   */
+  update(p: Profile): Aggregate {
+    const weight = this.opts.weight ?? "samples";
+    const s = p.samples;
+    if (s.count < this.seen) throw new RangeError(`RunningAggregate: the profile has ${s.count} samples, fewer than the ${this.seen} already added`);
+    selectThreads(p, this.opts.selection); // a process or thread not (yet) in p: SelectionError, as aggregate
+    if (s.count > this.seen) {
+      const at = this.seen;
+      const cut = <T extends Uint32Array | Float64Array | Uint8Array>(a: T) => a.subarray(at, s.count) as T;
+      const fresh: Profile = {
+        ...p,
+        samples: { count: s.count - at, thread: cut(s.thread), time: cut(s.time), wall: cut(s.wall), cpu: cut(s.cpu), state: cut(s.state), stack: cut(s.stack) },
+      };
+      const add = aggregate(fresh, { ...this.opts, weight });
+      for (let k = 0; k < add.stacks.length; k++) {
+        const key = pathKey(add.stacks[k], add.states[k]);
+        const sum = this.sums.get(key);
+        if (sum) {
+          sum[0] += add.weights[k];
+          sum[1] += add.counts[k];
+        } else this.sums.set(key, [add.weights[k], add.counts[k]]);
+      }
+      this.samples += add.samples;
+      this.total += add.total;
+      this.seen = s.count;
+    }
+    const hidden = hiddenFunctions(p, this.opts.filter);
+    this.paths = this.paths ? this.paths.grown(p, hidden) : new SamplePaths(p, hidden);
+    // Entries in aggregate's order: JS samples with frames by stack, then the others by key.
+    const keys = [...this.sums.keys()];
+    const js = keys.filter((k) => pathKeyState(k) === VmState.JS && pathKeyStack(k) !== 0).sort((a, b) => a - b);
+    const other = keys.filter((k) => pathKeyState(k) !== VmState.JS || pathKeyStack(k) === 0).sort((a, b) => a - b);
+    const order = js.concat(other);
+    const out: Aggregate = {
+      weight,
+      samples: this.samples,
+      total: this.total,
+      paths: this.paths,
+      stacks: new Uint32Array(order.length),
+      states: new Uint8Array(order.length),
+      weights: new Float64Array(order.length),
+      counts: new Float64Array(order.length),
+    };
+    order.forEach((key, k) => {
+      const [w, c] = this.sums.get(key)!;
+      out.stacks[k] = pathKeyStack(key);
+      out.states[k] = pathKeyState(key);
+      out.weights[k] = w;
+      out.counts[k] = c;
+    });
+    return out;
   }
 }

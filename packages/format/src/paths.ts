@@ -6,7 +6,7 @@
  */
 import { VmState } from "./constants.js";
 import { stateFunctionId } from "./functions.js";
-import { pathKey } from "./keys.js";
+import { pathKey, pathKeyStack, pathKeyState } from "./keys.js";
 import type { Profile } from "./model.js";
 
 /** True when a sample of (stack, state) ends in its state's pseudo-function. */
@@ -43,6 +43,19 @@ export class SamplePaths {
     return out;
   }
 
+  /**
+   * The paths of `p`, a later snapshot of the same growing profile (ProfileDecoder.snapshot), under
+   * `hidden`: the paths computed here without a state leaf are shared when `hidden` marks the same
+   * functions as this one's did (a stack's frames never change as a profile grows, but a state's
+   * pseudo-function id moves as functions are added, so paths ending in one are computed again).
+   */
+  grown(p: Profile, hidden?: Uint8Array): SamplePaths {
+    const next = new SamplePaths(p, hidden);
+    if (!sameHidden(this.hidden, hidden, this.p.functions.length)) return next;
+    for (const [key, path] of this.cache) if (!hasStateLeaf(pathKeyStack(key), pathKeyState(key))) next.cache.set(key, path);
+    return next;
+  }
+
   /** The function ids of the path of (stack, state), as `get`. */
   functions(stack: number, state: number): Uint32Array {
     return this.get(stack, state).functions;
@@ -77,4 +90,12 @@ export class SamplePaths {
     }
     return { functions: functions.slice(0, kept), tiers: tiers.slice(0, kept), frames: frames.slice(0, kept) };
   }
+}
+
+/** True when two hidden masks mark the same among the real functions 1..functions (the state pseudo-ids after them move). */
+function sameHidden(was: Uint8Array | undefined, now: Uint8Array | undefined, functions: number): boolean {
+  if (!was || !now) return was === now;
+  if (now.length <= functions) return false;
+  for (let i = 1; i <= functions; i++) if (was[i] !== now[i]) return false;
+  return true;
 }

@@ -1,6 +1,7 @@
 /**
  * The decoder of our format. `ProfileDecoder` takes bytes in chunks of any size (a whole file, or what
  * a pipe delivers while the recorder still writes) and builds the model as records complete;
+ * `snapshot()` gives the profile decoded so far without ending it (a live view of a growing file);
  * `decodeProfile` decodes bytes held in memory (gzip or not) and `decodeStream` chunks as they come.
  * Reading files, stdin and other formats is the convert package's one read path (readAnyProfile);
  * `readProfileSync` stays for the recorder, which merges the per-process files it has just written.
@@ -32,7 +33,7 @@ import {
   VmState,
 } from "./constants.js";
 import { ProfileFormatError } from "./errors.js";
-import type { MetaValue, Profile } from "./model.js";
+import type { MetaValue, Profile, Truncation } from "./model.js";
 import { emptyProfile } from "./model.js";
 
 /** Upper bound of the encoded size of one sample in a SAMPLES body (5 varints of 8 bytes, 1 state byte). */
@@ -87,6 +88,61 @@ export class ProfileDecoder {
     }
   }
 
+  /** Bytes taken so far (by `push`), including those of an incomplete record held back. */
+  get bytesRead(): number {
+    return this.base + this.pendingLen;
+  }
+
+  /** True once the END record has been decoded: the input is complete (anything after it is corruption). */
+  get complete(): boolean {
+    return this.ended;
+  }
+
+  /**
+   * The profile decoded so far, without ending the decoder: what `finish()` would return now, with
+   * `truncation` set unless the END record was read ("header" before the header is complete, which is
+   * not an error here: a live reader polls before the writer has written anything).
+   *
+   * Contract: the snapshot is consistent (every id a sample or stack refers to is defined in it) and
+   * immutable by later pushes. Its sample and stack columns are views of the decoder's arrays cut at
+   * the current counts: a later push only writes past those counts (or into new, larger arrays), so
+   * the snapshot's elements never change. Its lists (processes, threads, functions, frames, scripts)
+   * and metadata maps are copies; the objects in the lists are shared and are never mutated by the
+   * decoder (a FUNCTION_SOURCE or FRAME_SOURCES record replaces its object instead). A caller must not
+   * modify the snapshot either. After `push` has thrown, the decoder (and so a later snapshot) is in an
+   * undefined state and must not be used. Cost: O(functions + frames + threads), no sample is copied.
+   */
+  snapshot(): Profile {
+    const p = this.p;
+    const s = p.samples;
+    const n = s.count;
+    const st = p.stacks;
+    const snap: Profile = {
+      ...p,
+      version: [p.version[0], p.version[1]],
+      meta: new Map(p.meta),
+      processes: p.processes.map((pr) => ({ ...pr, meta: new Map(pr.meta) })),
+      threads: p.threads.slice(),
+      functions: p.functions.slice(),
+      frames: p.frames.slice(),
+      scripts: p.scripts.slice(),
+      stacks: { count: st.count, parent: st.parent.subarray(0, st.count), frame: st.frame.subarray(0, st.count) },
+      samples: {
+        count: n,
+        thread: s.thread.subarray(0, n),
+        time: s.time.subarray(0, n),
+        wall: s.wall.subarray(0, n),
+        cpu: s.cpu.subarray(0, n),
+        state: s.state.subarray(0, n),
+        stack: s.stack.subarray(0, n),
+      },
+    };
+    delete snap.truncation;
+    const t = this.truncation();
+    if (t) snap.truncation = t;
+    return snap;
+  }
+
   /** Ends the input and returns the profile, with `truncation` set when it was incomplete. */
   finish(): Profile {
     const p = this.p;
@@ -100,29 +156,26 @@ export class ProfileDecoder {
     s.stack = s.stack.subarray(0, n);
     p.stacks.parent = p.stacks.parent.subarray(0, p.stacks.count);
     p.stacks.frame = p.stacks.frame.subarray(0, p.stacks.count);
-    const total = this.base + this.pendingLen;
-    if (!this.headerDone) {
-      if (total === 0) throw this.error("EMPTY", "empty input, not a vmprof profile", -1);
-      this.truncate(total, "header", 0);
-      return p;
-    }
-    if (this.zeroTail >= 0) {
-      this.truncate(this.zeroTail, "zero-filled tail", this.zeroTail);
-    } else if (this.pendingLen > 0) {
-      this.truncate(total, recordName(this.pending[0]), this.base);
-    } else if (!this.ended) {
-      p.truncation = {
-        offset: total,
-        inside: "end",
-        message: `${this.source}: truncated at byte ${total} (no end record); read ${n} samples before it`,
-      };
-    }
+    if (this.bytesRead === 0) throw this.error("EMPTY", "empty input, not a vmprof profile", -1);
+    const t = this.truncation();
+    if (t) p.truncation = t;
     return p;
   }
 
-  private truncate(total: number, inside: string, at: number): void {
+  /** Where and why the input decoded so far is incomplete; undefined once the END record was read. */
+  private truncation(): Truncation | undefined {
+    const total = this.bytesRead;
+    const n = this.p.samples.count;
+    if (!this.headerDone) return this.cut(total, "header", 0);
+    if (this.zeroTail >= 0) return this.cut(this.zeroTail, "zero-filled tail", this.zeroTail);
+    if (this.pendingLen > 0) return this.cut(total, recordName(this.pending[0]), this.base);
+    if (this.ended) return undefined;
+    return { offset: total, inside: "end", message: `${this.source}: truncated at byte ${total} (no end record); read ${n} samples before it` };
+  }
+
+  private cut(total: number, inside: string, at: number): Truncation {
     const what = inside === "header" || inside === "zero-filled tail" ? `the ${inside}` : `${/^[aeiou]/.test(inside) ? "an" : "a"} ${inside} record`;
-    this.p.truncation = {
+    return {
       offset: at,
       inside,
       message: `${this.source}: truncated at byte ${total} inside ${what} starting at byte ${at}; read ${this.p.samples.count} samples before it`,
@@ -312,7 +365,8 @@ export class ProfileDecoder {
         const file = r.string();
         const line = r.uvarint();
         const column = r.uvarint();
-        p.functions[fn - 1].source = { name, file, line, column };
+        // Replaced, not mutated: snapshots taken earlier share the old object.
+        p.functions[fn - 1] = { ...p.functions[fn - 1], source: { name, file, line, column } };
         return;
       }
       case RecordType.FRAME_SOURCES: {
@@ -323,7 +377,7 @@ export class ProfileDecoder {
           const line = r.uvarint();
           const column = r.uvarint();
           const file = r.string();
-          p.frames[frame - 1].source = { file, line, column };
+          p.frames[frame - 1] = { ...p.frames[frame - 1], source: { file, line, column } };
         }
         return;
       }

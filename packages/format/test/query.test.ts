@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { FIXTURES, fixtureBytes } from "./golden-fixtures.js";
 import {
+  ProfileDecoder,
   ProfileWriter,
+  RunningAggregate,
+  SamplePaths,
+  functionIdLimit,
   SelectionError,
   Tier,
   VmState,
@@ -199,4 +204,67 @@ test("functionTable: weights, sample counts and the ranking in one pass; threadT
   assert.equal(rows.reduce((n, r) => n + r.samples, 0), p.samples.count);
   for (const r of rows) assert.ok(r.durationUs > 0 && r.endUs >= r.startUs, JSON.stringify(r));
   assert.throws(() => threadTable(p, { tids: [424242] }), /thread id 424242 is not in/);
+});
+
+test("RunningAggregate over the snapshots of a growing profile equals aggregate of each snapshot, paths and tables included", () => {
+  const options = [
+    { weight: "cpu" as const },
+    { weight: "samples" as const, filter: { hide: /JSON|^a$|lib/ } },
+    { weight: "wall" as const, filter: { hideInternals: true, focus: /handle|main|h/ } },
+    { weight: "cpu" as const, filter: { ignore: /uv_fs_read|g/ }, selection: { threadNames: ["main"] } },
+    { weight: "samples" as const, selection: { pids: [100], from: 5_000 } },
+  ];
+  let compared = 0;
+  for (const f of FIXTURES) {
+    const bytes = fixtureBytes(f);
+    for (const o of options) {
+      const d = new ProfileDecoder(f.name);
+      const running = new RunningAggregate(o);
+      for (let i = 0; i < bytes.length; i += 97) {
+        d.push(bytes.subarray(i, i + 97));
+        const p = d.snapshot();
+        let want: ReturnType<typeof aggregate> | SelectionError;
+        try {
+          want = aggregate(p, o);
+        } catch (e) {
+          if (!(e instanceof SelectionError)) throw e;
+          want = e;
+        }
+        if (want instanceof SelectionError) {
+          assert.throws(() => running.update(p), SelectionError);
+          continue;
+        }
+        const got = running.update(p);
+        const at = `${f.name} ${JSON.stringify(o, (_, v) => (v instanceof RegExp ? String(v) : v))} after ${Math.min(bytes.length, i + 97)} bytes`;
+        assert.equal(got.samples, want.samples, at);
+        assert.equal(got.total, want.total, at);
+        assert.deepEqual([...got.stacks], [...want.stacks], at);
+        assert.deepEqual([...got.states], [...want.states], at);
+        assert.deepEqual([...got.weights], [...want.weights], at);
+        assert.deepEqual([...got.counts], [...want.counts], at);
+        for (let k = 0; k < want.stacks.length; k++) assert.deepEqual(got.paths.get(want.stacks[k], want.states[k]), want.paths.get(want.stacks[k], want.states[k]), at);
+        assert.deepEqual(functionTable(p, got), functionTable(p, want), at);
+        compared++;
+      }
+    }
+  }
+  assert.ok(compared > 50, String(compared));
+});
+
+test("SamplePaths.grown keeps the paths without a state leaf while the hidden functions are the same, and computes the others again", () => {
+  const p = build();
+  const none = new Uint8Array(functionIdLimit(p));
+  const hideA = none.slice();
+  hideA[findFunctions(p, /^a$/)[0]] = 1;
+  const stack = p.samples.stack[0];
+  const before = new SamplePaths(p, none);
+  const js = before.get(stack, VmState.JS);
+  const gc = before.get(stack, VmState.GC);
+  const same = before.grown(p, none.slice());
+  assert.equal(same.get(stack, VmState.JS), js, "a frames-only path is shared");
+  assert.notEqual(same.get(stack, VmState.GC), gc, "a path with a state leaf is computed again");
+  assert.deepEqual(same.get(stack, VmState.GC), gc);
+  const hidden = before.grown(p, hideA);
+  assert.deepEqual(hidden.get(stack, VmState.JS), new SamplePaths(p, hideA).get(stack, VmState.JS));
+  assert.notDeepEqual(hidden.get(stack, VmState.JS).functions, js.functions, "another hidden set: not shared");
 });

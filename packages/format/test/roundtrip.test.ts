@@ -97,6 +97,46 @@ test("a profile read in chunks of any size equals the one read whole", () => {
   }
 });
 
+test("a snapshot is what finish() would return for the bytes pushed so far, and later pushes do not change it", () => {
+  // A profile whose later records (FUNCTION_SOURCE, FRAME_SOURCES, META) touch what earlier ones defined.
+  const sink = memorySink();
+  const w = new ProfileWriter(sink, { batchSize: 3 });
+  w.meta({ mode: "cpu", samples: 0 });
+  const P = w.addProcess({ pid: 9 });
+  const T = w.addThread({ process: P, tid: 9 });
+  const f = w.addFunction({ name: "a", file: "/a.js", line: 1 });
+  const s1 = w.stack([w.frame(f, Tier.OPTIMIZED, 2, 3)]);
+  for (let i = 0; i < 7; i++) w.sample(T, 1000 * i, 1000, 900, VmState.JS, s1);
+  w.flush();
+  const g = w.addFunction({ name: "b", file: "/b.js", line: 5, source: { name: "B", file: "/b.ts", line: 4, column: 1 } });
+  const s2 = w.stack([w.frame(f, Tier.OPTIMIZED, 2, 3), w.frame(g, Tier.INTERPRETED, 6, 1, { file: "", line: 5, column: 2 })]);
+  for (let i = 7; i < 12; i++) w.sample(T, 1000 * i, 1000, 1000, VmState.JS, s2);
+  w.end({ samples: 12 });
+  const fixtures = [...FIXTURES.map((x) => ({ name: x.name, bytes: fixtureBytes(x) })), { name: "sources", bytes: sink.bytes() }];
+  for (const { name, bytes } of fixtures) {
+    for (const size of [1, 5, 64]) {
+      const d = new ProfileDecoder("x");
+      const taken: [ReturnType<ProfileDecoder["snapshot"]>, string][] = [];
+      for (let i = 0; i < bytes.length; i += size) {
+        const end = Math.min(bytes.length, i + size);
+        d.push(bytes.subarray(i, end));
+        const snap = d.snapshot();
+        const dump = dumpProfile(snap);
+        assert.equal(dump, dumpProfile(decodeProfile(bytes.subarray(0, end), "x")), `${name}: snapshot after ${end} bytes (chunks of ${size})`);
+        assert.equal(d.bytesRead, end);
+        assert.equal(d.complete, end === bytes.length, `${name}: complete after ${end} of ${bytes.length} bytes`);
+        taken.push([snap, dump]);
+      }
+      d.finish();
+      for (const [snap, dump] of taken) assert.equal(dumpProfile(snap), dump, `${name}: a snapshot changed after later pushes (chunks of ${size})`);
+    }
+  }
+  // Before any byte: an empty profile cut in the header, not an error (finish() would throw EMPTY).
+  const empty = new ProfileDecoder("y").snapshot();
+  assert.equal(empty.samples.count, 0);
+  assert.equal(empty.truncation?.inside, "header");
+});
+
 test("files, gzip, and streams in chunks all read the same profile (the convert package reads other inputs)", async () => {
   const bytes = fixtureBytes(FIXTURES[1]);
   const want = dumpProfile(decodeProfile(bytes, "x"));

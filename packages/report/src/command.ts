@@ -20,6 +20,8 @@ export default class ReportCommand extends Command {
     "vmprof-report --lines '^parse$' out.prof",
     "vmprof-report --source '^parse$' out.prof",
     "vmprof-report --top --by-line out.prof",
+    "vmprof-record -o - -- node server.js | vmprof-report --top --live",
+    "vmprof-report --flat --live --window 10 growing.prof",
   ];
   static override args = {
     file: Args.string({ ignoreStdin: true, description: 'Profile to read; "-" or absent: stdin. With --lines PATTERN FILE, the pattern.' }),

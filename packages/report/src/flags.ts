@@ -36,6 +36,12 @@ export const FLAGS: Record<string, FlagSpec> = {
   limit: { type: "integer", summary: "Rows shown [default: 50 in text, all in JSON]; in --tree, children per node.", min: 1 },
   json: { type: "boolean", summary: "Print the view as JSON (its shape is in the README)." },
   color: { type: "boolean", summary: "Colour the output [default: on a terminal, unless NO_COLOR is set].", allowNo: true },
+  live: {
+    type: "boolean",
+    summary: "Follow a profile that is still being written (a pipe, or a growing file) and redraw --top or --flat every second until it ends; Ctrl-C stops.",
+  },
+  window: { type: "string", summary: "--live: only samples of the last SECONDS of profile time (before the newest sample) [default: all so far].", helpValue: "SECONDS" },
+  interval: { type: "string", summary: "--live: seconds between redraws [default: 1].", helpValue: "SECONDS" },
 };
 
 
@@ -55,6 +61,26 @@ export interface Terminal {
 /** This process's streams as a Terminal. */
 export function processTerminal(): Terminal {
   return { stdin: process.stdin, stdoutIsTTY: process.stdout.isTTY === true, columns: process.stdout.columns ?? 0, env: process.env };
+}
+
+/** A number of seconds > 0 from a flag's text (--window, --interval); FlagError naming the flag otherwise. */
+function positiveSeconds(flag: string, v: unknown, min = 0): number | undefined {
+  if (v === undefined) return undefined;
+  const x = Number(v);
+  if (String(v).trim() === "" || !Number.isFinite(x) || x <= min) throw new FlagError(`--${flag}: expected a number of seconds > ${min}, got "${v}"`);
+  return x;
+}
+
+/** --live, --window and --interval as ReportOptions' `live`; FlagError for a view or flag live mode cannot show. */
+function liveOptions(f: FlagValues, view: ReportOptions["view"], term: Terminal): ReportOptions["live"] {
+  if (!f.live) {
+    for (const flag of ["window", "interval"]) if (f[flag] !== undefined) throw new FlagError(`--${flag} applies to --live only`);
+    return undefined;
+  }
+  if (view !== "top" && view !== "flat") throw new FlagError(`--live shows --top or --flat, not --${view}`);
+  if (f.json) throw new FlagError("--live prints text views; --json reads a whole profile (drop --live)");
+  if (f["source-maps"] !== undefined) throw new FlagError("--source-maps DIR resolves maps over a whole profile; not with --live (the maps a profile holds are shown)");
+  return { interval: positiveSeconds("interval", f.interval, 0.05) ?? 1, window: positiveSeconds("window", f.window), terminal: term.stdoutIsTTY };
 }
 
 /**
@@ -81,7 +107,9 @@ export function toOptions(f: FlagValues, args: (string | undefined)[], term: Ter
     if (e instanceof ConvertError) throw new FlagError(e.message);
     throw e;
   }
+  const live = liveOptions(f, view, term);
   return {
+    ...(live ? { live } : {}),
     input: file,
     stdin: term.stdin,
     view,

@@ -3,7 +3,7 @@
  * build the chosen view under the selection and filters, and render it as text or JSON.
  */
 import type { Readable } from "node:stream";
-import { SelectionError, metaValue, type PathFilter, type Profile, type Selection, type Weight } from "@vmprof/format";
+import { SelectionError, metaValue, type Aggregate, type PathFilter, type Profile, type Selection, type Weight } from "@vmprof/format";
 import { ConvertError, compilePattern, readAnyProfile, type SourceOptions } from "vmprof-convert";
 import { renderText } from "./text.js";
 import { diskSource, type SourceReader } from "./source.js";
@@ -45,6 +45,18 @@ export interface ReportOptions {
   color?: boolean;
   /** Terminal width for text; 0 or absent: lines are never cut. */
   width?: number;
+  /** --live: follow the input as it grows and redraw the view (top or flat only); see live.ts. */
+  live?: LiveOptions;
+}
+
+/** --live, --interval and --window. */
+export interface LiveOptions {
+  /** Seconds between redraws, > 0 (default 1). */
+  interval: number;
+  /** Only samples of the last `window` seconds of profile time, counted back from the newest sample (by its timestamp); absent: all so far. */
+  window?: number;
+  /** Redraw in place (alternate screen, cursor codes) and cut the view to the terminal's size; false: one complete view per interval, no cursor codes. */
+  terminal: boolean;
 }
 
 /** The report's output and the warnings for stderr (a truncated profile). */
@@ -90,39 +102,57 @@ async function sourceReader(p: Profile, o: ReportOptions): Promise<SourceReader 
   return (file) => disk(file) ?? mapped(file);
 }
 
-/** Runs the report. Throws ReportUsageError for anything the user can fix. */
-export async function report(o: ReportOptions): Promise<ReportResult> {
-  let pattern: RegExp | undefined;
+/** Compiles the --function, --source or --lines pattern; ReportUsageError for a bad one. */
+function compiledPattern(o: ReportOptions): RegExp | undefined {
   try {
-    pattern = o.pattern !== undefined ? compilePattern(`--${o.view}`, o.pattern) : undefined;
+    return o.pattern !== undefined ? compilePattern(`--${o.view}`, o.pattern) : undefined;
   } catch (e) {
     throw new ReportUsageError((e as Error).message);
   }
-  const warnings: string[] = [];
-  const p = await load(o.input, o, warnings);
-  const base = o.view === "diff" ? await load(o.base, o, warnings) : undefined;
-  for (const q of [base, p]) if (q?.truncation) warnings.push(`warning: ${q.truncation.message}; showing what it holds`);
+}
+
+/**
+ * The view `o.view` of `p` under the options' weight, selection, filters and limit (text views
+ * default to DEFAULT_TEXT_LIMIT rows). `base` is --diff's base profile, `readSource` where --lines and
+ * --source read files, `aggregate` the selection already aggregated (ViewOptions.aggregate). Throws ReportUsageError for a selection the profile cannot satisfy (an unknown
+ * pid or thread) or a view it cannot show. The live view calls this on every redraw.
+ */
+export function buildView(p: Profile, o: ReportOptions, extra: { pattern?: RegExp; base?: Profile; readSource?: SourceReader; aggregate?: Aggregate } = {}): View {
   const limit = o.limit ?? (o.json ? undefined : DEFAULT_TEXT_LIMIT);
-  const common = { weight: o.weight, selection: o.selection ?? {}, filter: o.filter ?? {}, byLine: o.byLine, limit };
-  const lines = { ...common, limit: o.limit ?? (o.json ? undefined : LINES_TEXT_LIMIT), readSource: o.readSource ?? (await sourceReader(p, o)) };
-  let view: View;
+  const common = { weight: o.weight, selection: o.selection ?? {}, filter: o.filter ?? {}, byLine: o.byLine, limit, aggregate: extra.aggregate };
+  const lines = { ...common, limit: o.limit ?? (o.json ? undefined : LINES_TEXT_LIMIT), readSource: extra.readSource };
+  const pattern = extra.pattern;
   try {
-    if (o.view === "flat") view = flatView(p, common);
-    else if (o.view === "tree") view = treeView(p, { ...common, limit: o.limit, minPercent: o.minPercent, depth: o.depth });
-    else if (o.view === "function") view = functionView(p, pattern!, common);
-    else if (o.view === "diff") view = diffView(p, base!, common);
-    else if (o.view === "threads") view = threadsView(p, common);
-    else if (o.view === "lines") view = linesView(p, pattern, lines);
-    else if (o.view === "source") view = sourceView(p, pattern!, lines);
-    else view = topView(p, common);
+    if (o.view === "flat") return flatView(p, common);
+    if (o.view === "tree") return treeView(p, { ...common, limit: o.limit, minPercent: o.minPercent, depth: o.depth });
+    if (o.view === "function") return functionView(p, pattern!, common);
+    if (o.view === "diff") return diffView(p, extra.base!, common);
+    if (o.view === "threads") return threadsView(p, common);
+    if (o.view === "lines") return linesView(p, pattern, lines);
+    if (o.view === "source") return sourceView(p, pattern!, lines);
+    return topView(p, common);
   } catch (e) {
     if (e instanceof SelectionError || e instanceof ViewError) throw new ReportUsageError(e.message);
     throw e;
   }
-  const output = o.json
+}
+
+/** The view as the command prints it: JSON, or text (colour and width as the options say, paths relative to the recorded cwd). */
+export function renderView(view: View, p: Profile, o: Pick<ReportOptions, "json" | "color" | "width">): string {
+  return o.json
     ? JSON.stringify(view, null, 2) + "\n"
     : renderText(view, { color: o.color, width: o.width, cwd: String(metaValue(p, "cwd") ?? "") || undefined });
-  return { output, warnings, view };
+}
+
+/** Runs the report. Throws ReportUsageError for anything the user can fix. */
+export async function report(o: ReportOptions): Promise<ReportResult> {
+  const pattern = compiledPattern(o);
+  const warnings: string[] = [];
+  const p = await load(o.input, o, warnings);
+  const base = o.view === "diff" ? await load(o.base, o, warnings) : undefined;
+  for (const q of [base, p]) if (q?.truncation) warnings.push(`warning: ${q.truncation.message}; showing what it holds`);
+  const view = buildView(p, o, { pattern, base, readSource: o.readSource ?? (await sourceReader(p, o)) });
+  return { output: renderView(view, p, o), warnings, view };
 }
 
 /**
@@ -130,6 +160,7 @@ export async function report(o: ReportOptions): Promise<ReportResult> {
  * "vmprof-report: ") to `err`. Resolves to the exit status: 0, or 2 for a usage error.
  */
 export async function printReport(o: ReportOptions, out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<number> {
+  if (o.live) return (await import("./live.js")).runLive(o, o.live, out, err);
   try {
     const result = await report(o);
     for (const w of result.warnings) err.write(`vmprof-report: ${w}\n`);

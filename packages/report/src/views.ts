@@ -46,6 +46,11 @@ export interface ViewOptions {
    * unknown, one row: the function as defined). Ignored by --lines and --source.
    */
   byLine?: boolean;
+  /**
+   * The selected samples already aggregated under `weight`, `selection` and `filter` (a live view's
+   * RunningAggregate); the view then does not aggregate the profile again. Its weight wins.
+   */
+  aggregate?: Aggregate;
 }
 
 /** What a view refuses to show from this profile (no line positions, no matching function): one line, exit 2. */
@@ -314,8 +319,7 @@ interface Prepared {
 
 /** The selection aggregated; with `byLine`, over the line profile (the summary is the same either way). */
 function prepare(p: Profile, o: ViewOptions): Prepared {
-  const weight = o.weight ?? defaultWeight(p);
-  const agg = aggregate(p, { weight, selection: o.selection, filter: o.filter });
+  const agg = o.aggregate ?? aggregate(p, { weight: o.weight ?? defaultWeight(p), selection: o.selection, filter: o.filter });
   const summary = summarize(p, agg, o);
   if (!o.byLine) return { p, agg, summary };
   const lp = lineProfile(p);

@@ -3,32 +3,18 @@
  * (made by test/fixtures/make.ts) and on a live recording.
  */
 import assert from "node:assert/strict";
-import { spawnSync, type SpawnSyncReturns } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { test } from "node:test";
-import { fileURLToPath } from "node:url";
 import * as formatWriter from "@vmprof/format";
 import { readProfileSync } from "@vmprof/format";
+import { BIN, expectUsageErrors, fixture, root, run } from "./helpers.js";
 import type { FlatView, FunctionView, ThreadsView, TopView, TreeRow, TreeView } from "../src/views.js";
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, "../..");
-const BIN = path.join(root, "bin/run.js");
-const fixture = (name: string) => path.join(root, "test/fixtures", name);
 const GOLDEN = path.join(root, "test/golden");
 const APP = fixture("app.prof");
-
-function run(args: string[], opts: { input?: string | Buffer; env?: NodeJS.ProcessEnv } = {}): SpawnSyncReturns<string> {
-  return spawnSync(process.execPath, [BIN, ...args], {
-    input: opts.input ?? "",
-    env: opts.env ?? { ...process.env, NO_COLOR: "" },
-    encoding: "utf8",
-    cwd: root,
-    timeout: 60_000,
-  });
-}
 
 function json<T>(args: string[]): T {
   const r = run([...args, "--json"]);
@@ -263,14 +249,7 @@ test("bad input: one line naming what was wrong, exit 2", () => {
     [["--from", "2", "--to", "1", APP], /--to \(1\) must be after --from \(2\)/],
     [["--diff", path.join(dir, "nobase.prof"), APP], /nobase\.prof: no such file/],
   ];
-  for (const [args, message, input] of cases) {
-    const r = run(args, { input });
-    assert.equal(r.status, 2, `${args.join(" ")}: ${r.stderr}`);
-    assert.equal(r.stdout, "", args.join(" "));
-    const lines = r.stderr.trim().split("\n");
-    assert.equal(lines.length, 1, `${args.join(" ")}: ${r.stderr}`);
-    assert.match(lines[0], message);
-  }
+  expectUsageErrors(cases);
   // Flags oclif refuses (bad values, two views) also exit 2.
   for (const args of [["--limit", "0", APP], ["--flat", "--tree", APP], ["--weight", "bytes", APP], ["--bogus", APP]]) {
     assert.equal(run(args).status, 2, args.join(" "));
