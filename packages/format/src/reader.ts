@@ -63,11 +63,6 @@ export class ProfileDecoder {
     this.p = emptyProfile(source);
   }
 
-  /** True once the END record has been read: the writer finished the profile. */
-  get complete(): boolean {
-    return this.ended;
-  }
-
   /** Samples decoded so far. */
   get sampleCount(): number {
     return this.p.samples.count;
