@@ -278,6 +278,38 @@ test("-o - streams the profile while it is taken; a reader that leaves (| head) 
   assert.deepEqual(l.failures, []);
 });
 
+const REPORT = path.resolve(fixture("."), "../../../report/bin/run.js");
+
+test("on a terminal (tmux): vmprof-record --pid -o - | vmprof-report --top --live redraws the attached server's view, and the last view stays", async () => {
+  const portFile = path.join(dir, "port-tmux");
+  const t = await startTarget(process.execPath, [fixture("attach-server.cjs"), portFile], portFile);
+  const l = load(Number(fs.readFileSync(portFile, "utf8")), 2);
+  const socket = `vmprof-attach-${process.pid}`;
+  const tmux = (...args: string[]) => spawnSync("tmux", ["-L", socket, ...args], { encoding: "utf8" });
+  try {
+    const pipeline = `${process.execPath} ${BIN} --pid ${t.pid} --duration 4 -o - 2>/dev/null | ${process.execPath} ${REPORT} --top --live; sleep 30`;
+    assert.equal(tmux("new-session", "-d", "-s", "live", "-x", "120", "-y", "30", pipeline).status, 0);
+    // While attached: the view is drawn in place (alternate screen) and names the server's code.
+    let screen = "";
+    for (let i = 0; i < 100 && !/attach-server\.cjs/.test(screen); i++) {
+      await sleep(100);
+      screen = tmux("capture-pane", "-p", "-t", "live").stdout;
+    }
+    assert.match(screen, /attach-server\.cjs/);
+    assert.equal(tmux("display-message", "-p", "-t", "live", "#{alternate_on}").stdout.trim(), "1", "drawn on the alternate screen");
+    // After the 4 s: the terminal is back to its normal screen with the final view on it.
+    for (let i = 0; i < 100 && tmux("display-message", "-p", "-t", "live", "#{alternate_on}").stdout.trim() !== "0"; i++) await sleep(100);
+    screen = tmux("capture-pane", "-p", "-t", "live", "-S", "-200").stdout;
+    assert.match(screen, /· end/);
+    assert.match(screen, /attach-server\.cjs/);
+  } finally {
+    tmux("kill-server");
+    await l.stop();
+    t.child.kill();
+  }
+  assert.deepEqual(l.failures, []);
+});
+
 test("Ctrl-C ends the attach with a complete profile; a killed recorder ends the sampling in the process all the same", async () => {
   const ready = path.join(dir, "ctrlc");
   const t = await startTarget(process.execPath, [fixture("attach-workers.mjs"), ready, "100000"], ready);
