@@ -312,10 +312,15 @@ function agentPath(): string {
   return fileURLToPath(import.meta.resolve("@vmprof/native/attach"));
 }
 
-/** The expression that loads the agent in the process and starts it (CommonJS and ESM programs alike). */
-function startExpression(config: object): string {
+/**
+ * The expression that loads the agent in the process and starts it (CommonJS and ESM programs
+ * alike), in one round trip; it starts nothing in a process other than `pid` (whose inspector a
+ * port we did not expect led us to), answering `{otherPid}` instead.
+ */
+function startExpression(pid: number, config: object): string {
   const agent = JSON.stringify(agentPath());
   return `(function () {
+  if (process.pid !== ${pid}) return { otherPid: process.pid };
   var m = typeof process.getBuiltinModule === "function" ? process.getBuiltinModule("module") : require("module");
   return m.createRequire(${agent})(${agent}).start(${JSON.stringify(config)});
 })()`;
@@ -398,11 +403,10 @@ export async function attach(o: AttachOptions): Promise<RecordResult> {
     const t0 = performance.now();
     if (!place.startedOpen) process.kill(o.pid, "SIGUSR1");
     let inspector: Inspector | undefined;
+    let theirs = false; // the inspector we reached is another process's: leave it as it is
     let started: { pid: number; node: string; ms: number };
     try {
       inspector = await Inspector.connect(await debuggerUrl(o.pid, place));
-      const pid = await inspector.evaluate("process.pid");
-      if (pid !== o.pid) throw new RecordUsageError(`--pid ${o.pid}: the inspector at ${place.host}:${place.port} belongs to process ${String(pid)}, not to ${o.pid}`);
       const config = {
         output: file,
         control: fifo,
@@ -413,14 +417,20 @@ export async function attach(o: AttachOptions): Promise<RecordResult> {
         argv: o.argv,
         meta: Object.entries(o.labels).map(([k, v]) => [`label.${k}`, v]),
       };
+      let answer: typeof started | { otherPid: number };
       try {
-        started = (await inspector.evaluate(startExpression(config))) as typeof started;
+        answer = (await inspector.evaluate(startExpression(o.pid, config))) as typeof answer;
       } catch (e) {
         throw new RecordUsageError(`--pid ${o.pid}: could not start the sampler in it: ${(e as Error).message}`);
       }
+      if ("otherPid" in answer) {
+        theirs = true;
+        throw new RecordUsageError(`--pid ${o.pid}: the inspector at ${place.host}:${place.port} belongs to process ${answer.otherPid}, not to ${o.pid}`);
+      }
+      started = answer;
     } finally {
       // Leave the inspector as we found it: closed again if we opened it.
-      if (inspector && !place.startedOpen) {
+      if (inspector && !place.startedOpen && !theirs) {
         // Closed once the event loop turns: SIGUSR1 also queued an open on the loop (Node opens the
         // inspector from whichever comes first, an interrupt or the loop), and a close before that
         // one runs would be undone by it. A busy main thread keeps it open until the loop turns.
