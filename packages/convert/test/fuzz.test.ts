@@ -18,7 +18,8 @@ import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { ConvertError, OUTPUT_FORMATS, exportProfile, readAnyProfile } from "../src/index.js";
-import { APP, convert, tempDir } from "./helpers.js";
+import { spawnSync } from "node:child_process";
+import { APP, CONVERT, REPORT, convert, tempDir } from "./helpers.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const REGRESSIONS = path.resolve(here, "../../test/fixtures/fuzz");
@@ -172,4 +173,65 @@ test(`every importer, fuzzed for ${SECONDS} s: a profile or one line naming the 
   }
   t.diagnostic(`seed ${seed}: ${n} inputs; ${Object.entries(counts).map(([f, c]) => `${f} ${c.ok} read, ${c.error} refused`).join("; ")}`);
   assert.ok(n > 100, `${n} inputs in ${SECONDS} s`);
+});
+
+const CLI_SECONDS = Number(process.env.FUZZ_CLI_SECONDS ?? 10);
+const MAXRSS = path.resolve(here, "../../test/fixtures/maxrss.cjs");
+
+/**
+ * Runs a command as a user does, on `input` in a file: exit 0 or 2; on 2, one line on stderr, no
+ * stack trace; within `seconds` and `rssMiB` of peak memory (measured in the command's own process).
+ */
+function checkCommand(script: string, args: string[], input: Uint8Array, what: string, seconds: number, rssMiB: number): number {
+  const dir = tempDir();
+  const file = path.join(dir, "fuzz.in");
+  fs.writeFileSync(file, input);
+  const rssFile = path.join(dir, "rss");
+  const t0 = performance.now();
+  const r = spawnSync(process.execPath, [script, ...args, file], {
+    env: { ...process.env, NO_COLOR: "1", NODE_OPTIONS: `--require ${MAXRSS}`, MAXRSS_FILE: rssFile },
+    encoding: "utf8",
+    timeout: 60_000,
+    maxBuffer: 1 << 28,
+  });
+  const s = (performance.now() - t0) / 1000;
+  assert.ok(r.status === 0 || r.status === 2, `${what}: exit ${r.status} (signal ${r.signal}): ${r.stderr}`);
+  const lines = r.stderr.split("\n").filter((l) => l && !/: warning: /.test(l));
+  if (r.status === 2) assert.equal(lines.length, 1, `${what}: not one line: ${r.stderr}`);
+  assert.ok(!/\n\s+at /.test(r.stderr), `${what}: a stack trace: ${r.stderr}`);
+  assert.ok(s < seconds, `${what}: took ${s.toFixed(1)} s`);
+  const rss = Number(fs.readFileSync(rssFile, "utf8")) / 1024;
+  assert.ok(rss < rssMiB, `${what}: peak RSS ${rss.toFixed(0)} MiB`);
+  return r.status;
+}
+
+test("inputs that expand (a gzip of zeros, collapsed stacks with huge counts, one count of 49 M in a few bytes): the commands refuse them in bounded time and memory", () => {
+  const zeros = gzipSync(Buffer.alloc(100 << 20)); // 100 MiB of zero bytes: 100 KB gzipped
+  const counts = gzipSync(Buffer.from("a;b;c 1000000000\n".repeat(1 << 16))); // 65,536 lines of 10^9 samples
+  const hugeCount = gzipSync(Buffer.from("a;b;c 49000000\n"));
+  for (const [name, input] of [["gzip of zeros", zeros], ["collapsed, huge counts", counts], ["collapsed, one count of 49 M", hugeCount]] as const) {
+    for (const [script, args] of [[REPORT, ["--top"]], [CONVERT, ["--to", "pprof", "-o", "/dev/null"]]] as const) {
+      const status = checkCommand(script, [...args], input, `${path.basename(path.dirname(path.dirname(script)))} on ${name}`, 5, 768);
+      assert.equal(status, 2, `${name} was not refused`);
+    }
+  }
+});
+
+test(`the commands, fuzzed for ${CLI_SECONDS} s: exit 0 or 2, one line, no stack trace, bounded time and memory`, (t) => {
+  const all = seeds();
+  const seed = Number(process.env.FUZZ_SEED ?? Date.now() % 1e9);
+  const r = rng(seed);
+  const end = Date.now() + CLI_SECONDS * 1000;
+  let n = 0;
+  const statuses = { ok: 0, refused: 0 };
+  while (Date.now() < end) {
+    const s = all[n % all.length];
+    const input = mutate(s, r);
+    const [script, args] = n % 2 === 0 ? [REPORT, ["--flat"]] : [CONVERT, ["--to", "speedscope", "-o", "/dev/null"]];
+    const status = checkCommand(script, args, input, `seed ${seed}, input ${n} (${s.format}) through ${path.basename(path.dirname(path.dirname(script)))}`, 10, 1024);
+    statuses[status === 0 ? "ok" : "refused"]++;
+    n++;
+  }
+  t.diagnostic(`seed ${seed}: ${n} inputs through the commands: ${statuses.ok} read, ${statuses.refused} refused`);
+  assert.ok(n >= 10, `${n} inputs in ${CLI_SECONDS} s`);
 });

@@ -6,7 +6,7 @@
 import { VmState, type Profile } from "@vmprof/format";
 import { ModelBuilder, stateOfLabel, type FunctionSpec } from "../build.js";
 import { ConvertError, LimitError } from "../errors.js";
-import { DEFAULT_LIMITS, type ImportLimits } from "../limits.js";
+import { DEFAULT_LIMITS, sampleBudget, sampleBudgetMessage, type ImportLimits } from "../limits.js";
 import type { Input } from "../read.js";
 
 const LINE = /^(.*\S) +(\d+)$/;
@@ -52,7 +52,8 @@ export function parseFoldedFrame(text: string): { fn: FunctionSpec; line: number
 }
 
 /** Imports collapsed stacks; throws ConvertError naming the line that is not a folded stack. */
-function importCollapsed(text: string, source: string, limits: ImportLimits = DEFAULT_LIMITS): Profile {
+function importCollapsed(text: string, source: string, limits: ImportLimits = DEFAULT_LIMITS, bytes = Infinity): Profile {
+  const budget = sampleBudget(limits, bytes);
   const b = new ModelBuilder(source);
   const thread = b.thread({ process: b.process({ pid: 0 }), tid: 0, name: "main" });
   const frameOf = new Map<string, [number, number]>();
@@ -66,7 +67,7 @@ function importCollapsed(text: string, source: string, limits: ImportLimits = DE
     if (!m) throw new ConvertError(`${source}: line ${i + 1} is not "frame;frame;... COUNT"`);
     const count = Number(m[2]);
     total += count;
-    if (total > limits.maxSamples) throw new LimitError(`${source}: collapsed stacks count more than ${limits.maxSamples} samples`);
+    if (total > budget) throw new LimitError(sampleBudgetMessage(source, "collapsed stacks count", limits, bytes));
     const names = m[1].split(";");
     let state: number = VmState.JS;
     const leaf = parseFoldedFrame(names[names.length - 1]).fn;
@@ -101,5 +102,5 @@ export function tryImportCollapsed(input: Input, sure: boolean): Profile | null 
     if (head === undefined || head.startsWith("{") || !looksLikeCollapsed(input.text())) return null;
   }
   input.whole("collapsed: ");
-  return importCollapsed(input.text(), input.source, input.limits);
+  return importCollapsed(input.text(), input.source, input.limits, input.raw.length);
 }

@@ -10,14 +10,56 @@ import { Profile as PprofProfile } from "pprof-format";
 import { VmState, type Profile } from "@vmprof/format";
 import { ModelBuilder, stateOfLabel } from "../build.js";
 import { ConvertError, LimitError } from "../errors.js";
-import { DEFAULT_LIMITS, type ImportLimits } from "../limits.js";
+import { DEFAULT_LIMITS, sampleBudget, sampleBudgetMessage, type ImportLimits } from "../limits.js";
 import type { Input } from "../read.js";
 
 /** µs per unit of a pprof time unit. */
 const US_PER_UNIT: Record<string, number> = { nanoseconds: 1e-3, microseconds: 1, milliseconds: 1e3, seconds: 1e6 };
 
+/**
+ * The top level of a protobuf message, walked without decoding it: every field has a number (not
+ * 0), a wire type protobuf still has (varint, 64-bit, length-delimited, 32-bit) and a length inside
+ * the input. Returns what is wrong, or undefined. The decoder takes a long time over some inputs
+ * that are not protobuf at all (300 MB of zero bytes: 20 s, one empty field per byte); this pass
+ * refuses them at their first byte.
+ */
+function protobufProblem(raw: Uint8Array): string | undefined {
+  let i = 0;
+  const varint = (): number | undefined => {
+    let v = 0;
+    for (let shift = 0; shift < 64; shift += 7) {
+      if (i >= raw.length) return undefined;
+      const b = raw[i++];
+      if (shift < 49) v += (b & 0x7f) * 2 ** shift;
+      if (b < 0x80) return v;
+    }
+    return undefined;
+  };
+  while (i < raw.length) {
+    const at = i;
+    const tag = varint();
+    if (tag === undefined) return `a field tag runs past the end at byte ${at}`;
+    const field = Math.floor(tag / 8);
+    const wire = tag % 8;
+    if (field === 0) return `field number 0 at byte ${at}`;
+    if (wire === 0) {
+      if (varint() === undefined) return `a varint runs past the end at byte ${at}`;
+    } else if (wire === 1 || wire === 5) {
+      i += wire === 1 ? 8 : 4;
+    } else if (wire === 2) {
+      const length = varint();
+      if (length === undefined) return `a length runs past the end at byte ${at}`;
+      i += length;
+    } else return `wire type ${wire} at byte ${at}`;
+    if (i > raw.length) return `field ${field} at byte ${at} runs past the end`;
+  }
+  return undefined;
+}
+
 /** Decodes (inflated) pprof bytes; throws ConvertError naming `source` when they are not pprof. */
 function decodePprof(raw: Uint8Array, source: string): PprofProfile {
+  const problem = protobufProblem(raw);
+  if (problem) throw new ConvertError(`${source}: corrupt pprof: ${problem}`);
   let p: PprofProfile;
   try {
     p = PprofProfile.decode(raw);
@@ -31,7 +73,8 @@ function decodePprof(raw: Uint8Array, source: string): PprofProfile {
 const num = (v: number | bigint | undefined): number => (typeof v === "bigint" ? Number(BigInt.asIntN(64, v)) : (v ?? 0));
 
 /** Imports a decoded pprof profile. Throws ConvertError for dangling ids and profiles without time or counts. */
-function importPprof(pp: PprofProfile, source: string, limits: ImportLimits = DEFAULT_LIMITS): Profile {
+function importPprof(pp: PprofProfile, source: string, limits: ImportLimits = DEFAULT_LIMITS, bytes = Infinity): Profile {
+  const budget = sampleBudget(limits, bytes);
   const strings = pp.stringTable.strings;
   const bad = (what: string) => new ConvertError(`${source}: corrupt pprof: ${what}`);
   const str = (i: number | bigint | undefined, what: string): string => {
@@ -107,7 +150,7 @@ function importPprof(pp: PprofProfile, source: string, limits: ImportLimits = DE
     if (count === 0 && cpuUs === 0 && wallUs === 0) continue;
     count = Math.max(count, 1);
     total += count;
-    if (total > limits.maxSamples) throw new LimitError(`${source}: pprof profile holds more than ${limits.maxSamples} samples`);
+    if (total > budget) throw new LimitError(sampleBudgetMessage(source, "pprof profile holds", limits, bytes));
     let pid = 0;
     let tid = 0;
     let tname = "";
@@ -214,5 +257,5 @@ function looksLikePprof(b: Uint8Array): boolean {
 export function tryImportPprof(input: Input, sure: boolean): Profile | null {
   if (!sure && !looksLikePprof(input.raw) && !(input.gzipped && input.head === undefined)) return null;
   input.whole("corrupt pprof: ");
-  return importPprof(decodePprof(input.raw, input.source), input.source, input.limits);
+  return importPprof(decodePprof(input.raw, input.source), input.source, input.limits, input.raw.length);
 }

@@ -7,7 +7,7 @@
 import { VmState, type Profile } from "@vmprof/format";
 import { ModelBuilder, stateOfLabel } from "../build.js";
 import { ConvertError, LimitError } from "../errors.js";
-import { DEFAULT_LIMITS, type ImportLimits } from "../limits.js";
+import { DEFAULT_LIMITS, sampleBudget, sampleBudgetMessage, type ImportLimits } from "../limits.js";
 import type { Input } from "../read.js";
 
 /** The $schema every speedscope file names. */
@@ -29,7 +29,8 @@ function looksLikeSpeedscope(v: unknown): boolean {
 const THREAD_NAME = /^(.*) \(pid (\d+), tid (\d+)\)$/;
 
 /** Imports a parsed speedscope file; throws ConvertError for bad frame references or weights. */
-function importSpeedscope(v: SpeedscopeFile, source: string, limits: ImportLimits = DEFAULT_LIMITS): Profile {
+function importSpeedscope(v: SpeedscopeFile, source: string, limits: ImportLimits = DEFAULT_LIMITS, bytes = Infinity): Profile {
+  const budget = sampleBudget(limits, bytes);
   const bad = (what: string) => new ConvertError(`${source}: bad speedscope file: ${what}`);
   const frames = v.shared?.frames;
   if (!Array.isArray(frames)) throw bad("no shared.frames");
@@ -78,7 +79,7 @@ function importSpeedscope(v: SpeedscopeFile, source: string, limits: ImportLimit
       if (scale === undefined) {
         if (!Number.isInteger(w)) throw bad(`profile ${pi} sample ${i} has a fractional count ${w}`);
         total += w;
-        if (total > limits.maxSamples) throw new LimitError(`${source}: speedscope file counts more than ${limits.maxSamples} samples`);
+        if (total > budget) throw new LimitError(sampleBudgetMessage(source, "speedscope file counts", limits, bytes));
         for (let k = 0; k < w; k++) b.sample(thread, time, 0, 0, state, st);
       } else {
         if (w === 0) continue;
@@ -100,5 +101,5 @@ export function tryImportSpeedscope(input: Input, sure: boolean): Profile | null
   if (!sure && !looksLikeSpeedscope(v)) return null;
   input.whole("speedscope: ");
   if (v === undefined) throw new ConvertError(`${input.source}: not valid JSON`);
-  return importSpeedscope(v as SpeedscopeFile, input.source, input.limits);
+  return importSpeedscope(v as SpeedscopeFile, input.source, input.limits, input.raw.length);
 }
