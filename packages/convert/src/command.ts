@@ -18,6 +18,7 @@ export default class ConvertCommand extends Command {
     "vmprof-convert --to collapsed out.prof | flamegraph.pl > out.svg",
     "vmprof-convert --to collapsed --lines out.prof",
     "vmprof-convert -o flame.svg --no-internals out.prof",
+    "vmprof-convert --to svg --diff before.prof after.prof > diff.svg",
     "vmprof-convert -o app.prof CPU.20251124.cpuprofile",
     "vmprof-convert --open out.prof",
     "vmprof-convert --source-maps ./dist -o out.pb.gz prod.prof",
@@ -27,6 +28,10 @@ export default class ConvertCommand extends Command {
     to: Flags.string({ summary: "Output format [default: from the -o file's name].", options: [...OUTPUT_FORMATS] }),
     output: Flags.string({ char: "o", summary: 'Write here instead of stdout ("-": stdout).', helpValue: "FILE" }),
     open: Flags.boolean({ summary: "Show the profile in speedscope's bundled viewer, served on 127.0.0.1; prints the URL and serves until interrupted.", exclusive: ["to", "output"] }),
+    diff: Flags.string({
+      summary: "A differential flame graph against this base profile (any readable format): widths from INPUT, each frame red where its share grew, blue where it shrank. SVG only.",
+      helpValue: "BASE",
+    }),
     lines: Flags.boolean({ summary: 'Collapsed stacks: write each frame as "NAME FILE:LINE", the line it was executing (other formats carry lines already).' }),
     port: Flags.integer({ summary: "--open: port to serve on [default: any free port].", min: 0, max: 65535, dependsOn: ["open"] }),
     ...oclifFlags(SELECTION_FLAGS),
@@ -37,6 +42,7 @@ export default class ConvertCommand extends Command {
     try {
       const { weight, selection, filter, sources } = parseSelectionFlags(flags as SelectionFlagValues);
       if (flags.open) {
+        if (flags.diff !== undefined) throw new ConvertError("--diff writes an SVG; it does not go with --open");
         await this.open(args.input, { weight, selection, filter, sources, port: flags.port });
         return;
       }
@@ -49,6 +55,7 @@ export default class ConvertCommand extends Command {
         selection,
         filter,
         lines: flags.lines,
+        diff: flags.diff,
         sources,
         stdout: process.stdout,
         stderr: process.stderr,

@@ -48,6 +48,8 @@ export interface AnyExportOptions extends ExportOptions {
   onNote?: (message: string) => void;
   /** Collapsed stacks only: each frame with the line it was executing (CollapsedOptions.lines). */
   lines?: boolean;
+  /** SVG only: the differential flame graph against this base profile (SvgOptions.base). */
+  base?: Profile;
 }
 
 /** The chunks of `p` in format `to`. Throws ConvertError for a selection the format cannot carry. */
@@ -67,6 +69,7 @@ function* guarded(make: () => Iterable<string | Uint8Array>): Generator<string |
 
 function chunksOf(p: Profile, to: OutputFormat, o: AnyExportOptions): Iterable<string | Uint8Array> {
   if (o.lines && to !== "collapsed") throw new ConvertError(`--lines is for --to collapsed; ${to} carries lines already`);
+  if (o.base && to !== "svg") throw new ConvertError(`--diff draws a differential flame graph: it needs --to svg, not ${to}`);
   switch (to) {
     case "speedscope":
       return toSpeedscope(p, o);
@@ -102,6 +105,11 @@ export interface ConvertOptions {
   filter?: PathFilter;
   /** Collapsed stacks only: each frame with the line it was executing. */
   lines?: boolean;
+  /**
+   * --diff BASE: a path (not stdin) to a profile in any format readAnyProfile reads; the output is the
+   * differential flame graph of the input against it (SVG only; the output format defaults to svg).
+   */
+  diff?: string;
   /** Source maps: readAnyProfile's `sources` (--source-maps DIR, --no-source-maps); default: the sources the profile holds. */
   sources?: SourceOptions;
   stdout: NodeJS.WritableStream & { isTTY?: boolean };
@@ -151,7 +159,9 @@ function progressLine(err: ConvertOptions["stderr"], label: string) {
 
 /** Runs a conversion. Throws ConvertError for anything the user can fix; no output file is left then. */
 export async function convert(o: ConvertOptions): Promise<ConvertResult> {
-  const to = outputFormat(o.to, o.output);
+  const to = o.diff !== undefined && !o.to && (o.output === undefined || o.output === "-") ? "svg" : outputFormat(o.to, o.output);
+  if (o.diff !== undefined && to !== "svg") throw new ConvertError(`--diff draws a differential flame graph: it needs --to svg, not ${to}`);
+  const base = o.diff !== undefined ? await readBase(o.diff, o) : undefined;
   const toStdout = o.output === undefined || o.output === "-";
   if (toStdout && o.stdout.isTTY && BINARY.includes(to)) throw new ConvertError(`not writing ${to} (binary) to a terminal: use -o FILE or a pipe`);
   const fromStdin = o.input === undefined || o.input === "-";
@@ -165,6 +175,7 @@ export async function convert(o: ConvertOptions): Promise<ConvertResult> {
     selection: o.selection,
     filter: o.filter,
     lines: o.lines,
+    base,
     onProgress: (f) => progress.update(f),
     onNote: (m) => o.stderr.write(`vmprof-convert: ${m}\n`),
   });
@@ -182,6 +193,20 @@ export async function convert(o: ConvertOptions): Promise<ConvertResult> {
     progress.done();
   }
   return { from: format, to, profile, bytes };
+}
+
+/** Reads --diff's base profile; a ConvertError naming the flag and the file when it cannot be read. */
+async function readBase(path: string, o: ConvertOptions): Promise<Profile> {
+  if (path === "-" || path === "") throw new ConvertError("--diff: name the base profile's file (stdin is for the new profile)");
+  try {
+    const { profile, warnings } = await readAnyProfile(path, { sources: o.sources });
+    for (const w of warnings) o.stderr.write(`vmprof-convert: warning: --diff ${path}: ${w}\n`);
+    if (profile.truncation) o.stderr.write(`vmprof-convert: warning: --diff ${path}: ${profile.truncation.message}; comparing with what it holds\n`);
+    return profile;
+  } catch (e) {
+    if (e instanceof ConvertError) throw new ConvertError(`--diff: ${e.message.startsWith(path) ? "" : `${path}: `}${e.message}`);
+    throw e;
+  }
 }
 
 /** Writes chunks to a temporary file beside `path`, then renames it into place; removes it on failure. */

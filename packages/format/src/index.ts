@@ -16,6 +16,7 @@ export * from "./paths.js";
 export * from "./aggregate.js";
 export * from "./tables.js";
 export * from "./lines.js";
+export * from "./compare.js";
 export { dumpProfile } from "./dump.js";
 export { writeProfiles } from "./merge.js";
 export { redactArgv, redactEnv, isSecretName, REDACTED } from "./meta.cjs";

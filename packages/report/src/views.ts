@@ -7,13 +7,14 @@
 import {
   Tier,
   aggregate,
+  baseSelection,
   callTree,
   defaultWeight,
   findFunctions,
   functionInfo,
-  functionKey,
   functionKindName,
   functionLabel,
+  functionChanges,
   functionProfile,
   functionTable,
   hasLinePositions,
@@ -24,6 +25,7 @@ import {
   tierKey,
   threadTable,
   type Aggregate,
+  type FunctionChange,
   type FunctionKindName,
   type PathFilter,
   type Profile,
@@ -232,21 +234,8 @@ export interface FunctionView {
   functions: FunctionEntry[];
 }
 
-/** One function of --diff. */
-export interface DiffRow {
-  name: string;
-  file: string;
-  line: number;
-  kind: FunctionRef["kind"];
-  /** Cumulative share in the base and in this profile (0 when absent). */
-  baseTotalPercent: number;
-  totalPercent: number;
-  /** totalPercent - baseTotalPercent, in points: positive got slower, negative faster. */
-  deltaTotal: number;
-  baseSelfPercent: number;
-  selfPercent: number;
-  deltaSelf: number;
-}
+/** One function of --diff: its shares in the base and in this profile (format's FunctionChange). */
+export type DiffRow = FunctionChange;
 
 /** --diff BASE: change in share per function, largest change first. */
 export interface DiffView {
@@ -496,41 +485,16 @@ export function functionView(p: Profile, pattern: RegExp, o: ViewOptions & { lim
 
 /**
  * --diff: the change in cumulative and self share per function between `base` and `p`, largest
- * absolute change in cumulative share first. Functions are matched by kind, name, file and line.
+ * absolute change in cumulative share first (format's functionChanges). Functions are matched by
+ * kind, name, file and line; with `byLine`, by line in both profiles.
  */
 export function diffView(p: Profile, base: Profile, o: ViewOptions & { limit?: number } = {}): DiffView {
   const weight = o.weight ?? defaultWeight(p);
-  const now = topView(p, { ...o, weight, limit: undefined });
-  // The base is read whole under the same weight and filter; a selection of pids or threads names
-  // this profile's processes, so it applies to the base only by time.
-  const was = topView(base, { weight, filter: o.filter, selection: { from: o.selection?.from, to: o.selection?.to } });
-  const rowsByKey = new Map<string, DiffRow>();
-  const get = (r: FunctionRef) => {
-    const key = functionKey({ kind: FUNCTION_KINDS.indexOf(r.kind), name: r.name, file: r.file, line: r.line });
-    let d = rowsByKey.get(key);
-    if (!d) {
-      d = { name: r.name, file: r.file, line: r.line, kind: r.kind, baseTotalPercent: 0, totalPercent: 0, deltaTotal: 0, baseSelfPercent: 0, selfPercent: 0, deltaSelf: 0 };
-      rowsByKey.set(key, d);
-    }
-    return d;
-  };
-  for (const r of was.functions) {
-    const d = get(r);
-    d.baseTotalPercent += r.totalPercent;
-    d.baseSelfPercent += r.selfPercent;
-  }
-  for (const r of now.functions) {
-    const d = get(r);
-    d.totalPercent += r.totalPercent;
-    d.selfPercent += r.selfPercent;
-  }
-  const all = [...rowsByKey.values()];
-  for (const d of all) {
-    d.deltaTotal = d.totalPercent - d.baseTotalPercent;
-    d.deltaSelf = d.selfPercent - d.baseSelfPercent;
-  }
-  all.sort((a, b) => Math.abs(b.deltaTotal) - Math.abs(a.deltaTotal) || Math.abs(b.deltaSelf) - Math.abs(a.deltaSelf) || a.name.localeCompare(b.name));
-  return { view: "diff", summary: now.summary, base: was.summary, samples: now.samples, functions: all.slice(0, o.limit ?? all.length) };
+  const now = prepare(p, { ...o, weight });
+  // The base is read whole under the same weight and filter, its selection by time only (baseSelection).
+  const was = prepare(base, { weight, filter: o.filter, selection: baseSelection(o.selection), byLine: o.byLine });
+  const all = functionChanges(now.p, now.agg, was.p, was.agg);
+  return { view: "diff", summary: now.summary, base: was.summary, samples: now.agg.samples, functions: all.slice(0, o.limit ?? all.length) };
 }
 
 /** Options of --lines and --source. */
@@ -653,6 +617,3 @@ export function sourceView(p: Profile, pattern: RegExp, o: LinesOptions = {}): S
 function withText(r: LineRow, text: string[]): LineRow {
   return r.line > 0 && r.line <= text.length ? { ...r, text: text[r.line - 1] } : r;
 }
-
-/** Kind names in a fixed order, so a view's kind maps back to a number for functionKey. */
-const FUNCTION_KINDS: FunctionKindName[] = ["js", "native", "builtin", "other", "state"];

@@ -11,6 +11,7 @@ import { join } from "node:path";
 import multipart from "@fastify/multipart";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { OUTPUT_FORMATS, viewerDir, type ImportLimits, type InputFormat, type OutputFormat } from "vmprof-convert";
+import { compareStored, comparePage, type CompareJob, type CompareSide, type ComparePage } from "./compare.js";
 import { listPage, profilePage } from "./pages.js";
 import { ParsePool, type ParseJob } from "./pool.js";
 import { HttpError, SERVER_LIMITS, exportStored, parseUpload } from "./profiles.js";
@@ -278,6 +279,29 @@ export function buildServer(o: ServerOptions): FastifyInstance {
     }
     throw new HttpError(401, "missing or wrong token: open the page with ?token=TOKEN");
   }
+
+  // --- Compare (compare.ts): GET /compare, /api/compare and /api/compare.svg ?base=ID&other=ID ---
+  const compareSide = async (req: FastifyRequest, key: "base" | "other"): Promise<CompareSide> => {
+    const v = (req.query as Record<string, unknown>)[key];
+    if (typeof v !== "string" || v === "") throw new HttpError(400, `${key} is required: a profile id`);
+    if (!ID.test(v)) throw new HttpError(400, `${key} "${v}" is not a profile id (16 hex digits)`);
+    const rec = await store.get(v);
+    const data = rec ? await store.data(v) : undefined;
+    if (!rec || !data) throw new HttpError(404, `no profile with id "${v}"`);
+    return { id: rec.id, name: rec.name, data };
+  };
+  // The decoding and the comparison run in the pool's workers, as exports do.
+  const compare = async (req: FastifyRequest, what: CompareJob["what"]): Promise<Buffer> => {
+    const job: CompareJob = { base: await compareSide(req, "base"), other: await compareSide(req, "other"), what };
+    const bytes = pool ? await pool.compare(job) : await compareStored(job);
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  };
+  app.get("/api/compare", { preHandler: needRead }, async (req, reply) => reply.type("application/json").send(await compare(req, "json")));
+  app.get("/api/compare.svg", { preHandler: needRead }, async (req, reply) => reply.type("image/svg+xml").send(await compare(req, "svg")));
+  app.get("/compare", { preHandler: needReadPage }, async (req, reply) => {
+    const parts = JSON.parse((await compare(req, "page")).toString("utf8")) as ComparePage;
+    reply.type("text/html; charset=utf-8").send(comparePage(parts));
+  });
 
   const vdir = viewerDir();
   // The viewer (about 1 MB) is read once, at start.

@@ -26,9 +26,13 @@ td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 iframe { width: 100%; height: 520px; border: 1px solid #ccc; }
 form input[type=search] { width: 320px; padding: 4px; }
 nav.pages a { margin-right: 12px; }
+#flame svg { max-width: 100%; height: auto; border: 1px solid #ccc; }
+tr.grew td.change { color: #c00; }
+tr.shrank td.change { color: #14c; }
 `;
 
-function page(title: string, body: string): string {
+/** A whole HTML page: `title` (escaped here) and `body` (markup, its values already escaped). */
+export function page(title: string, body: string): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${html(title)}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -96,6 +100,7 @@ export function profilePage(p: ProfileRecord): string {
 <p class="muted">${html(p.samples)} samples &middot; ${html(seconds(p.durationUs))} &middot; started ${html(when(p.startTime / 1000))} &middot; uploaded ${html(when(p.uploadedAt))} &middot; ${html(s.mode ? `${s.mode} mode` : `from ${p.sourceFormat}`)}${s.nodeVersion ? ` &middot; Node ${html(s.nodeVersion)}` : ""}</p>
 <p class="muted">threads: ${html(threads)}</p>
 <p>Download: ${downloads}</p>
+<form id="compare" method="get" action="/compare"><input type="hidden" name="other" value="${html(p.id)}">Compare with a base profile: <input name="base" required pattern="[0-9a-f]{16}" placeholder="its id (16 hex digits)" size="24"> <button>Compare</button></form>
 <h2>Flame graph</h2>
 <iframe id="viewer" title="speedscope" src="${html(viewer)}"></iframe>
 <h2>Top functions <span class="muted">(weight: ${html(s.weight)})</span></h2>

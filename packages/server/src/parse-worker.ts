@@ -1,12 +1,15 @@
-/** A ParsePool worker: runs parseUpload or exportStored for each job and answers with its result, or the error. */
+/** A ParsePool worker: runs parseUpload, exportStored or compareStored for each job and answers with its result, or the error. */
 import { parentPort } from "node:worker_threads";
-import type { ExportJob, ParseAnswer, ParseJob } from "./pool.js";
+import { compareStored } from "./compare.js";
+import type { CompareTask, ExportJob, ParseAnswer, ParseJob } from "./pool.js";
 import { HttpError, exportStored, parseUpload } from "./profiles.js";
 
-parentPort!.on("message", async ({ id, job }: { id: number; job: ParseJob | ExportJob }) => {
+parentPort!.on("message", async ({ id, job }: { id: number; job: ParseJob | ExportJob | CompareTask }) => {
   let answer: ParseAnswer;
   try {
-    if ("kind" in job) {
+    if ("kind" in job && job.kind === "compare") {
+      answer = { id, bytes: await compareStored(job) };
+    } else if ("kind" in job) {
       const bytes = await exportStored(job.data, job.name, job.format);
       answer = { id, bytes };
     } else {

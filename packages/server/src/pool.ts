@@ -7,6 +7,7 @@
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import type { ImportLimits, InputFormat, OutputFormat } from "vmprof-convert";
+import type { CompareJob } from "./compare.js";
 import { HttpError, type Parsed } from "./profiles.js";
 
 /** What a worker is asked: parseUpload's arguments. */
@@ -27,6 +28,9 @@ export interface ExportJob {
   name: string;
   format: OutputFormat;
 }
+
+/** A comparison a worker is asked for: compareStored's job. */
+export type CompareTask = CompareJob & { kind: "compare" };
 
 /** What a worker answers: the record and the bytes to store, an export's bytes, or the error to send. */
 export type ParseAnswer =
@@ -92,7 +96,7 @@ export class ParsePool {
     return m.bytes;
   }
 
-  private run(job: ParseJob | ExportJob): Promise<ParseAnswer> {
+  private run(job: ParseJob | ExportJob | CompareTask): Promise<ParseAnswer> {
     const slot = this.slots.reduce((a, b) => (b.busy < a.busy ? b : a));
     const id = this.next++;
     slot.busy++;
@@ -100,6 +104,13 @@ export class ParsePool {
       this.pending.set(id, { resolve, reject, slot });
       slot.worker.postMessage({ id, job });
     });
+  }
+
+  /** Two stored profiles compared in a worker (compareStored's bytes). */
+  async compare(job: CompareJob): Promise<Uint8Array> {
+    const m = await this.run({ kind: "compare" as const, ...job });
+    if (!("bytes" in m)) throw new Error("compare worker answered no bytes");
+    return m.bytes;
   }
 
   /** Stops the workers (after the server has finished its requests). */
