@@ -1,12 +1,12 @@
 /** The `vmprof-convert` command: flags in, one library call (convert or serveViewer), bytes out. */
 import { Args, Command, Flags } from "@oclif/core";
 import type { PathFilter, Selection, Weight } from "@vmprof/format";
-import { OUTPUT_FORMATS, convert, type OutputFormat } from "./convert.js";
+import { OUTPUT_FORMATS, convert, readInputs, type OutputFormat } from "./convert.js";
 import { ConvertError } from "./errors.js";
 import { SELECTION_FLAGS, parseSelectionFlags, type SelectionFlagValues } from "./flags.js";
 import { oclifFlags } from "./oclif-flags.js";
 import { openBrowser, serveViewer } from "./open.js";
-import { readAnyProfile, type SourceOptions } from "./read.js";
+import type { SourceOptions } from "./read.js";
 
 export default class ConvertCommand extends Command {
   static override summary = "Convert a profile: to speedscope, pprof, Chrome .cpuprofile, collapsed stacks or an SVG flame graph, and from pprof, .cpuprofile, speedscope or collapsed stacks to ours.";
@@ -23,7 +23,8 @@ export default class ConvertCommand extends Command {
     "vmprof-convert --open out.prof",
     "vmprof-convert --source-maps ./dist -o out.pb.gz prod.prof",
   ];
-  static override args = { input: Args.string({ ignoreStdin: true, description: 'Profile to read; "-" or absent: stdin.' }) };
+  static override args = { input: Args.string({ ignoreStdin: true, description: 'Profile to read; "-" or absent: stdin. Several: merged into one profile, then converted.' }) };
+  static override strict = false;
   static override flags = {
     to: Flags.string({ summary: "Output format [default: from the -o file's name].", options: [...OUTPUT_FORMATS] }),
     output: Flags.string({ char: "o", summary: 'Write here instead of stdout ("-": stdout).', helpValue: "FILE" }),
@@ -38,16 +39,18 @@ export default class ConvertCommand extends Command {
   };
 
   async run(): Promise<void> {
-    const { args, flags } = await this.parse(ConvertCommand);
+    const { args, argv, flags } = await this.parse(ConvertCommand);
+    const inputs = argv as string[];
     try {
       const { weight, selection, filter, sources } = parseSelectionFlags(flags as SelectionFlagValues);
       if (flags.open) {
         if (flags.diff !== undefined) throw new ConvertError("--diff writes an SVG; it does not go with --open");
-        await this.open(args.input, { weight, selection, filter, sources, port: flags.port });
+        await this.open(inputs.length > 1 ? inputs : [args.input], { weight, selection, filter, sources, port: flags.port });
         return;
       }
       await convert({
         input: args.input,
+        inputs,
         stdin: process.stdin,
         to: flags.to as OutputFormat | undefined,
         output: flags.output,
@@ -67,10 +70,8 @@ export default class ConvertCommand extends Command {
     }
   }
 
-  private async open(input: string | undefined, o: { weight?: Weight; selection: Selection; filter: PathFilter; sources: SourceOptions; port?: number }): Promise<void> {
-    if (input === undefined && process.stdin.isTTY) throw new ConvertError("no profile given: name a file, or pipe one in");
-    const { profile, warnings } = await readAnyProfile(input === undefined || input === "-" ? process.stdin : input, { sources: o.sources });
-    for (const w of warnings) process.stderr.write(`vmprof-convert: warning: ${w}\n`);
+  private async open(inputs: (string | undefined)[], o: { weight?: Weight; selection: Selection; filter: PathFilter; sources: SourceOptions; port?: number }): Promise<void> {
+    const { profile } = await readInputs(inputs, { stdin: process.stdin, sources: o.sources, stderr: process.stderr });
     const viewer = await serveViewer(profile, o).catch((e: NodeJS.ErrnoException) => {
       throw new ConvertError(`cannot serve on 127.0.0.1${o.port ? `:${o.port}` : ""} (${e.code ?? e.message})`);
     });

@@ -6,7 +6,7 @@
 import { closeSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import type { Readable } from "node:stream";
-import { SelectionError, memorySink, selects, writeProfiles, type PathFilter, type Profile, type Selection, type Weight } from "@vmprof/format";
+import { SelectionError, decodeProfile, memorySink, selects, writeProfiles, type PathFilter, type Profile, type Selection, type Weight } from "@vmprof/format";
 import { ConvertError } from "./errors.js";
 import { toCollapsed } from "./export/collapsed.js";
 import { toCpuprofile } from "./export/cpuprofile.js";
@@ -95,6 +95,8 @@ function chunksOf(p: Profile, to: OutputFormat, o: AnyExportOptions): Iterable<s
 export interface ConvertOptions {
   /** A path, or "-" / absent for `stdin`. */
   input?: string;
+  /** Several paths (at most one "-"): their profiles merged into one, as vmprof-record merges processes, then converted. Instead of `input`. */
+  inputs?: string[];
   stdin: Readable & { isTTY?: boolean };
   /** The output format; default from the name of `output`. */
   to?: OutputFormat;
@@ -164,11 +166,7 @@ export async function convert(o: ConvertOptions): Promise<ConvertResult> {
   const base = o.diff !== undefined ? await readBase(o.diff, o) : undefined;
   const toStdout = o.output === undefined || o.output === "-";
   if (toStdout && o.stdout.isTTY && BINARY.includes(to)) throw new ConvertError(`not writing ${to} (binary) to a terminal: use -o FILE or a pipe`);
-  const fromStdin = o.input === undefined || o.input === "-";
-  if (o.input === undefined && o.stdin.isTTY) throw new ConvertError("no profile given: name a file, or pipe one in");
-  const { profile, format, warnings } = await readAnyProfile(fromStdin ? o.stdin : o.input!, { sources: o.sources });
-  for (const w of warnings) o.stderr.write(`vmprof-convert: warning: ${w}\n`);
-  if (profile.truncation) o.stderr.write(`vmprof-convert: warning: ${profile.truncation.message}; converting what it holds\n`);
+  const { profile, format } = await readInputs(o.inputs && o.inputs.length > 1 ? o.inputs : [o.input], o);
   const progress = progressLine(o.stderr, `writing ${to}`);
   const chunks = exportProfile(profile, to, {
     weight: o.weight,
@@ -193,6 +191,32 @@ export async function convert(o: ConvertOptions): Promise<ConvertResult> {
     progress.done();
   }
   return { from: format, to, profile, bytes };
+}
+
+/**
+ * Reads the input (a path, "-" or undefined for stdin), or several merged into one profile: each
+ * read through the one read path, in any format, then written as one file of our format (processes
+ * and threads kept apart, functions shared, times on the earliest input's clock) and read back.
+ * Warnings go to `o.stderr`. Throws ConvertError naming the input that cannot be read.
+ */
+export async function readInputs(inputs: (string | undefined)[], o: Pick<ConvertOptions, "stdin" | "sources" | "stderr">): Promise<{ profile: Profile; format: InputFormat }> {
+  if (inputs.filter((i) => i === undefined || i === "-").length > 1) throw new ConvertError('stdin ("-") can be only one of the inputs');
+  const read: { profile: Profile; format: InputFormat }[] = [];
+  for (const input of inputs) {
+    const fromStdin = input === undefined || input === "-";
+    if (input === undefined && o.stdin.isTTY) throw new ConvertError("no profile given: name a file, or pipe one in");
+    const { profile, format, warnings } = await readAnyProfile(fromStdin ? o.stdin : input, { sources: o.sources });
+    for (const w of warnings) o.stderr.write(`vmprof-convert: warning: ${w}\n`);
+    if (profile.truncation) o.stderr.write(`vmprof-convert: warning: ${profile.truncation.message}; converting what it holds\n`);
+    read.push({ profile, format });
+  }
+  if (read.length === 1) return read[0];
+  const sink = memorySink();
+  writeProfiles(
+    read.map((r) => r.profile),
+    sink,
+  );
+  return { profile: decodeProfile(sink.bytes(), `${inputs.length} merged profiles`), format: "vmprof" };
 }
 
 /** Reads --diff's base profile; a ConvertError naming the flag and the file when it cannot be read. */

@@ -6,7 +6,7 @@
 export { ConvertError, LimitError, UnknownFormatError } from "./errors.js";
 export { IMPORTERS, INPUT_FORMATS, UNKNOWN_FORMAT, Input, readAnyProfile, type Importer, type InputFormat, type ReadOptions, type ReadResult, type SourceOptions } from "./read.js";
 export { DEFAULT_LIMITS, type ImportLimits } from "./limits.js";
-export { OUTPUT_FORMATS, convert, exportProfile, formatFromName, outputFormat, writeAtomically, type ConvertOptions, type ConvertResult, type OutputFormat } from "./convert.js";
+export { OUTPUT_FORMATS, convert, exportProfile, readInputs, formatFromName, outputFormat, writeAtomically, type ConvertOptions, type ConvertResult, type OutputFormat } from "./convert.js";
 export type { ExportOptions } from "./select.js";
 export { SELECTION_FLAGS, compilePattern, parseFlagsFast, parseSelectionFlags, sourceOptions, type FlagSpec, type FlagValues, type SelectionFlagValues, type SelectionOptions } from "./flags.js";
 export { toSpeedscope, EXPORTER } from "./export/speedscope.js";

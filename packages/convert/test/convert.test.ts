@@ -458,3 +458,33 @@ test("the one read path: a path, bytes and a stream, gzipped or not, read the sa
   assert.ok(partial.profile.truncation, "truncation reported");
   assert.ok(partial.profile.samples.count > 0);
 });
+
+test("several inputs, in any formats, are merged into one profile: every thread kept apart, samples summed, functions shared", () => {
+  const dir = tempDir();
+  const pprof = path.join(dir, "a.pb.gz");
+  const collapsed = path.join(dir, "a.collapsed");
+  assert.equal(convert(["--to", "pprof", "-o", pprof, APP]).status, 0);
+  assert.equal(convert(["--to", "collapsed", "--tid", "100", "-o", collapsed, APP]).status, 0);
+  const merged = path.join(dir, "merged.prof");
+  const r = convert(["-o", merged, APP, pprof, collapsed]);
+  assert.equal(r.status, 0, r.stderr);
+  const parts = [APP, pprof, collapsed].map((f) => readAnyProfile(f));
+  return Promise.all(parts).then((read) => {
+    const m = readProfileSync(merged);
+    assert.equal(m.samples.count, read.reduce((n, x) => n + x.profile.samples.count, 0));
+    assert.equal(m.threads.length, read.reduce((n, x) => n + x.profile.threads.length, 0));
+    // The same function in several inputs of one format is one function of the merge.
+    const twice = path.join(dir, "twice.prof");
+    assert.equal(convert(["-o", twice, APP, APP]).status, 0);
+    assert.equal(readProfileSync(twice).functions.length, read[0].profile.functions.length);
+    assert.equal(readProfileSync(twice).samples.count, 2 * read[0].profile.samples.count);
+    // The report of the merge counts each input's samples: the top function's total is the sum.
+    const top = (p: Profile) => aggregate(p, { weight: "samples" }).total;
+    assert.equal(top(m), read.reduce((n, x) => n + top(x.profile), 0));
+    // One bad input: one line naming it, exit 2, nothing written.
+    const bad = convert(["-o", path.join(dir, "bad.prof"), APP, path.join(dir, "missing.prof")]);
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /missing\.prof: no such file/);
+    assert.equal(fs.existsSync(path.join(dir, "bad.prof")), false);
+  });
+});

@@ -18,5 +18,5 @@ export * from "./tables.js";
 export * from "./lines.js";
 export * from "./compare.js";
 export { dumpProfile } from "./dump.js";
-export { writeProfiles } from "./merge.js";
+export { ProfileMerger, writeProfiles } from "./merge.js";
 export { redactArgv, redactEnv, isSecretName, REDACTED } from "./meta.cjs";
