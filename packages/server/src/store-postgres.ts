@@ -198,16 +198,21 @@ export class PostgresStore implements Store {
 async function withTransaction<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
   const c = await pool.connect();
   let broken: unknown;
+  // A checked-out connection the server ends (shutdown, network) emits "error": without a listener
+  // that would end the process; the query in progress rejects as well.
+  const lost = (e: Error) => (broken = e);
+  c.on("error", lost);
   try {
     await c.query("BEGIN");
     const out = await fn(c);
     await c.query("COMMIT");
     return out;
   } catch (e) {
-    broken = e;
+    broken ??= e;
     await c.query("ROLLBACK").catch(() => {});
     throw e;
   } finally {
+    c.off("error", lost);
     // A connection that failed is not given back for reuse.
     c.release(broken !== undefined && isConnectionError(broken) ? (broken as Error) : undefined);
   }
