@@ -2,12 +2,16 @@
 export NX_DAEMON=false NX_NO_CLOUD=true
 # node-gyp builds the addon against the installed Node's own headers (no download).
 if [ -d /usr/include/node ] && [ -z "${npm_config_nodedir:-}" ]; then export npm_config_nodedir=/usr; fi
-# From Debian when missing: a C++ toolchain for node-gyp; Go (`go tool pprof`) and Chromium, the real
-# consumers the convert tests feed our pprof, speedscope and SVG output to.
+# From Debian when missing: a C++ toolchain for node-gyp (the sampler, better-sqlite3 without a
+# prebuilt binary); Go (`go tool pprof`) and Chromium, the real consumers the convert tests feed our
+# pprof, speedscope and SVG output to; PostgreSQL, which the server's storage tests start a throwaway
+# cluster of (its binaries are under /usr/lib/postgresql/VERSION/bin, not on PATH; the Debian
+# package's own cluster is not used).
 missing=()
 for pair in g++:g++ make:make python3:python3 go:golang-go chromium:chromium; do
   command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
 done
+compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null || missing+=(postgresql)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "installing from Debian: ${missing[*]}" >&2

@@ -2,7 +2,8 @@
  * The HTTP server: the profile API, Pyroscope's ingest endpoint, the web UI and speedscope's viewer,
  * over a Store. Uploads need the bearer token when one is set (compared in constant time), and so
  * do reads with `authRead`. Errors are JSON `{ "error": "one line" }` with a 4xx status; nothing is
- * stored unless the whole upload was read and understood. No path from a request reaches the
+ * stored unless the whole upload was read and understood; a request that needs the database while it
+ * cannot be reached is answered 503 (one line), and served again once it is back. No path from a request reaches the
  * filesystem: the viewer's files are a fixed list read at start.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
@@ -15,7 +16,7 @@ import { compareStored, comparePage, type CompareJob, type CompareSide, type Com
 import { listPage, profilePage } from "./pages.js";
 import { ParsePool, type ParseJob } from "./pool.js";
 import { HttpError, SERVER_LIMITS, exportStored, parseUpload } from "./profiles.js";
-import type { ListQuery, Store } from "./store.js";
+import { StoreUnavailableError, type ListQuery, type Store } from "./store.js";
 
 /** How the server is set up. */
 export interface ServerOptions {
@@ -68,6 +69,11 @@ class ClientSlots {
 }
 
 const ID = /^[0-9a-f]{16}$/;
+/** `id` when it is a profile id (16 lowercase hex digits); HttpError 400 otherwise. */
+function validId(id: string): string {
+  if (!ID.test(id)) throw new HttpError(400, `malformed profile id "${id.slice(0, 64)}": ids are 16 hex digits`);
+  return id;
+}
 const digest = (s: string) => createHash("sha256").update(s).digest();
 
 /** Builds the Fastify app (not listening yet). */
@@ -139,9 +145,11 @@ export function buildServer(o: ServerOptions): FastifyInstance {
   };
 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
-    let status = err instanceof HttpError ? err.status : (err.statusCode ?? 500);
+    let status = err instanceof HttpError || err instanceof StoreUnavailableError ? err.status : (err.statusCode ?? 500);
     let message = err.message;
-    if (err.code === "FST_ERR_CTP_BODY_TOO_LARGE" || err.code === "FST_REQ_FILE_TOO_LARGE") {
+    if (err instanceof StoreUnavailableError) {
+      reply.header("retry-after", "5");
+    } else if (err.code === "FST_ERR_CTP_BODY_TOO_LARGE" || err.code === "FST_REQ_FILE_TOO_LARGE") {
       status = 413;
       message = `body too large: the limit is ${maxBytes} bytes`;
     } else if (status >= 500) {
@@ -175,29 +183,31 @@ export function buildServer(o: ServerOptions): FastifyInstance {
   app.post("/api/profiles", { onRequest: needUploadTurn }, async (req, reply) => {
     const q = req.query as { name?: string };
     const parsed = await parse({ body: bodyOf(req), name: q.name, labels: labelsOf(req.query), source: "upload" });
-    const rec = store.insert(parsed.record, parsed.data);
+    const rec = await store.insert(parsed.record, parsed.data);
     reply.status(201).send({ id: rec.id, url: `${origin(req)}/profiles/${rec.id}` });
   });
 
   app.get("/api/profiles", { preHandler: needRead }, async (req) => {
     const q = listQuery(req.query as Record<string, unknown>);
     q.labels = labelsOf(req.query);
-    const r = store.list(q);
+    const r = await store.list(q);
     return { total: r.total, offset: q.offset, limit: q.limit, profiles: r.profiles.map(({ summary: _s, ...rest }) => rest) };
   });
 
-  const found = (id: string) => {
-    const rec = ID.test(id) ? store.get(id) : undefined;
+  const found = async (id: string) => {
+    const rec = await store.get(validId(id));
     if (!rec) throw new HttpError(404, `no profile with id "${id}"`);
     return rec;
   };
   app.get("/api/profiles/:id", { preHandler: needRead }, async (req) => found((req.params as { id: string }).id));
 
   app.get("/api/profiles/:id/download", { preHandler: needRead }, async (req, reply) => {
-    const rec = found((req.params as { id: string }).id);
+    const rec = await found((req.params as { id: string }).id);
     const format = ((req.query as { format?: string }).format ?? "vmprof") as OutputFormat;
     if (!OUTPUT_FORMATS.includes(format)) throw new HttpError(400, `format must be one of ${OUTPUT_FORMATS.join(", ")}`);
-    const data = store.data(rec.id)!;
+    const data = await store.data(rec.id);
+    // Deleted (through this or another server) since its record was read.
+    if (!data) throw new HttpError(404, `no profile with id "${rec.id}"`);
     const ext: Record<OutputFormat, string> = { vmprof: "prof.gz", pprof: "pb.gz", speedscope: "speedscope.json", cpuprofile: "cpuprofile", collapsed: "collapsed", svg: "svg" };
     const types: Record<OutputFormat, string> = {
       vmprof: "application/octet-stream",
@@ -216,7 +226,7 @@ export function buildServer(o: ServerOptions): FastifyInstance {
 
   app.delete("/api/profiles/:id", { onRequest: needWrite }, async (req, reply) => {
     const id = (req.params as { id: string }).id;
-    if (!ID.test(id) || !store.delete(id)) throw new HttpError(404, `no profile with id "${id}"`);
+    if (!(await store.delete(validId(id)))) throw new HttpError(404, `no profile with id "${id}"`);
     reply.status(204).send();
   });
 
@@ -247,7 +257,7 @@ export function buildServer(o: ServerOptions): FastifyInstance {
     const until = pyroscopeTime(q.until, "until");
     if (parsed.record.startTime === 0 && from !== undefined) parsed.record.startTime = from;
     if (from !== undefined && until !== undefined && until > from) parsed.record.durationUs = until - from;
-    store.insert(parsed.record, parsed.data);
+    await store.insert(parsed.record, parsed.data);
     reply.status(200).send();
   });
 
@@ -256,11 +266,11 @@ export function buildServer(o: ServerOptions): FastifyInstance {
     const raw = req.query as Record<string, unknown>;
     const q = listQuery({ ...raw, limit: raw.limit ?? "50" });
     q.search = typeof raw.q === "string" ? raw.q : undefined;
-    reply.type("text/html; charset=utf-8").send(listPage(store.list(q), { search: q.search ?? "", offset: q.offset, limit: q.limit }));
+    reply.type("text/html; charset=utf-8").send(listPage(await store.list(q), { search: q.search ?? "", offset: q.offset, limit: q.limit }));
   });
   app.get("/profiles/:id", { preHandler: needReadPage }, async (req, reply) => {
     const id = (req.params as { id: string }).id;
-    const rec = ID.test(id) ? store.get(id) : undefined;
+    const rec = await store.get(validId(id));
     if (!rec) {
       reply.status(404).type("text/html; charset=utf-8").send("<!doctype html><title>Not found</title><p>No such profile.</p>\n");
       return;

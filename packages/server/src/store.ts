@@ -1,19 +1,16 @@
 /**
- * Where the server keeps profiles: one SQLite file (node-sqlite3-wasm: SQLite compiled to WebAssembly
- * with direct file access, so nothing to build or set up). A profile is stored as one row holding
- * its bytes in our format (gzipped), the facts the list page shows, and a summary; labels are rows
- * of their own so lists can filter on them. Every write is one transaction: a profile is stored whole
- * or not at all.
+ * Where the server keeps profiles: one interface, two engines. `openStore` picks the engine from the
+ * `--db` value: `postgres://` or `postgresql://` is a PostgreSQL database (any number of server
+ * processes may share it), anything else the path of an embedded SQLite file (one server process).
+ *
+ * A profile is one row holding its bytes in our format (gzipped), the facts the list page shows, and a
+ * summary; labels are rows of their own so lists can filter on them. Every write is one transaction: a
+ * profile is stored whole or not at all, and a crash (kill -9) of the server never leaves part of one.
  */
-import { randomBytes } from "node:crypto";
-import sqlite from "node-sqlite3-wasm";
-
-const { Database } = sqlite;
-type Database = InstanceType<typeof Database>;
 
 /** A stored profile's facts (everything but its bytes). */
 export interface ProfileRecord {
-  /** 16 hex digits, random. */
+  /** 16 lowercase hex digits, random. */
   id: string;
   name: string;
   labels: Record<string, string>;
@@ -32,6 +29,9 @@ export interface ProfileRecord {
   summary: unknown;
 }
 
+/** What `Store.insert` takes: a record without the id and size the store gives it. */
+export type NewProfile = Omit<ProfileRecord, "id" | "size">;
+
 /** A list query. Times are ms since the epoch, compared with the upload time. */
 export interface ListQuery {
   /** Substring of the name (case-insensitive). */
@@ -40,40 +40,79 @@ export interface ListQuery {
   labels?: Record<string, string>;
   /** Free text: name or any label value contains it. */
   search?: string;
+  /** Uploaded at or after, ms since the epoch (inclusive). */
   from?: number;
+  /** Uploaded before, ms since the epoch (exclusive). */
   to?: number;
   limit: number;
   offset: number;
 }
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS profiles (
-  id TEXT PRIMARY KEY,
-  name TEXT NOT NULL,
-  uploaded_at INTEGER NOT NULL,
-  start_time INTEGER NOT NULL,
-  duration_us INTEGER NOT NULL,
-  samples INTEGER NOT NULL,
-  source_format TEXT NOT NULL,
-  size INTEGER NOT NULL,
-  labels TEXT NOT NULL,
-  summary TEXT NOT NULL,
-  data BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS profiles_uploaded ON profiles (uploaded_at DESC, id DESC);
-CREATE INDEX IF NOT EXISTS profiles_name ON profiles (name);
-CREATE TABLE IF NOT EXISTS labels (
-  profile_id TEXT NOT NULL REFERENCES profiles (id) ON DELETE CASCADE,
-  key TEXT NOT NULL,
-  value TEXT NOT NULL,
-  PRIMARY KEY (profile_id, key)
-);
-CREATE INDEX IF NOT EXISTS labels_kv ON labels (key, value);
-`;
+/**
+ * The profile store, whatever the engine. Every method may reject with StoreUnavailableError when the
+ * database cannot be reached (the HTTP answer is 503); nothing is written then.
+ */
+export interface Store {
+  /** What the store is, for messages: the file's path or the URL without its password. */
+  readonly description: string;
+  /** Stores a profile (one transaction); resolves to its record once it is durable. */
+  insert(p: NewProfile, data: Uint8Array): Promise<ProfileRecord>;
+  /** Stores several profiles in one transaction (all or none): bulk loading. */
+  insertMany(items: { profile: NewProfile; data: Uint8Array }[]): Promise<ProfileRecord[]>;
+  /** The profiles matching `q`, newest first, and how many match in all. */
+  list(q: ListQuery): Promise<{ total: number; profiles: ProfileRecord[] }>;
+  /** One profile's record, or undefined. */
+  get(id: string): Promise<ProfileRecord | undefined>;
+  /** One profile's stored bytes (our format, gzipped), or undefined. */
+  data(id: string): Promise<Uint8Array | undefined>;
+  /** Deletes a profile and its labels (one statement); false when there was none. */
+  delete(id: string): Promise<boolean>;
+  /** Releases the database (and, for SQLite, the file's lock). */
+  close(): Promise<void>;
+}
 
-const COLUMNS = "id, name, uploaded_at, start_time, duration_us, samples, source_format, size, labels, summary";
+/**
+ * The schema this server writes. Both engines record it in the database (SQLite: `PRAGMA user_version`;
+ * PostgreSQL: the table `vmprof_schema`) and migrate an older one at open; a newer one is refused.
+ * 1: profiles and labels (the first versioned schema; files of earlier servers have the same tables).
+ */
+export const SCHEMA_VERSION = 1;
 
-function toRecord(r: Record<string, unknown>): ProfileRecord {
+/** The database cannot be reached now (lost connection, server down): the request may be retried. */
+export class StoreUnavailableError extends Error {
+  /** The HTTP status such a failure is answered with. */
+  readonly status = 503;
+}
+
+/** The database cannot be opened at start (unreachable, locked by another process, newer schema). */
+export class StoreOpenError extends Error {}
+
+/** Whether `db` (the --db value) names a PostgreSQL database rather than a SQLite file. */
+export const isPostgresUrl = (db: string): boolean => /^postgres(ql)?:\/\//i.test(db);
+
+/**
+ * Opens the store `db` names (see isPostgresUrl), creating or migrating its schema. Rejects with
+ * StoreOpenError, one line naming the database, when it cannot.
+ */
+export async function openStore(db: string): Promise<Store> {
+  if (isPostgresUrl(db)) {
+    const { PostgresStore } = await import("./store-postgres.js");
+    return PostgresStore.open(db);
+  }
+  const { SqliteStore } = await import("./store-sqlite.js");
+  return SqliteStore.open(db);
+}
+
+/** Columns of a record (everything but data), in the order `recordRow` gives them. */
+export const COLUMNS = "id, name, uploaded_at, start_time, duration_us, samples, source_format, size, labels, summary";
+
+/** A record's column values, in COLUMNS' order. */
+export function recordRow(r: ProfileRecord): (string | number)[] {
+  return [r.id, r.name, r.uploadedAt, Math.round(r.startTime), Math.round(r.durationUs), r.samples, r.sourceFormat, r.size, JSON.stringify(r.labels), JSON.stringify(r.summary)];
+}
+
+/** A row of COLUMNS as a record (integers may come as strings or bigints: PostgreSQL's bigint). */
+export function toRecord(r: Record<string, unknown>): ProfileRecord {
   return {
     id: String(r.id),
     name: String(r.name),
@@ -88,97 +127,24 @@ function toRecord(r: Record<string, unknown>): ProfileRecord {
   };
 }
 
-/** The profile store. Not safe for several processes on one file at once. */
-export class Store {
-  private readonly db: Database;
-
-  /** Opens (creating when missing) the database file at `path`. */
-  constructor(readonly path: string) {
-    this.db = new Database(path);
-    this.db.exec("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;");
-    this.db.exec(SCHEMA);
+/**
+ * The WHERE clause of a list query and its arguments, in either engine's SQL: `param(n)` spells the
+ * n-th (1-based) parameter, and `instr` names the substring function (SQLite's instr, PostgreSQL's
+ * strpos: both take haystack, needle and answer a 1-based position or 0).
+ */
+export function listWhere(q: ListQuery, param: (n: number) => string, instr: string): { clause: string; args: (string | number)[] } {
+  const where: string[] = [];
+  const args: (string | number)[] = [];
+  const p = (v: string | number) => {
+    args.push(v);
+    return param(args.length);
+  };
+  if (q.name) where.push(`${instr}(lower(name), lower(${p(q.name)})) > 0`);
+  for (const [k, v] of Object.entries(q.labels ?? {})) where.push(`id IN (SELECT profile_id FROM labels WHERE key = ${p(k)} AND value = ${p(v)})`);
+  if (q.search) {
+    where.push(`(${instr}(lower(name), lower(${p(q.search)})) > 0 OR id IN (SELECT profile_id FROM labels WHERE ${instr}(lower(value), lower(${p(q.search)})) > 0))`);
   }
-
-  /** Stores a profile; returns its record. */
-  insert(p: Omit<ProfileRecord, "id" | "size">, data: Uint8Array): ProfileRecord {
-    const id = randomBytes(8).toString("hex");
-    const own = !this.db.inTransaction;
-    if (own) this.db.exec("BEGIN");
-    try {
-      this.db.run(
-        `INSERT INTO profiles (${COLUMNS}, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        [id, p.name, p.uploadedAt, Math.round(p.startTime), Math.round(p.durationUs), p.samples, p.sourceFormat, data.length, JSON.stringify(p.labels), JSON.stringify(p.summary), data],
-      );
-      for (const [k, v] of Object.entries(p.labels)) this.db.run("INSERT INTO labels (profile_id, key, value) VALUES (?, ?, ?)", [id, k, v]);
-      if (own) this.db.exec("COMMIT");
-    } catch (e) {
-      if (own) this.db.exec("ROLLBACK");
-      throw e;
-    }
-    return { ...p, id, size: data.length };
-  }
-
-  /** The profiles matching `q`, newest first, and how many match in all. */
-  list(q: ListQuery): { total: number; profiles: ProfileRecord[] } {
-    const where: string[] = [];
-    const args: (string | number)[] = [];
-    if (q.name) {
-      where.push("instr(lower(name), lower(?)) > 0");
-      args.push(q.name);
-    }
-    for (const [k, v] of Object.entries(q.labels ?? {})) {
-      where.push("id IN (SELECT profile_id FROM labels WHERE key = ? AND value = ?)");
-      args.push(k, v);
-    }
-    if (q.search) {
-      where.push("(instr(lower(name), lower(?)) > 0 OR id IN (SELECT profile_id FROM labels WHERE instr(lower(value), lower(?)) > 0))");
-      args.push(q.search, q.search);
-    }
-    if (q.from !== undefined) {
-      where.push("uploaded_at >= ?");
-      args.push(q.from);
-    }
-    if (q.to !== undefined) {
-      where.push("uploaded_at < ?");
-      args.push(q.to);
-    }
-    const clause = where.length > 0 ? `WHERE ${where.join(" AND ")}` : "";
-    const total = Number(this.db.get(`SELECT count(*) AS n FROM profiles ${clause}`, args)?.n ?? 0);
-    const rows = this.db.all(`SELECT ${COLUMNS} FROM profiles ${clause} ORDER BY uploaded_at DESC, id DESC LIMIT ? OFFSET ?`, [...args, q.limit, q.offset]);
-    return { total, profiles: rows.map((r) => toRecord(r as Record<string, unknown>)) };
-  }
-
-  /** One profile's record, or undefined. */
-  get(id: string): ProfileRecord | undefined {
-    const r = this.db.get(`SELECT ${COLUMNS} FROM profiles WHERE id = ?`, [id]);
-    return r ? toRecord(r as Record<string, unknown>) : undefined;
-  }
-
-  /** One profile's stored bytes (our format, gzipped), or undefined. */
-  data(id: string): Uint8Array | undefined {
-    const r = this.db.get("SELECT data FROM profiles WHERE id = ?", [id]);
-    return r ? (r.data as Uint8Array) : undefined;
-  }
-
-  /** Deletes a profile; false when there was none. */
-  delete(id: string): boolean {
-    return this.db.run("DELETE FROM profiles WHERE id = ?", [id]).changes > 0;
-  }
-
-  /** Runs `fn` in one transaction (for bulk loading). */
-  transaction<T>(fn: () => T): T {
-    this.db.exec("BEGIN");
-    try {
-      const out = fn();
-      this.db.exec("COMMIT");
-      return out;
-    } catch (e) {
-      this.db.exec("ROLLBACK");
-      throw e;
-    }
-  }
-
-  close(): void {
-    if (this.db.isOpen) this.db.close();
-  }
+  if (q.from !== undefined) where.push(`uploaded_at >= ${p(q.from)}`);
+  if (q.to !== undefined) where.push(`uploaded_at < ${p(q.to)}`);
+  return { clause: where.length > 0 ? `WHERE ${where.join(" AND ")}` : "", args };
 }

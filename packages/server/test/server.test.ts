@@ -114,7 +114,7 @@ test("upload, list, read, download in every format, delete: the API over a real 
   assert.equal((await get("/api/profiles")).json().total, 4);
 });
 
-test("bad requests: 401, 404, 415, 413, 400 with one JSON line each, and nothing half stored", async () => {
+test("bad requests: 401, 404, 415, 413, 400 (malformed ids too) with one JSON line each, and nothing half stored", async () => {
   const before = (await get("/api/profiles")).json().total;
   const corrupt = gzipSync(Buffer.concat([gunzipSync(agentPprof()).subarray(0, 40), Buffer.from([0x12, 0xff, 0xff, 0x7f])]));
   const cases: [Promise<{ status: number; text?: string; buf?: Buffer }>, number, RegExp][] = [
@@ -128,6 +128,10 @@ test("bad requests: 401, 404, 415, 413, 400 with one JSON line each, and nothing
     [post("/api/profiles?label=novalue", app), 400, /label "novalue" is not key=value/],
     [get("/api/profiles/0123456789abcdef"), 404, /no profile with id "0123456789abcdef"/],
     [get("/api/profiles/../../etc/passwd"), 404, /not found|no profile/],
+    [get("/api/profiles/0123456789ABCDEF"), 400, /malformed profile id "0123456789ABCDEF": ids are 16 hex digits/],
+    [get("/api/profiles/xyz/download"), 400, /malformed profile id "xyz"/],
+    [get("/profiles/x'%3Cb%3E"), 400, /malformed profile id/],
+    [fetch(new URL("/api/profiles/nothex", srv.url), { method: "DELETE", headers: auth }).then(async (r) => ({ status: r.status, text: await r.text() })), 400, /malformed profile id "nothex"/],
     [get("/api/profiles?limit=abc"), 400, /limit must be an integer from 1 to 1000, got "abc"/],
     [get("/api/profiles?limit=0"), 400, /limit must be an integer/],
     [get("/api/profiles?from=yesterday"), 400, /from must be ms since the epoch or an ISO date/],

@@ -15,7 +15,7 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ProfileWriter, decodeProfile, memorySink, readProfileSync, type Profile } from "@vmprof/format";
 import { toPprof } from "vmprof-convert";
-import { Store, parseUpload } from "vmprof-server";
+import { openStore, parseUpload } from "vmprof-server";
 import { synthesize, writeSynthetic } from "./synthetic.js";
 
 const DURATION = Number(process.argv[2] ?? 10);
@@ -120,12 +120,11 @@ try {
   // 10,000 stored profiles: one small recording (the report's checked-in app.prof) stored 10,000
   // times under different names; the list reads rows, not profile bytes, so their size does not count.
   const db = join(dir, "list.db");
-  const store = new Store(db);
+  const store = await openStore(db);
   const parsed = await parseUpload(readFileSync(join(root, "packages/report/test/fixtures/app.prof")), { source: "bench" });
-  store.transaction(() => {
-    for (let i = 0; i < 10_000; i++) store.insert({ ...parsed.record, name: `service-${i % 97}/run-${i}`, labels: { env: i % 2 ? "prod" : "dev" }, uploadedAt: Date.now() - i * 1000 }, parsed.data);
-  });
-  store.close();
+  const rows = Array.from({ length: 10_000 }, (_, i) => ({ profile: { ...parsed.record, name: `service-${i % 97}/run-${i}`, labels: { env: i % 2 ? "prod" : "dev" }, uploadedAt: Date.now() - i * 1000 }, data: parsed.data }));
+  await store.insertMany(rows);
+  await store.close();
   const listSrv = await start([serverBin, "--port", "0", "--db", db]);
   const page = await latencies(listSrv.url);
   const api = await latencies(new URL("/api/profiles?limit=50", listSrv.url).href);
