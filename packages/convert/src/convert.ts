@@ -3,7 +3,7 @@
  * in the chosen one, and write it to stdout or, through a temporary file renamed into place, to a
  * file, so a failed conversion never leaves a partial or broken output behind.
  */
-import { closeSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, openSync, renameSync, statSync, unlinkSync, writeSync, type Stats } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import type { Readable } from "node:stream";
 import { SelectionError, decodeProfile, memorySink, selects, writeProfiles, type PathFilter, type Profile, type Selection, type Weight } from "@vmprof/format";
@@ -193,6 +193,44 @@ export async function convert(o: ConvertOptions): Promise<ConvertResult> {
   return { from: format, to, profile, bytes };
 }
 
+function statOrUndefined(path: string): Stats | undefined {
+  try {
+    return statSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Writes `chunks` straight into an existing device or FIFO; returns the bytes written. */
+function writeInPlace(path: string, chunks: Iterable<string | Uint8Array>): number {
+  let fd: number;
+  try {
+    fd = openSync(path, "w");
+  } catch (e) {
+    throw new ConvertError(`${path}: cannot write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  try {
+    return writeChunks(fd, chunks);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code) throw new ConvertError(`${path}: cannot write (${(e as NodeJS.ErrnoException).code})`);
+    throw e;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Writes every chunk to `fd`; returns the bytes written. */
+function writeChunks(fd: number, chunks: Iterable<string | Uint8Array>): number {
+  let bytes = 0;
+  for (const c of chunks) {
+    const b = typeof c === "string" ? Buffer.from(c) : c;
+    let off = 0;
+    while (off < b.length) off += writeSync(fd, b, off, b.length - off);
+    bytes += b.length;
+  }
+  return bytes;
+}
+
 /**
  * Reads the input (a path, "-" or undefined for stdin), or several merged into one profile: each
  * read through the one read path, in any format, then written as one file of our format (processes
@@ -235,6 +273,10 @@ async function readBase(path: string, o: ConvertOptions): Promise<Profile> {
 
 /** Writes chunks to a temporary file beside `path`, then renames it into place; removes it on failure. */
 export function writeAtomically(path: string, chunks: Iterable<string | Uint8Array>): number {
+  // A device or a FIFO (-o /dev/null, -o /dev/stdout, a named pipe) is written as it is: renaming a
+  // file over it would replace the device node itself (as root, /dev/null became a plain file).
+  const existing = statOrUndefined(path);
+  if (existing && !existing.isFile() && !existing.isDirectory()) return writeInPlace(path, chunks);
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
   let fd: number;
   try {
@@ -242,14 +284,8 @@ export function writeAtomically(path: string, chunks: Iterable<string | Uint8Arr
   } catch (e) {
     throw new ConvertError(`${path}: cannot write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
-  let bytes = 0;
   try {
-    for (const c of chunks) {
-      const b = typeof c === "string" ? Buffer.from(c) : c;
-      let off = 0;
-      while (off < b.length) off += writeSync(fd, b, off, b.length - off);
-      bytes += b.length;
-    }
+    const bytes = writeChunks(fd, chunks);
     closeSync(fd);
     renameSync(tmp, path);
     return bytes;

@@ -3,7 +3,7 @@
  * speedscope viewer and the SVG in headless Chromium, speedscope's JSON schema, and vmprof-report.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
@@ -488,3 +488,25 @@ test("several inputs, in any formats, are merged into one profile: every thread 
     assert.equal(fs.existsSync(path.join(dir, "bad.prof")), false);
   });
 });
+
+test("-o naming a FIFO or a device writes into it: the node is never replaced by a file (as root, -o /dev/null once made /dev/null a plain file)", async () => {
+  const dir = tempDir();
+  const fifo = path.join(dir, "out.fifo");
+  assert.equal(spawnSyncStatus("mkfifo", [fifo]), 0);
+  const reader = new Promise<number>((resolve) => {
+    let n = 0;
+    const s = fs.createReadStream(fifo);
+    s.on("data", (d) => (n += d.length));
+    s.on("end", () => resolve(n));
+  });
+  // Asynchronously: the command's open of the FIFO waits for our reader.
+  const c = spawn(process.execPath, [CONVERT, "--to", "collapsed", "-o", fifo, APP], { stdio: "ignore" });
+  assert.equal(await new Promise((resolve) => c.once("exit", resolve)), 0);
+  assert.ok((await reader) > 100);
+  assert.ok(fs.statSync(fifo).isFIFO(), "the FIFO was replaced");
+  assert.deepEqual(fs.readdirSync(dir), ["out.fifo"], "a temporary file was left");
+});
+
+function spawnSyncStatus(cmd: string, args: string[]): number | null {
+  return spawnSync(cmd, args).status;
+}

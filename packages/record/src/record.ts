@@ -61,7 +61,10 @@ function preloadPath(): string {
 
 /** Creates the file the profile is written to before renaming, to refuse an unwritable path early. */
 export function openTemp(finalPath: string): string {
-  if (fs.statSync(finalPath, { throwIfNoEntry: false })?.isDirectory()) throw new RecordUsageError(`cannot write ${finalPath}: it is a directory`);
+  const st = fs.statSync(finalPath, { throwIfNoEntry: false });
+  if (st?.isDirectory()) throw new RecordUsageError(`cannot write ${finalPath}: it is a directory`);
+  // The profile is renamed into place, which would replace a device or FIFO itself (/dev/null).
+  if (st && !st.isFile()) throw new RecordUsageError(`cannot write ${finalPath}: not a regular file (for a pipe or a device, use -o - and redirect)`);
   const temp = path.join(path.dirname(finalPath), `.${path.basename(finalPath)}.${process.pid}.tmp`);
   try {
     fs.closeSync(fs.openSync(temp, "wx"));

@@ -1,6 +1,8 @@
 /** vmprof-record as a Unix command: endings, stdio, exit status, output, bad input. */
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { test } from "node:test";
 import { decodeProfile } from "@vmprof/format";
@@ -149,4 +151,14 @@ test("a program that handles SIGINT itself keeps its own behaviour", async () =>
   assert.equal(code, 5);
   assert.match(stdout, /handled/);
   assert.equal(read(file).truncation, undefined);
+});
+
+test("-o naming a FIFO or a device is refused before the program starts: renaming the profile into place would replace the node itself", () => {
+  const fifo = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "vmprof-fifo-")), "out.fifo");
+  assert.equal(spawnSync("mkfifo", [fifo]).status, 0);
+  const r = record(["-o", fifo, "--", "node", "-e", "console.log('ran')"]);
+  assert.equal(r.status, 2);
+  assert.equal(r.stdout.toString(), "");
+  assert.match(r.stderr.toString(), /cannot write .*out\.fifo: not a regular file \(for a pipe or a device, use -o - and redirect\)/);
+  assert.ok(fs.statSync(fifo).isFIFO());
 });
