@@ -13,10 +13,11 @@ import multipart from "@fastify/multipart";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { OUTPUT_FORMATS, viewerDir, type ImportLimits, type InputFormat, type OutputFormat } from "vmprof-convert";
 import { compareStored, comparePage, type CompareJob, type CompareSide, type ComparePage } from "./compare.js";
-import { listPage, profilePage } from "./pages.js";
+import { listPage, mergePage, profilePage } from "./pages.js";
 import { ParsePool, type ParseJob } from "./pool.js";
+import { MergeState, checkSelection, mergeOrigin, type MergeOutput, type MergeSummary } from "./merge.js";
 import { HttpError, SERVER_LIMITS, exportStored, parseUpload } from "./profiles.js";
-import { StoreUnavailableError, type ListQuery, type Store } from "./store.js";
+import { StoreUnavailableError, type ListQuery, type ProfileRecord, type Store } from "./store.js";
 
 /** How the server is set up. */
 export interface ServerOptions {
@@ -208,16 +209,7 @@ export function buildServer(o: ServerOptions): FastifyInstance {
     const data = await store.data(rec.id);
     // Deleted (through this or another server) since its record was read.
     if (!data) throw new HttpError(404, `no profile with id "${rec.id}"`);
-    const ext: Record<OutputFormat, string> = { vmprof: "prof.gz", pprof: "pb.gz", speedscope: "speedscope.json", cpuprofile: "cpuprofile", collapsed: "collapsed", svg: "svg" };
-    const types: Record<OutputFormat, string> = {
-      vmprof: "application/octet-stream",
-      pprof: "application/octet-stream",
-      speedscope: "application/json",
-      cpuprofile: "application/json",
-      collapsed: "text/plain; charset=utf-8",
-      svg: "image/svg+xml",
-    };
-    reply.header("content-type", types[format]).header("content-disposition", `attachment; filename="${rec.id}.${ext[format]}"`);
+    reply.header("content-type", DOWNLOAD_TYPE[format]).header("content-disposition", `attachment; filename="${rec.id}.${DOWNLOAD_EXT[format]}"`);
     if (format === "vmprof") return reply.send(Buffer.from(data));
     // Exports are made in the pool's workers: a large one never stalls other requests.
     const bytes = pool ? await pool.export({ data, name: rec.name, format }) : await exportStored(data, rec.name, format);
@@ -313,6 +305,46 @@ export function buildServer(o: ServerOptions): FastifyInstance {
     reply.type("text/html; charset=utf-8").send(comparePage(parts));
   });
 
+  // --- Merge (merge.ts): GET /api/merge and /merge ?name=&label=k=v&from=&to=[&format=] ---
+  // Every upload the list query selects, merged one stored profile at a time in one worker.
+  const merged = async (req: FastifyRequest, out: MergeOutput): Promise<{ bytes: Buffer; query: ListQuery }> => {
+    const raw = req.query as Record<string, unknown>;
+    const q = listQuery({ ...raw, limit: undefined, offset: undefined });
+    q.labels = labelsOf(req.query);
+    const records: ProfileRecord[] = [];
+    for (let offset = 0; ; offset += 1000) {
+      const page = await store.list({ ...q, limit: 1000, offset });
+      if (offset === 0) checkSelection(page.total);
+      records.push(...page.profiles.map((r) => ({ ...r, summary: undefined })));
+      if (page.profiles.length < 1000 || records.length >= page.total) break;
+    }
+    const session = pool ? pool.mergeSession(mergeOrigin(records), records.length) : localMerge(mergeOrigin(records), records.length);
+    let added = 0;
+    for (const r of records) {
+      const data = await store.data(r.id);
+      if (!data) continue; // deleted since it was listed
+      await session.add(data, r.name);
+      added++;
+    }
+    if (added === 0) throw new HttpError(404, "no profile matches the selection");
+    const bytes = await session.end(out);
+    return { bytes: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), query: q };
+  };
+  app.get("/api/merge", { preHandler: needRead }, async (req, reply) => {
+    const format = ((req.query as { format?: string }).format ?? "vmprof") as OutputFormat;
+    if (!OUTPUT_FORMATS.includes(format)) throw new HttpError(400, `format must be one of ${OUTPUT_FORMATS.join(", ")}`);
+    const { bytes } = await merged(req, { format });
+    reply.header("content-type", DOWNLOAD_TYPE[format]).header("content-disposition", `attachment; filename="merged.${DOWNLOAD_EXT[format]}"`);
+    return reply.send(bytes);
+  });
+  app.get("/merge", { preHandler: needReadPage }, async (req, reply) => {
+    const { bytes, query } = await merged(req, { page: true });
+    const facts = JSON.parse(bytes.toString("utf8")) as MergeSummary;
+    const search = new URLSearchParams();
+    for (const [k, v] of Object.entries(req.query as Record<string, string | string[]>)) for (const x of Array.isArray(v) ? v : [v]) if (k !== "token") search.append(k, x);
+    reply.type("text/html; charset=utf-8").send(mergePage(facts, query, search.toString()));
+  });
+
   const vdir = viewerDir();
   // The viewer (about 1 MB) is read once, at start.
   const viewerFiles = new Map<string, Buffer>(readdirSync(vdir).map((f) => [f, readFileSync(join(vdir, f))]));
@@ -370,4 +402,21 @@ function pyroscopeTime(v: string | undefined, key: string): number | undefined {
   const n = Number(v);
   const digits = v.length;
   return digits <= 10 ? n * 1e6 : digits <= 13 ? n * 1e3 : digits <= 16 ? n : n / 1e3;
+}
+
+/** A download's file name ending and content type, per format (vmprof: our format, gzipped). */
+const DOWNLOAD_EXT: Record<OutputFormat, string> = { vmprof: "prof.gz", pprof: "pb.gz", speedscope: "speedscope.json", cpuprofile: "cpuprofile", collapsed: "collapsed", svg: "svg" };
+const DOWNLOAD_TYPE: Record<OutputFormat, string> = {
+  vmprof: "application/octet-stream",
+  pprof: "application/octet-stream",
+  speedscope: "application/json",
+  cpuprofile: "application/json",
+  collapsed: "text/plain; charset=utf-8",
+  svg: "image/svg+xml",
+};
+
+/** A merge on the main thread, for a server without parse workers (the pool's mergeSession, in place). */
+function localMerge(origin: number | undefined, count: number): { add(data: Uint8Array, name: string): Promise<void>; end(out: MergeOutput): Promise<Uint8Array> } {
+  const state = new MergeState(origin, count);
+  return { add: async (data, name) => state.add(data, name), end: async (out) => state.finish(out) };
 }

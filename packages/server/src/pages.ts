@@ -5,7 +5,7 @@
  */
 import { OUTPUT_FORMATS } from "vmprof-convert";
 import type { Summary } from "./profiles.js";
-import type { ProfileRecord } from "./store.js";
+import type { ListQuery, ProfileRecord } from "./store.js";
 
 /** Escapes text for HTML content and quoted attribute values. */
 export function html(s: unknown): string {
@@ -82,13 +82,18 @@ ${rows}
 }
 
 /** A profile's page: its facts, the top table, the flame graph in speedscope's viewer, downloads. */
-export function profilePage(p: ProfileRecord): string {
-  const s = p.summary as Summary;
-  const top = s.top
+/** The rows of a summary's top table. */
+function topRows(s: Summary): string {
+  return s.top
     .map(
       (r) => `<tr><td class="num">${r.totalPercent.toFixed(1)}%</td><td class="num">${r.selfPercent.toFixed(1)}%</td><td>${html(r.name)}</td><td class="muted">${html(r.file ? `${r.file}${r.line ? `:${r.line}` : ""}` : "")}</td></tr>`,
     )
     .join("\n");
+}
+
+export function profilePage(p: ProfileRecord): string {
+  const s = p.summary as Summary;
+  const top = topRows(s);
   const downloads = OUTPUT_FORMATS.map((f) => `<a href="/api/profiles/${html(p.id)}/download?format=${f}">${f}</a>`).join(" &middot; ");
   const profileUrl = `/api/profiles/${p.id}/download?format=speedscope`;
   const viewer = `/viewer/index.html#profileURL=${encodeURIComponent(profileUrl)}&title=${encodeURIComponent(p.name)}&view=left-heavy`;
@@ -100,6 +105,7 @@ export function profilePage(p: ProfileRecord): string {
 <p class="muted">${html(p.samples)} samples &middot; ${html(seconds(p.durationUs))} &middot; started ${html(when(p.startTime / 1000))} &middot; uploaded ${html(when(p.uploadedAt))} &middot; ${html(s.mode ? `${s.mode} mode` : `from ${p.sourceFormat}`)}${s.nodeVersion ? ` &middot; Node ${html(s.nodeVersion)}` : ""}</p>
 <p class="muted">threads: ${html(threads)}</p>
 <p>Download: ${downloads}</p>
+<p><a id="merge-name" href="/merge?name=${encodeURIComponent(p.name)}">Merge every profile named like this one</a></p>
 <form id="compare" method="get" action="/compare"><input type="hidden" name="other" value="${html(p.id)}">Compare with a base profile: <input name="base" required pattern="[0-9a-f]{16}" placeholder="its id (16 hex digits)" size="24"> <button>Compare</button></form>
 <h2>Flame graph</h2>
 <iframe id="viewer" title="speedscope" src="${html(viewer)}"></iframe>
@@ -125,4 +131,36 @@ ${rows}
 </tbody></table>`;
   });
   return `\n<h2 id="hot-lines">Hot lines</h2>\n${blocks.join("\n")}`;
+}
+
+/**
+ * The page of a merge (GET /merge): what was selected, how many uploads and samples, the flame graph
+ * of the merged profile (speedscope, loading GET /api/merge?SEARCH&format=speedscope) and its top
+ * functions. `search` is the page's own query string (name, label, from, to), without the token.
+ */
+export function mergePage(m: { profiles: number; samples: number; summary: Summary }, q: ListQuery, search: string): string {
+  const s = m.summary;
+  const what = [
+    q.name ? `named like "${q.name}"` : "",
+    ...Object.entries(q.labels ?? {}).map(([k, v]) => `${k}=${v}`),
+    q.from !== undefined ? `uploaded from ${when(q.from)}` : "",
+    q.to !== undefined ? `to ${when(q.to)}` : "",
+  ].filter(Boolean);
+  const title = `Merged: ${what.length > 0 ? what.join(", ") : "every profile"}`;
+  const sep = search ? "&" : "";
+  const downloads = OUTPUT_FORMATS.map((f) => `<a href="/api/merge?${html(search)}${sep}format=${f}">${f}</a>`).join(" &middot; ");
+  const viewer = `/viewer/index.html#profileURL=${encodeURIComponent(`/api/merge?${search}${sep}format=speedscope`)}&title=${encodeURIComponent(title)}&view=left-heavy`;
+  return page(
+    `${title} - vmprof-server`,
+    `<h1>${html(title)}</h1>
+<p class="muted" id="merged">${html(m.profiles)} profiles &middot; ${html(m.samples)} samples &middot; ${html(s.threads.length)} threads</p>
+<p>Download the merge: ${downloads}</p>
+<h2>Flame graph</h2>
+<iframe id="viewer" title="speedscope" src="${html(viewer)}"></iframe>
+<h2>Top functions <span class="muted">(weight: ${html(s.weight)})</span></h2>
+<table id="top"><thead><tr><th class="num">total</th><th class="num">self</th><th>function</th><th>location</th></tr></thead>
+<tbody>
+${topRows(s)}
+</tbody></table>`,
+  );
 }

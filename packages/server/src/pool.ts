@@ -8,6 +8,7 @@ import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import type { ImportLimits, InputFormat, OutputFormat } from "vmprof-convert";
 import type { CompareJob } from "./compare.js";
+import type { MergeOutput } from "./merge.js";
 import { HttpError, type Parsed } from "./profiles.js";
 
 /** What a worker is asked: parseUpload's arguments. */
@@ -31,6 +32,12 @@ export interface ExportJob {
 
 /** A comparison a worker is asked for: compareStored's job. */
 export type CompareTask = CompareJob & { kind: "compare" };
+
+/** One step of a merge (merge.ts MergeState), all steps of one merge on one worker. */
+export type MergeTask =
+  | { kind: "merge-start"; session: number; origin: number | undefined; count: number }
+  | { kind: "merge-add"; session: number; data: Uint8Array; name: string }
+  | { kind: "merge-end"; session: number; out: MergeOutput };
 
 /** What a worker answers: the record and the bytes to store, an export's bytes, or the error to send. */
 export type ParseAnswer =
@@ -96,8 +103,8 @@ export class ParsePool {
     return m.bytes;
   }
 
-  private run(job: ParseJob | ExportJob | CompareTask): Promise<ParseAnswer> {
-    const slot = this.slots.reduce((a, b) => (b.busy < a.busy ? b : a));
+  private run(job: ParseJob | ExportJob | CompareTask | MergeTask, on?: Slot): Promise<ParseAnswer> {
+    const slot = on ?? this.slots.reduce((a, b) => (b.busy < a.busy ? b : a));
     const id = this.next++;
     slot.busy++;
     return new Promise((resolve, reject) => {
@@ -111,6 +118,28 @@ export class ParsePool {
     const m = await this.run({ kind: "compare" as const, ...job });
     if (!("bytes" in m)) throw new Error("compare worker answered no bytes");
     return m.bytes;
+  }
+
+  /**
+   * A merge of `count` stored profiles made in one worker, one profile at a time: add() each (resolves
+   * once the worker has taken it, so one upload's bytes are in flight at once), then end().
+   */
+  mergeSession(origin: number | undefined, count: number): { add(data: Uint8Array, name: string): Promise<void>; end(out: MergeOutput): Promise<Uint8Array> } {
+    const slot = this.slots.reduce((a, b) => (b.busy < a.busy ? b : a));
+    const session = this.next++;
+    const started = this.run({ kind: "merge-start", session, origin, count }, slot);
+    return {
+      add: async (data, name) => {
+        await started;
+        await this.run({ kind: "merge-add", session, data, name }, slot);
+      },
+      end: async (out) => {
+        await started;
+        const m = await this.run({ kind: "merge-end", session, out }, slot);
+        if (!("bytes" in m)) throw new Error("merge worker answered no bytes");
+        return m.bytes;
+      },
+    };
   }
 
   /** Stops the workers (after the server has finished its requests). */
