@@ -15,6 +15,7 @@ import { OUTPUT_FORMATS, viewerDir, type ImportLimits, type InputFormat, type Ou
 import { compareStored, comparePage, type CompareJob, type CompareSide, type ComparePage } from "./compare.js";
 import { listPage, mergePage, profilePage } from "./pages.js";
 import { ParsePool, type ParseJob } from "./pool.js";
+import { Readers, Retention, type RetentionOptions } from "./retention.js";
 import { MergeState, checkSelection, mergeOrigin, type MergeOutput, type MergeSummary } from "./merge.js";
 import { HttpError, SERVER_LIMITS, exportStored, parseUpload } from "./profiles.js";
 import { StoreUnavailableError, type ListQuery, type ProfileRecord, type Store } from "./store.js";
@@ -34,6 +35,10 @@ export interface ServerOptions {
   maxSamples?: number;
   /** Uploads of one client (remote address) read at once (default 4); more wait their turn, unread. */
   uploadsPerClient?: number;
+  /** Retention (retention.ts): days kept after upload, most bytes stored; applied continuously. */
+  retention?: RetentionOptions;
+  /** Where the server's own messages go (one line each); default stderr. */
+  log?: (line: string) => void;
 }
 
 /** Uploads of one client that may wait for a turn; past that: 429. */
@@ -90,7 +95,12 @@ export function buildServer(o: ServerOptions): FastifyInstance {
   // A gzipped upload may inflate to 20 times the body limit (1 GiB at most); more is answered 413.
   const limits: ImportLimits = { maxSamples: o.maxSamples ?? SERVER_LIMITS.maxSamples, maxInflated: Math.min(SERVER_LIMITS.maxInflated, maxBytes * 20) };
   const parse = async (job: ParseJob) => (pool ? pool.parse({ ...job, limits }) : parseUpload(job.body, { ...job, limits }));
+  // Profiles read here (downloads, exports, comparisons, merges) are not deleted by retention meanwhile.
+  const readers = new Readers();
+  const retention = new Retention(store, o.retention ?? {}, readers, o.log ?? ((line) => process.stderr.write(`vmprof-server: ${line}\n`)));
+  app.addHook("onReady", async () => retention.start());
   app.addHook("onClose", async () => {
+    await retention.stop();
     await pool?.close();
   });
   // While closing, answers to the requests still in flight close their connections, so close()
@@ -185,6 +195,7 @@ export function buildServer(o: ServerOptions): FastifyInstance {
     const q = req.query as { name?: string };
     const parsed = await parse({ body: bodyOf(req), name: q.name, labels: labelsOf(req.query), source: "upload" });
     const rec = await store.insert(parsed.record, parsed.data);
+    retention.poke();
     reply.status(201).send({ id: rec.id, url: `${origin(req)}/profiles/${rec.id}` });
   });
 
@@ -206,6 +217,8 @@ export function buildServer(o: ServerOptions): FastifyInstance {
     const rec = await found((req.params as { id: string }).id);
     const format = ((req.query as { format?: string }).format ?? "vmprof") as OutputFormat;
     if (!OUTPUT_FORMATS.includes(format)) throw new HttpError(400, `format must be one of ${OUTPUT_FORMATS.join(", ")}`);
+    const release = readers.hold(rec.id);
+    reply.raw.once("close", release);
     const data = await store.data(rec.id);
     // Deleted (through this or another server) since its record was read.
     if (!data) throw new HttpError(404, `no profile with id "${rec.id}"`);
@@ -250,6 +263,7 @@ export function buildServer(o: ServerOptions): FastifyInstance {
     if (parsed.record.startTime === 0 && from !== undefined) parsed.record.startTime = from;
     if (from !== undefined && until !== undefined && until > from) parsed.record.durationUs = until - from;
     await store.insert(parsed.record, parsed.data);
+    retention.poke();
     reply.status(200).send();
   });
 
@@ -283,25 +297,26 @@ export function buildServer(o: ServerOptions): FastifyInstance {
   }
 
   // --- Compare (compare.ts): GET /compare, /api/compare and /api/compare.svg ?base=ID&other=ID ---
-  const compareSide = async (req: FastifyRequest, key: "base" | "other"): Promise<CompareSide> => {
+  const compareSide = async (req: FastifyRequest, reply: FastifyReply, key: "base" | "other"): Promise<CompareSide> => {
     const v = (req.query as Record<string, unknown>)[key];
     if (typeof v !== "string" || v === "") throw new HttpError(400, `${key} is required: a profile id`);
     if (!ID.test(v)) throw new HttpError(400, `${key} "${v}" is not a profile id (16 hex digits)`);
+    reply.raw.once("close", readers.hold(v));
     const rec = await store.get(v);
     const data = rec ? await store.data(v) : undefined;
     if (!rec || !data) throw new HttpError(404, `no profile with id "${v}"`);
     return { id: rec.id, name: rec.name, data };
   };
   // The decoding and the comparison run in the pool's workers, as exports do.
-  const compare = async (req: FastifyRequest, what: CompareJob["what"]): Promise<Buffer> => {
-    const job: CompareJob = { base: await compareSide(req, "base"), other: await compareSide(req, "other"), what };
+  const compare = async (req: FastifyRequest, reply: FastifyReply, what: CompareJob["what"]): Promise<Buffer> => {
+    const job: CompareJob = { base: await compareSide(req, reply, "base"), other: await compareSide(req, reply, "other"), what };
     const bytes = pool ? await pool.compare(job) : await compareStored(job);
     return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   };
-  app.get("/api/compare", { preHandler: needRead }, async (req, reply) => reply.type("application/json").send(await compare(req, "json")));
-  app.get("/api/compare.svg", { preHandler: needRead }, async (req, reply) => reply.type("image/svg+xml").send(await compare(req, "svg")));
+  app.get("/api/compare", { preHandler: needRead }, async (req, reply) => reply.type("application/json").send(await compare(req, reply, "json")));
+  app.get("/api/compare.svg", { preHandler: needRead }, async (req, reply) => reply.type("image/svg+xml").send(await compare(req, reply, "svg")));
   app.get("/compare", { preHandler: needReadPage }, async (req, reply) => {
-    const parts = JSON.parse((await compare(req, "page")).toString("utf8")) as ComparePage;
+    const parts = JSON.parse((await compare(req, reply, "page")).toString("utf8")) as ComparePage;
     reply.type("text/html; charset=utf-8").send(comparePage(parts));
   });
 
@@ -321,10 +336,15 @@ export function buildServer(o: ServerOptions): FastifyInstance {
     const session = pool ? pool.mergeSession(mergeOrigin(records), records.length) : localMerge(mergeOrigin(records), records.length);
     let added = 0;
     for (const r of records) {
-      const data = await store.data(r.id);
-      if (!data) continue; // deleted since it was listed
-      await session.add(data, r.name);
-      added++;
+      const release = readers.hold(r.id);
+      try {
+        const data = await store.data(r.id);
+        if (!data) continue; // deleted since it was listed
+        await session.add(data, r.name);
+        added++;
+      } finally {
+        release();
+      }
     }
     if (added === 0) throw new HttpError(404, "no profile matches the selection");
     const bytes = await session.end(out);

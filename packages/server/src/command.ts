@@ -20,11 +20,23 @@ export default class ServerCommand extends Command {
     "auth-read": Flags.boolean({ summary: "Reading needs the token too.", dependsOn: ["token"] }),
     "max-size": Flags.integer({ summary: "Largest upload in MB; larger gets 413 (and so does a gzipped one inflating past 20 times this).", default: 100, min: 1 }),
     "max-samples": Flags.integer({ summary: "Most samples one upload may expand to; more gets 413.", default: 20_000_000, min: 1 }),
+    retain: Flags.string({ summary: "Delete profiles uploaded more than this many days ago (fractions allowed), continuously, oldest first.", helpValue: "DAYS" }),
+    "max-bytes": Flags.string({ summary: "Delete the oldest profiles while more than this is stored (bytes, or with K, M, G, T: powers of 1024).", helpValue: "SIZE" }),
     "uploads-per-client": Flags.integer({ summary: "Uploads of one client address read at once; more wait, unread (256 waiting: 429).", default: 4, min: 1 }),
   };
 
   async run(): Promise<void> {
     const { flags } = await this.parse(ServerCommand);
+    const retainDays = flags.retain === undefined ? undefined : Number(flags.retain);
+    if (retainDays !== undefined && !(retainDays > 0 && Number.isFinite(retainDays))) {
+      process.stderr.write(`vmprof-server: --retain: expected a positive number of days, got "${flags.retain}"\n`);
+      this.exit(2);
+    }
+    const maxBytes = flags["max-bytes"] === undefined ? undefined : parseSize(flags["max-bytes"]);
+    if (maxBytes !== undefined && !(maxBytes > 0)) {
+      process.stderr.write(`vmprof-server: --max-bytes: expected a size such as 500M or 20G, got "${flags["max-bytes"]}"\n`);
+      this.exit(2);
+    }
     let store: Store;
     try {
       store = await openStore(flags.db);
@@ -33,7 +45,7 @@ export default class ServerCommand extends Command {
       process.stderr.write(`vmprof-server: ${e instanceof StoreOpenError ? e.message : `${flags.db}: cannot open the database (${(e as Error).message})`}\n`);
       this.exit(2);
     }
-    const app = buildServer({ store: store!, token: flags.token, authRead: flags["auth-read"], maxBytes: flags["max-size"] * 1024 * 1024, maxSamples: flags["max-samples"], uploadsPerClient: flags["uploads-per-client"] });
+    const app = buildServer({ store: store!, token: flags.token, authRead: flags["auth-read"], maxBytes: flags["max-size"] * 1024 * 1024, maxSamples: flags["max-samples"], uploadsPerClient: flags["uploads-per-client"], retention: { retainDays, maxBytes } });
     try {
       await app.listen({ port: flags.port, host: flags.host });
     } catch (e) {
@@ -57,4 +69,11 @@ export default class ServerCommand extends Command {
       process.once("SIGINT", stop);
     });
   }
+}
+
+/** "500M" -> bytes (K, M, G, T are powers of 1024; a bare number is bytes); NaN when malformed. */
+export function parseSize(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?$/i.exec(text.trim());
+  if (!m) return NaN;
+  return Math.floor(Number(m[1]) * 1024 ** " kmgt".indexOf(m[2].toLowerCase() || " "));
 }

@@ -189,6 +189,15 @@ export class PostgresStore implements Store {
     return ((await this.query("DELETE FROM profiles WHERE id = $1", [id])).rowCount ?? 0) > 0;
   }
 
+  async oldest(limit: number): Promise<{ id: string; size: number; uploadedAt: number }[]> {
+    const r = await this.query<{ id: string; size: string; uploaded_at: string }>("SELECT id, size, uploaded_at FROM profiles ORDER BY uploaded_at ASC, id ASC LIMIT $1", [limit]);
+    return r.rows.map((x) => ({ id: x.id, size: Number(x.size), uploadedAt: Number(x.uploaded_at) }));
+  }
+
+  async totalBytes(): Promise<number> {
+    return Number((await this.query<{ n: string }>("SELECT coalesce(sum(size), 0) AS n FROM profiles", [])).rows[0].n);
+  }
+
   async close(): Promise<void> {
     await this.pool.end();
   }

@@ -117,6 +117,15 @@ export class SqliteStore implements Store {
     return this.db.prepare("DELETE FROM profiles WHERE id = ?").run(id).changes > 0;
   }
 
+  async oldest(limit: number): Promise<{ id: string; size: number; uploadedAt: number }[]> {
+    const rows = this.db.prepare("SELECT id, size, uploaded_at FROM profiles ORDER BY uploaded_at ASC, id ASC LIMIT ?").all(limit) as { id: string; size: number; uploaded_at: number }[];
+    return rows.map((r) => ({ id: r.id, size: Number(r.size), uploadedAt: Number(r.uploaded_at) }));
+  }
+
+  async totalBytes(): Promise<number> {
+    return Number((this.db.prepare("SELECT coalesce(sum(size), 0) AS n FROM profiles").get() as { n: number }).n);
+  }
+
   async close(): Promise<void> {
     if (this.db.open) this.db.close();
   }

@@ -67,6 +67,10 @@ export interface Store {
   data(id: string): Promise<Uint8Array | undefined>;
   /** Deletes a profile and its labels (one statement); false when there was none. */
   delete(id: string): Promise<boolean>;
+  /** The `limit` oldest profiles (by upload time, then id): id, bytes stored, upload time (ms since the epoch). */
+  oldest(limit: number): Promise<{ id: string; size: number; uploadedAt: number }[]>;
+  /** Bytes stored in all (the sum of every profile's `size`). */
+  totalBytes(): Promise<number>;
   /** Releases the database (and, for SQLite, the file's lock). */
   close(): Promise<void>;
 }

@@ -12,6 +12,7 @@ import path from "node:path";
 import { after, before, test } from "node:test";
 import { gunzipSync } from "node:zlib";
 import Database from "better-sqlite3";
+import { decodeProfile } from "@vmprof/format";
 import { APP, SERVER, startServer, tempDir, type Running } from "./helpers.js";
 import { freePort, startCluster, type Cluster } from "./postgres.js";
 
@@ -155,6 +156,23 @@ test("two servers on one PostgreSQL: 200 concurrent uploads spread over both are
     }
     assert.equal((await getJson(a, "/api/profiles?label=run=two")).body.total, 180);
     assert.equal((await getJson(b, "/api/profiles?label=run=two")).body.total, 180);
+    // Merged through one server, whichever server stored them.
+    const merged = await fetch(new URL("/api/merge?label=run=two", b.url));
+    assert.equal(merged.status, 200);
+    assert.equal(decodeProfile(gunzipSync(Buffer.from(await merged.arrayBuffer())), "merge").samples.count, 180 * 1127);
+    // Retention on PostgreSQL: a third server with a size limit of one byte empties the shared
+    // database, oldest first, as the others see it.
+    const c = await startServer(["--db", pg.url, "--max-bytes", "1"]);
+    try {
+      let left = 180;
+      for (let k = 0; k < 100 && left > 0; k++) {
+        await new Promise((r) => setTimeout(r, 100));
+        left = (await getJson(a, "/api/profiles?label=run=two")).body.total;
+      }
+      assert.equal(left, 0);
+    } finally {
+      await c.stop();
+    }
   } finally {
     await Promise.all([a.stop(), b.stop()]);
   }
