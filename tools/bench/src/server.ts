@@ -1,12 +1,17 @@
 /**
- * vmprof-server benchmark, two figures, each beside a baseline measured in the same run:
+ * vmprof-server benchmark, each figure beside a baseline measured in the same run:
  * 1. Uploads per second of a typical 1 MB profile, ours and pprof (see below), with 16 concurrent
  *    clients, for DURATION seconds, against a bare node:http server on the same machine
  *    that only reads the body and answers 201 (the transport's ceiling).
  * 2. Latency (p50, p99 of REQUESTS sequential requests) of the list page with 10,000 stored
  *    (small) profiles, beside a static file of the same server (/viewer/index.html).
+ * 3. The storage engines side by side (issue 17): SQLite with one server process, PostgreSQL
+ *    (a throwaway cluster of Debian's PostgreSQL, as the tests start it) with one and with two server
+ *    processes: uploads per second of our 1 MB profile (16 clients spread over the processes), then
+ *    with STORED profiles in the database, the latency of GET /api/profiles?limit=50 and of
+ *    GET /api/merge of a selection of 100 small profiles (MERGES sequential requests).
  *
- *   node tools/bench/dist/server.js [duration=10] [requests=500]
+ *   node tools/bench/dist/server.js [duration=10] [requests=500] [stored=100000] [merges=20]
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
@@ -20,6 +25,8 @@ import { synthesize, writeSynthetic } from "./synthetic.js";
 
 const DURATION = Number(process.argv[2] ?? 10);
 const REQUESTS = Number(process.argv[3] ?? 500);
+const STORED = Number(process.argv[4] ?? 100_000);
+const MERGES = Number(process.argv[5] ?? 20);
 const root = resolve(fileURLToPath(import.meta.url), "../../../..");
 const serverBin = join(root, "packages/server/bin/run.js");
 const dir = mkdtempSync(join(tmpdir(), "vmprof-bench-server-"));
@@ -51,12 +58,15 @@ function repeated(p: Profile, times: number): Uint8Array {
   return sink.bytes();
 }
 
-async function uploads(url: string, body: Uint8Array): Promise<number> {
+async function uploads(url: string | string[], body: Uint8Array): Promise<number> {
+  const urls = Array.isArray(url) ? url : [url];
   const end = Date.now() + DURATION * 1000;
   let done = 0;
+  let n = 0;
   const client = async () => {
+    const target = urls[n++ % urls.length];
     while (Date.now() < end) {
-      const r = await fetch(url, { method: "POST", body, headers: { "content-type": "application/octet-stream" } });
+      const r = await fetch(target, { method: "POST", body, headers: { "content-type": "application/octet-stream" } });
       await r.arrayBuffer();
       if (r.status !== 201) throw new Error(`upload answered ${r.status}`);
       done++;
@@ -67,9 +77,9 @@ async function uploads(url: string, body: Uint8Array): Promise<number> {
   return done / ((Date.now() - t0) / 1000);
 }
 
-async function latencies(url: string): Promise<{ p50: number; p99: number }> {
+async function latencies(url: string, requests = REQUESTS): Promise<{ p50: number; p99: number }> {
   const ms: number[] = [];
-  for (let i = 0; i < REQUESTS; i++) {
+  for (let i = 0; i < requests; i++) {
     const t0 = process.hrtime.bigint();
     const r = await fetch(url);
     await r.arrayBuffer();
@@ -134,6 +144,47 @@ try {
   console.log(`  static /viewer/index.html         p50 ${stat.p50.toFixed(2)} ms  p99 ${stat.p99.toFixed(2)} ms`);
   console.log(`  list page /                       p50 ${page.p50.toFixed(2)} ms  p99 ${page.p99.toFixed(2)} ms   p99 ${(page.p99 / stat.p99).toFixed(2)}x static`);
   console.log(`  GET /api/profiles?limit=50        p50 ${api.p50.toFixed(2)} ms  p99 ${api.p99.toFixed(2)} ms   p99 ${(api.p99 / stat.p99).toFixed(2)}x static`);
+
+  // 3. The engines side by side.
+  // The tests' throwaway cluster (packages/server/test/postgres.ts), built with the server's tests.
+  const { startCluster } = (await import(join(root, "packages/server/dist/test/postgres.js"))) as { startCluster: () => Promise<{ url: string }> };
+  const small = await parseUpload(Buffer.from("main;handle;work 7\nmain;idle 3\n"), { source: "bench" });
+  const engines: { name: string; db: () => Promise<string>; processes: number }[] = [
+    { name: "SQLite, 1 process", db: async () => join(dir, "engine.db"), processes: 1 },
+    { name: "PostgreSQL, 1 process", db: async () => (await startCluster()).url, processes: 1 },
+    { name: "PostgreSQL, 2 processes", db: async () => (await startCluster()).url, processes: 2 },
+  ];
+  const bare2 = await start([
+    "-e",
+    `const s=require("http").createServer((q,r)=>{q.resume();q.on("end",()=>r.writeHead(201,{"content-type":"application/json"}).end('{"id":"x"}'))});s.listen(0,"127.0.0.1",()=>console.log("http://127.0.0.1:"+s.address().port+"/"))`,
+  ]);
+  const bareRate = await uploads(bare2.url, ours.body);
+  await stop(bare2.child);
+  console.log(`storage engines: uploads of our ${(ours.body.length / 1e6).toFixed(2)} MB profile (16 clients, ${DURATION} s; bare node:http ${bareRate.toFixed(1)} /s), then with ${STORED} stored profiles:`);
+  console.log(`  ${"engine".padEnd(26)} ${"uploads/s".padStart(10)} ${"x bare".padStart(7)}   ${"list p50".padStart(9)} ${"list p99".padStart(9)}   ${"merge(100) p50".padStart(14)} ${"merge p99".padStart(10)}`);
+  for (const e of engines) {
+    const db = await e.db();
+    const procs = await Promise.all(Array.from({ length: e.processes }, () => start([serverBin, "--port", "0", "--db", db])));
+    const rate = await uploads(procs.map((p) => new URL("/api/profiles", p.url).href), ours.body);
+    await Promise.all(procs.map((p) => stop(p.child)));
+    // STORED small profiles, loaded in one transaction; batch=N labels select 100 each for the merges.
+    const store = await openStore(db);
+    for (let from = 0; from < STORED; from += 10_000) {
+      const rows = Array.from({ length: Math.min(10_000, STORED - from) }, (_, k) => {
+        const i = from + k;
+        return { profile: { ...small.record, name: `service-${i % 97}/run-${i}`, labels: { batch: String(i % Math.max(1, STORED / 100)) }, uploadedAt: Date.now() - i * 1000 }, data: small.data };
+      });
+      await store.insertMany(rows);
+    }
+    await store.close();
+    const again = await Promise.all(Array.from({ length: e.processes }, () => start([serverBin, "--port", "0", "--db", db])));
+    const list = await latencies(new URL("/api/profiles?limit=50", again[0].url).href);
+    const merge = await latencies(new URL("/api/merge?label=batch=7&format=pprof", again[again.length - 1].url).href, MERGES);
+    await Promise.all(again.map((p) => stop(p.child)));
+    console.log(
+      `  ${e.name.padEnd(26)} ${rate.toFixed(1).padStart(10)} ${(rate / bareRate).toFixed(3).padStart(7)}   ${list.p50.toFixed(2).padStart(9)} ${list.p99.toFixed(2).padStart(9)}   ${merge.p50.toFixed(1).padStart(14)} ${merge.p99.toFixed(1).padStart(10)}`,
+    );
+  }
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
