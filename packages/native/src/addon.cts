@@ -84,6 +84,15 @@ export function builds(): { dir: string; node: string; modules: string }[] {
  */
 export function loadAddon(): Addon {
   if (loaded) return loaded;
+  loaded = require(addonBinary()) as Addon;
+  return loaded;
+}
+
+/**
+ * The path of the addon built for this Node's ABI (what loadAddon loads); throws AddonLoadError, as
+ * loadAddon does, when there is none.
+ */
+export function addonBinary(): string {
   const all = builds();
   const mine = all.find((b) => b.modules === process.versions.modules);
   if (!mine) {
@@ -95,9 +104,7 @@ export function loadAddon(): Addon {
         `node ${path.join(ROOT, "scripts", "build-abi.cjs")} ${major}`,
     );
   }
-  const binary = path.join(mine.dir, "vmprof.node");
-  loaded = require(binary) as Addon;
-  return loaded;
+  return path.join(mine.dir, "vmprof.node");
 }
 
 /** Metadata every process records about itself (the command line as given: redact before storing it elsewhere). */

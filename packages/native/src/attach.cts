@@ -13,7 +13,7 @@
  *
  * Worker threads: an in-process inspector session (not the network inspector, which the recorder
  * closes as soon as `start()` returns) reports the workers that run now and those started later
- * (NodeWorker domain); each joins the session on its own thread through `joinWorker()`.
+ * (NodeWorker domain); each joins the session on its own thread (workerExpression).
  */
 import fs = require("node:fs");
 import inspector = require("node:inspector");
@@ -57,15 +57,41 @@ interface Running {
 
 let running: Running | undefined;
 
-/** Expression run in a worker: joins it to the session once Node there is ready to load modules. */
-function workerExpression(call: "joinWorker" | "leaveWorker"): string {
-  const self = JSON.stringify(__filename);
+/**
+ * The expression run in a worker to join it to the session (or, after the session, to remove its JIT
+ * code event handler). It loads the addon with process.dlopen, never through the module system: a
+ * worker still starting has not set up its module loaders, and a module loaded before they are
+ * makes Node's own start of the worker fail an internal assertion (the worker dies, and with it a
+ * program that does not handle its error). "retry" while the worker's `process` is not there yet.
+ */
+function workerExpression(call: "join" | "leave", name: string): string {
+  const binary = JSON.stringify(addon.addonBinary());
+  const act = call === "join" ? `if (!m.exports.isEnabled()) return "ended"; m.exports.addThread(${JSON.stringify(name)}, 1); return "ok";` : `return m.exports.releaseThread() ? "ok" : "sampled";`;
   return `(function () {
-  if (typeof process !== "object" || typeof process.getBuiltinModule !== "function") return "retry";
-  var m = process.getBuiltinModule("module");
-  if (!m || typeof m.createRequire !== "function") return "retry";
-  return m.createRequire(${self})(${self}).${call}();
+  if (typeof process !== "object" || typeof process.dlopen !== "function") return "retry";
+  var key = Symbol.for("vmprof.attach.addon");
+  var m = globalThis[key];
+  try {
+    if (!m) {
+      m = { exports: {} };
+      process.dlopen(m, ${binary});
+      Object.defineProperty(globalThis, key, { value: m });
+    }
+    ${act}
+  } catch (e) {
+    return "error: " + (e && e.message);
+  }
 })()`;
+}
+
+/**
+ * A worker's thread name as the preload names it (addon.workerName): on a Node that tells workers
+ * their `name` (22 and later), the inspector's title "[worker N] NAME" gives it; else "worker N".
+ */
+function workerThreadName(info: { workerId: string; title: string }): string {
+  const named = (require("node:worker_threads") as { threadName?: string }).threadName !== undefined;
+  const m = /^\[worker \d+\] (.+)$/.exec(info.title);
+  return named && m && m[1] !== "WorkerThread" ? m[1] : `worker ${info.workerId}`;
 }
 
 /** Sends `expression` to a worker to evaluate; its answer (id `id`) comes as a NodeWorker.receivedMessageFromWorker event. */
@@ -82,9 +108,11 @@ function followWorkers(r: Running): void {
   session.connect();
   r.session = session;
   const tries = new Map<string, number>();
-  const join = (sessionId: string) => evaluateInWorker(session, sessionId, workerExpression("joinWorker"), 1);
-  session.on("NodeWorker.attachedToWorker", (m: { params: { sessionId: string } }) => {
+  const names = new Map<string, string>();
+  const join = (sessionId: string) => evaluateInWorker(session, sessionId, workerExpression("join", names.get(sessionId) ?? "worker"), 1);
+  session.on("NodeWorker.attachedToWorker", (m: { params: { sessionId: string; workerInfo: { workerId: string; title: string } } }) => {
     tries.set(m.params.sessionId, 0);
+    names.set(m.params.sessionId, workerThreadName(m.params.workerInfo));
     join(m.params.sessionId);
   });
   session.on("NodeWorker.receivedMessageFromWorker", (m: { params: { sessionId: string; message: string } }) => {
@@ -98,7 +126,7 @@ function followWorkers(r: Running): void {
     if (answer.id !== 1) return;
     const value = answer.result?.result?.value;
     if (value === "ok") r.workers.add(sessionId);
-    else if (value !== "ended") {
+    else if (value === "retry" || value === undefined) {
       // A worker still starting has no module loader yet: try again shortly, for about a second.
       const n = (tries.get(sessionId) ?? 0) + 1;
       tries.set(sessionId, n);
@@ -108,6 +136,7 @@ function followWorkers(r: Running): void {
   session.on("NodeWorker.detachedFromWorker", (m: { params: { sessionId: string } }) => {
     r.workers.delete(m.params.sessionId);
     tries.delete(m.params.sessionId);
+    names.delete(m.params.sessionId);
   });
   session.post("NodeWorker.enable", { waitForDebuggerOnStart: false }, () => {
     /* workers that exist now are reported as attachedToWorker events */
@@ -123,7 +152,7 @@ function teardown(): void {
   process.off("exit", teardown);
   addon.loadAddon().stop();
   if (r.session) {
-    for (const id of r.workers) evaluateInWorker(r.session, id, workerExpression("leaveWorker"), 2);
+    for (const id of r.workers) evaluateInWorker(r.session, id, workerExpression("leave", ""), 2);
     const session = r.session;
     // Leave the workers' handlers a moment to go, then end the in-process session.
     setTimeout(() => {
@@ -174,21 +203,4 @@ export function start(config: AttachConfig): AttachStarted {
     // No inspector for workers (it cannot be, since we came through it; but never fail the main thread's profile for them).
   }
   return { pid: process.pid, node: process.version, ms: Number(process.hrtime.bigint() - t0) / 1e6 };
-}
-
-/** Runs on a worker thread: joins the running session. "ok", "ended" (no session), or an error message. */
-export function joinWorker(): string {
-  const native = addon.loadAddon();
-  if (!native.isEnabled()) return "ended";
-  try {
-    native.addThread(addon.workerName(), 1);
-    return "ok";
-  } catch (e) {
-    return (e as Error).message;
-  }
-}
-
-/** Runs on a worker thread after the session ended: removes its JIT code event handler. */
-export function leaveWorker(): string {
-  return addon.loadAddon().releaseThread() ? "ok" : "sampled";
 }

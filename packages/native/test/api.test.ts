@@ -68,3 +68,22 @@ test("a bad period or mode is refused before anything starts", () => {
   ]);
   assert.equal(out.on, false);
 });
+
+test("the addon loaded twice in one thread (require, then process.dlopen, as vmprof-record --pid does in workers) works and the thread exits cleanly", () => {
+  const addonCjs = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../src/addon.cjs");
+  const program = `
+    const { Worker } = require("node:worker_threads");
+    const code = \`
+      const addon = require(\${JSON.stringify(${JSON.stringify(addonCjs)})});
+      const first = addon.loadAddon();
+      const m = { exports: {} };
+      process.dlopen(m, addon.addonBinary());
+      if (typeof m.exports.isEnabled !== "function" || first.isEnabled() !== m.exports.isEnabled()) throw new Error("second load differs");
+    \`;
+    const w = new Worker(code, { eval: true });
+    w.on("exit", (c) => { console.log("worker exit " + c); });
+  `;
+  const r = spawnSync(process.execPath, ["-e", program], { encoding: "utf8", timeout: 30_000 });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout.trim(), "worker exit 0");
+});

@@ -207,15 +207,17 @@ for (const major of ["20", "26"]) {
       const file = path.join(dir, `workers-${major}.prof`);
       const r = await runRecord(["--pid", String(t.pid), "--duration", "2.5", "-o", file]);
       assert.equal(r.code, 0, r.stderr);
+      assert.equal(t.child.exitCode, null, `the program ended (${t.child.exitCode}, ${t.child.signalCode}): ${t.stderr()}`);
       const p = read(file);
       const names = p.threads.map((th) => th.name).sort();
       // Node 22 and later name a worker's thread after its `name` option; Node 20 by its thread id.
       assert.deepEqual(names, major === "20" ? ["main", "worker 1", "worker 2"] : ["early", "late", "main"]);
       for (const th of p.threads) {
         const n = Array.from(p.samples.thread).filter((x) => x === th.id).length;
-        assert.ok(n > 100, `thread ${th.name}: ${n} samples`);
+        assert.ok(n > 100, `thread ${th.name}: ${n} samples of ${p.samples.count}; the recorder said: ${r.stderr}`);
       }
       await sleep(400);
+      assert.equal(t.child.exitCode, null, `the program ended after the detach: ${t.stderr()}`);
       assert.deepEqual(threadNames(t.pid).filter((n) => n.startsWith("vmprof")), []);
     } finally {
       t.child.kill();

@@ -1,5 +1,6 @@
 // The JS binding of the sampler (node-addon-api). Every function runs on the calling isolate's JS
-// thread. Loaded once per isolate: the main thread and each worker thread that uses it.
+// thread. Loaded per isolate: the main thread and each worker thread that uses it (twice when both
+// require and process.dlopen load it: Init is safe to run again).
 #include <napi.h>
 #include <v8.h>
 
@@ -146,10 +147,22 @@ Napi::Value EncoderSample(const Napi::CallbackInfo& info) {
   return Napi::Buffer<char>::Copy(info.Env(), out.data.data(), out.data.size());
 }
 
-void OnEnvCleanup(void* isolate) { vmprof::IsolateExiting(static_cast<v8::Isolate*>(isolate)); }
+// The isolate of this thread whose cleanup hook is registered. The addon can be loaded twice in one
+// environment (require and process.dlopen do not share a cache); Node aborts on a second hook with
+// the same function and argument.
+thread_local v8::Isolate* g_hooked = nullptr;
+
+void OnEnvCleanup(void* isolate) {
+  g_hooked = nullptr;
+  vmprof::IsolateExiting(static_cast<v8::Isolate*>(isolate));
+}
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  napi_add_env_cleanup_hook(env, OnEnvCleanup, v8::Isolate::GetCurrent());
+  v8::Isolate* isolate = v8::Isolate::GetCurrent();
+  if (g_hooked != isolate) {
+    napi_add_env_cleanup_hook(env, OnEnvCleanup, isolate);
+    g_hooked = isolate;
+  }
   exports.Set("start", Napi::Function::New(env, Start));
   exports.Set("addThread", Napi::Function::New(env, AddThread));
   exports.Set("stop", Napi::Function::New(env, Stop));
