@@ -13,7 +13,7 @@ import multipart from "@fastify/multipart";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { OUTPUT_FORMATS, viewerDir, type ImportLimits, type InputFormat, type OutputFormat } from "vmprof-convert";
 import { compareStored, comparePage, type CompareJob, type CompareSide, type ComparePage } from "./compare.js";
-import { listPage, mergePage, profilePage } from "./pages.js";
+import { describeSelection, listPage, mergePage, profilePage } from "./pages.js";
 import { ParsePool, type ParseJob } from "./pool.js";
 import { Readers, Retention, type RetentionOptions } from "./retention.js";
 import { MergeState, checkSelection, mergeOrigin, type MergeOutput, type MergeSummary } from "./merge.js";
@@ -298,8 +298,18 @@ export function buildServer(o: ServerOptions): FastifyInstance {
 
   // --- Compare (compare.ts): GET /compare, /api/compare and /api/compare.svg ?base=ID&other=ID ---
   const compareSide = async (req: FastifyRequest, reply: FastifyReply, key: "base" | "other"): Promise<CompareSide> => {
-    const v = (req.query as Record<string, unknown>)[key];
-    if (typeof v !== "string" || v === "") throw new HttpError(400, `${key} is required: a profile id`);
+    const raw = req.query as Record<string, unknown>;
+    const v = raw[key];
+    // A side may be a selection instead of an id: base.name=, base.label=k=v, base.from=, base.to=.
+    const prefix = `${key}.`;
+    const selection = Object.fromEntries(Object.entries(raw).filter(([k]) => k.startsWith(prefix)).map(([k, x]) => [k.slice(prefix.length), x]));
+    if (v === undefined && Object.keys(selection).length > 0) {
+      const { bytes, query } = await merged(selection, { format: "vmprof" });
+      const search = new URLSearchParams();
+      for (const [k, x] of Object.entries(selection)) for (const one of Array.isArray(x) ? x : [x]) search.append(k, String(one));
+      return { id: "", name: `merge of ${describeSelection(query)}`, data: bytes, merge: search.toString() };
+    }
+    if (typeof v !== "string" || v === "") throw new HttpError(400, `${key} is required: a profile id, or a selection (${key}.name=, ${key}.label=k=v, ${key}.from=, ${key}.to=)`);
     if (!ID.test(v)) throw new HttpError(400, `${key} "${v}" is not a profile id (16 hex digits)`);
     reply.raw.once("close", readers.hold(v));
     const rec = await store.get(v);
@@ -317,15 +327,16 @@ export function buildServer(o: ServerOptions): FastifyInstance {
   app.get("/api/compare.svg", { preHandler: needRead }, async (req, reply) => reply.type("image/svg+xml").send(await compare(req, reply, "svg")));
   app.get("/compare", { preHandler: needReadPage }, async (req, reply) => {
     const parts = JSON.parse((await compare(req, reply, "page")).toString("utf8")) as ComparePage;
-    reply.type("text/html; charset=utf-8").send(comparePage(parts));
+    const search = new URL(req.url, "http://x").searchParams;
+    search.delete("token");
+    reply.type("text/html; charset=utf-8").send(comparePage(parts, search.toString()));
   });
 
   // --- Merge (merge.ts): GET /api/merge and /merge ?name=&label=k=v&from=&to=[&format=] ---
   // Every upload the list query selects, merged one stored profile at a time in one worker.
-  const merged = async (req: FastifyRequest, out: MergeOutput): Promise<{ bytes: Buffer; query: ListQuery }> => {
-    const raw = req.query as Record<string, unknown>;
+  const merged = async (raw: Record<string, unknown>, out: MergeOutput): Promise<{ bytes: Buffer; query: ListQuery }> => {
     const q = listQuery({ ...raw, limit: undefined, offset: undefined });
-    q.labels = labelsOf(req.query);
+    q.labels = labelsOf(raw);
     const records: ProfileRecord[] = [];
     for (let offset = 0; ; offset += 1000) {
       const page = await store.list({ ...q, limit: 1000, offset });
@@ -353,12 +364,12 @@ export function buildServer(o: ServerOptions): FastifyInstance {
   app.get("/api/merge", { preHandler: needRead }, async (req, reply) => {
     const format = ((req.query as { format?: string }).format ?? "vmprof") as OutputFormat;
     if (!OUTPUT_FORMATS.includes(format)) throw new HttpError(400, `format must be one of ${OUTPUT_FORMATS.join(", ")}`);
-    const { bytes } = await merged(req, { format });
+    const { bytes } = await merged(req.query as Record<string, unknown>, { format });
     reply.header("content-type", DOWNLOAD_TYPE[format]).header("content-disposition", `attachment; filename="merged.${DOWNLOAD_EXT[format]}"`);
     return reply.send(bytes);
   });
   app.get("/merge", { preHandler: needReadPage }, async (req, reply) => {
-    const { bytes, query } = await merged(req, { page: true });
+    const { bytes, query } = await merged(req.query as Record<string, unknown>, { page: true });
     const facts = JSON.parse(bytes.toString("utf8")) as MergeSummary;
     const search = new URLSearchParams();
     for (const [k, v] of Object.entries(req.query as Record<string, string | string[]>)) for (const x of Array.isArray(v) ? v : [v]) if (k !== "token") search.append(k, x);

@@ -10,11 +10,14 @@ import { aggregate, defaultWeight, functionChanges, type FunctionChange, type We
 import { readAnyProfile, toSvg } from "vmprof-convert";
 import { html, page } from "./pages.js";
 
-/** One side of a comparison: a stored profile's id, name and bytes (our format, gzipped). */
+/** One side of a comparison: a stored profile's id, name and bytes (our format, gzipped), or a merge of a selection's. */
 export interface CompareSide {
+  /** The profile's id; "" for a merge. */
   id: string;
   name: string;
   data: Uint8Array;
+  /** A merge: its selection as a query string (name=, label=, from=, to=), as GET /merge takes it. */
+  merge?: string;
 }
 
 /** What compareStored is asked: the base, the new profile ("other"), and which answer to make. */
@@ -29,11 +32,13 @@ export interface CompareJob {
   what: "json" | "svg" | "page";
 }
 
-/** A profile in a comparison: its id, name and the samples it holds. */
+/** A profile in a comparison: its id ("" for a merge), name and the samples it holds. */
 export interface ComparedProfile {
   id: string;
   name: string;
   samples: number;
+  /** A merge: its selection as a query string, as GET /merge takes it. */
+  merge?: string;
 }
 
 /** GET /api/compare's answer. */
@@ -65,8 +70,8 @@ export async function compareStored(job: CompareJob): Promise<Uint8Array> {
   const agg = aggregate(p, { weight });
   const baseAgg = aggregate(b, { weight });
   const comparison: Comparison = {
-    base: { id: job.base.id, name: job.base.name, samples: baseAgg.samples },
-    other: { id: job.other.id, name: job.other.name, samples: agg.samples },
+    base: { id: job.base.id, name: job.base.name, samples: baseAgg.samples, ...(job.base.merge !== undefined ? { merge: job.base.merge } : {}) },
+    other: { id: job.other.id, name: job.other.name, samples: agg.samples, ...(job.other.merge !== undefined ? { merge: job.other.merge } : {}) },
     weight,
     functions: functionChanges(p, agg, b, baseAgg),
   };
@@ -81,9 +86,10 @@ export const COMPARE_PAGE_ROWS = 200;
 const signed = (x: number) => `${x > 0 ? "+" : x < 0 ? "&minus;" : ""}${Math.abs(x).toFixed(1)}`;
 
 /** The compare page: the two profiles, the differential flame graph inline, and the change per function. */
-export function comparePage(c: ComparePage): string {
+export function comparePage(c: ComparePage, search?: string): string {
   const { base, other } = c.comparison;
-  const q = `base=${encodeURIComponent(base.id)}&amp;other=${encodeURIComponent(other.id)}`;
+  // The sides as the request gave them: ids, or selections (base.name=, other.label=, ...).
+  const q = search !== undefined ? html(search) : `base=${encodeURIComponent(base.id)}&amp;other=${encodeURIComponent(other.id)}`;
   const shown = c.comparison.functions.slice(0, COMPARE_PAGE_ROWS);
   const rows = shown
     .map((f) => {
@@ -94,7 +100,10 @@ export function comparePage(c: ComparePage): string {
     .join("\n");
   const more = c.comparison.functions.length - shown.length;
   const svg = c.svg.replace(/^<\?xml[^>]*>\s*/, "");
-  const side = (label: string, p: ComparedProfile) => `${label}: <a href="/profiles/${html(p.id)}">${html(p.name)}</a> <span class="muted">(${html(p.id)}, ${html(p.samples)} samples)</span>`;
+  const side = (label: string, p: ComparedProfile) =>
+    p.merge !== undefined
+      ? `${label}: <a href="/merge?${html(p.merge)}">${html(p.name)}</a> <span class="muted">(${html(p.samples)} samples)</span>`
+      : `${label}: <a href="/profiles/${html(p.id)}">${html(p.name)}</a> <span class="muted">(${html(p.id)}, ${html(p.samples)} samples)</span>`;
   return page(
     `Compare ${base.name} and ${other.name} - vmprof-server`,
     `<h1>Compare</h1>

@@ -133,6 +133,17 @@ ${rows}
   return `\n<h2 id="hot-lines">Hot lines</h2>\n${blocks.join("\n")}`;
 }
 
+/** A selection in words: `named like "svc", env=prod, uploaded from ... to ...`, or "every profile". */
+export function describeSelection(q: ListQuery): string {
+  const what = [
+    q.name ? `named like "${q.name}"` : "",
+    ...Object.entries(q.labels ?? {}).map(([k, v]) => `${k}=${v}`),
+    q.from !== undefined ? `uploaded from ${when(q.from)}` : "",
+    q.to !== undefined ? `to ${when(q.to)}` : "",
+  ].filter(Boolean);
+  return what.length > 0 ? what.join(", ") : "every profile";
+}
+
 /**
  * The page of a merge (GET /merge): what was selected, how many uploads and samples, the flame graph
  * of the merged profile (speedscope, loading GET /api/merge?SEARCH&format=speedscope) and its top
@@ -140,13 +151,7 @@ ${rows}
  */
 export function mergePage(m: { profiles: number; samples: number; summary: Summary }, q: ListQuery, search: string): string {
   const s = m.summary;
-  const what = [
-    q.name ? `named like "${q.name}"` : "",
-    ...Object.entries(q.labels ?? {}).map(([k, v]) => `${k}=${v}`),
-    q.from !== undefined ? `uploaded from ${when(q.from)}` : "",
-    q.to !== undefined ? `to ${when(q.to)}` : "",
-  ].filter(Boolean);
-  const title = `Merged: ${what.length > 0 ? what.join(", ") : "every profile"}`;
+  const title = `Merged: ${describeSelection(q)}`;
   const sep = search ? "&" : "";
   const downloads = OUTPUT_FORMATS.map((f) => `<a href="/api/merge?${html(search)}${sep}format=${f}">${f}</a>`).join(" &middot; ");
   const viewer = `/viewer/index.html#profileURL=${encodeURIComponent(`/api/merge?${search}${sep}format=speedscope`)}&title=${encodeURIComponent(title)}&view=left-heavy`;

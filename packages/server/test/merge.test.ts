@@ -16,6 +16,8 @@ const CONVERT = path.resolve(path.dirname(APP), "../../../convert/bin/run.js");
 let srv: Running;
 /** Samples per upload, by label env. */
 const samples = { prod: 0, dev: 0 };
+/** The same, of the folded (collapsed stacks) uploads only. */
+const foldedSamples = { prod: 0, dev: 0 };
 
 async function upload(query: string, body: Uint8Array | string): Promise<string> {
   const r = await fetch(new URL(`/api/profiles?${query}`, srv.url), { method: "POST", body, headers: { "content-type": "application/octet-stream" } });
@@ -35,13 +37,14 @@ before(async () => {
   for (let i = 0; i < 100; i++) {
     const env = i % 2 === 0 ? "prod" : "dev";
     if (i % 25 === 0) {
-      await upload(`name=svc&label=env=${env}`, fs.readFileSync(APP));
+      await upload(`name=svc&label=env=${env}&label=kind=recording`, fs.readFileSync(APP));
       samples[env] += readProfileSync(APP).samples.count;
     } else {
       const a = 10 + (i % 7);
       const b = 1 + i;
-      await upload(`name=svc&label=env=${env}`, `main;handle;f${i % 5} ${a}\nmain;idle ${b}\n`);
-      samples[env] += a + b;
+      await upload(`name=svc&label=env=${env}&label=kind=folded`, `main;handle;f${i % 5} ${a}\nmain;idle ${b}\nmain;${env}Only 20\n`);
+      samples[env] += a + b + 20;
+      foldedSamples[env] += a + b + 20;
     }
   }
   await upload("name=other", "main;elsewhere 5\n");
@@ -112,4 +115,29 @@ test("bad selections: nothing matches (404), a malformed label, time or format (
     assert.match(body.error, message);
     assert.ok(!body.error.includes("\n"));
   }
+});
+
+test("compare over two merged selections: the change per function between them, none between a selection and itself, the page links to both merges", async () => {
+  // The folded uploads only: they weigh by samples (the recordings in the same selection would make CPU time the weight).
+  const both = await get("/api/compare?base.name=svc&base.label=env=prod&base.label=kind=folded&other.name=svc&other.label=env=dev&other.label=kind=folded");
+  assert.equal(both.status, 200, both.text);
+  const c = JSON.parse(both.text) as { base: { name: string; samples: number; merge?: string }; other: { samples: number }; functions: { name: string; deltaTotal: number }[] };
+  assert.equal(c.base.samples, foldedSamples.prod);
+  assert.equal(c.other.samples, foldedSamples.dev);
+  assert.match(c.base.name, /merge of named like "svc", env=prod, kind=folded/);
+  assert.equal(c.base.merge, "name=svc&label=env%3Dprod&label=kind%3Dfolded");
+  // devOnly is only in the new side, prodOnly only in the base.
+  assert.ok(c.functions.find((f) => f.name === "devOnly")!.deltaTotal > 1);
+  assert.ok(c.functions.find((f) => f.name === "prodOnly")!.deltaTotal < -1);
+  const same = JSON.parse((await get("/api/compare?base.name=svc&base.label=env=prod&other.name=svc&other.label=env=prod")).text) as { functions: { deltaTotal: number }[] };
+  assert.ok(same.functions.length > 0);
+  for (const f of same.functions) assert.equal(f.deltaTotal, 0);
+  const page = await get("/compare?base.name=svc&base.label=env=prod&other=" + JSON.parse((await get("/api/profiles?name=other")).text).profiles[0].id);
+  assert.equal(page.status, 200, page.text);
+  assert.match(page.text, /href="\/merge\?name=svc&amp;label=env%3Dprod"/);
+  assert.match(page.text, /href="\/profiles\/[0-9a-f]{16}"/);
+  // A side with neither an id nor a selection: 400, saying both ways.
+  const none = await get("/api/compare?other.name=svc");
+  assert.equal(none.status, 400);
+  assert.match(JSON.parse(none.text).error, /base is required: a profile id, or a selection/);
 });
