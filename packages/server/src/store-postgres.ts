@@ -167,12 +167,24 @@ export class PostgresStore implements Store {
   async list(q: ListQuery): Promise<{ total: number; profiles: ProfileRecord[] }> {
     const { clause, args } = listWhere(q, (n) => `$${n}`, "strpos");
     const n = args.length;
-    // One statement: the count and the page see the same snapshot.
-    const r = await this.query(`SELECT ${COLUMNS}, count(*) OVER () AS total FROM profiles ${clause} ORDER BY uploaded_at DESC, id DESC LIMIT $${n + 1} OFFSET $${n + 2}`, [...args, q.limit, q.offset]);
-    let total = Number(r.rows[0]?.total ?? 0);
-    // A page past the end has no rows to carry the count.
-    if (r.rows.length === 0 && q.offset > 0) total = Number((await this.query<{ n: string }>(`SELECT count(*) AS n FROM profiles ${clause}`, args)).rows[0].n);
-    return { total, profiles: r.rows.map((row) => toRecord(row)) };
+    // Two statements in one read-only snapshot: the count and the page agree. (One statement with
+    // count(*) OVER () made PostgreSQL read and sort every matching row for a page of 50: 148 ms at
+    // 100,000 profiles; the page alone walks the upload-time index.)
+    try {
+      return this.reached(
+        await withTransaction(
+          this.pool,
+          async (c) => {
+            const total = Number((await c.query<{ n: string }>(`SELECT count(*) AS n FROM profiles ${clause}`, args)).rows[0].n);
+            const r = await c.query(`SELECT ${COLUMNS} FROM profiles ${clause} ORDER BY uploaded_at DESC, id DESC LIMIT $${n + 1} OFFSET $${n + 2}`, [...args, q.limit, q.offset]);
+            return { total, profiles: r.rows.map((row) => toRecord(row)) };
+          },
+          "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+        ),
+      );
+    } catch (e) {
+      throw this.failure(e);
+    }
   }
 
   async get(id: string): Promise<ProfileRecord | undefined> {
@@ -204,7 +216,7 @@ export class PostgresStore implements Store {
 }
 
 /** Runs `fn` in one transaction on one connection of `pool`: committed when it resolves, rolled back when it throws. */
-async function withTransaction<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+async function withTransaction<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => Promise<T>, begin = "BEGIN"): Promise<T> {
   const c = await pool.connect();
   let broken: unknown;
   // A checked-out connection the server ends (shutdown, network) emits "error": without a listener
@@ -212,7 +224,7 @@ async function withTransaction<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => Promi
   const lost = (e: Error) => (broken = e);
   c.on("error", lost);
   try {
-    await c.query("BEGIN");
+    await c.query(begin);
     const out = await fn(c);
     await c.query("COMMIT");
     return out;

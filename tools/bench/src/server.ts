@@ -45,15 +45,18 @@ function repeated(p: Profile, times: number): Uint8Array {
   const sink = memorySink();
   const w = new ProfileWriter(sink);
   w.meta(Object.fromEntries(p.meta));
-  for (const pr of p.processes) w.addProcess(pr);
-  for (const t of p.threads) w.addThread(t);
-  for (const f of p.functions) w.addFunction(f);
-  for (const fr of p.frames) w.frame(fr.function, fr.tier);
-  for (let st = 1; st < p.stacks.count; st++) w.child(p.stacks.parent[st], p.stacks.frame[st]);
+  // The writer numbers what it is given (and merges equal frames): map every id through it.
+  const processIds = p.processes.map((pr) => w.addProcess(pr));
+  const threadIds = p.threads.map((t) => w.addThread({ ...t, process: processIds[t.process - 1] }));
+  const functionIds = p.functions.map((f) => w.addFunction(f));
+  const frameIds = p.frames.map((fr) => w.frame(functionIds[fr.function - 1], fr.tier, fr.line, fr.column));
+  const stackIds = new Uint32Array(p.stacks.count);
+  for (let st = 1; st < p.stacks.count; st++) stackIds[st] = w.child(stackIds[p.stacks.parent[st]], frameIds[p.stacks.frame[st] - 1]);
   const x = p.samples;
   let span = 0;
   for (let i = 0; i < x.count; i++) span = Math.max(span, x.time[i]);
-  for (let r = 0; r < times; r++) for (let i = 0; i < x.count; i++) w.sample(x.thread[i], x.time[i] + r * (span + 1000), x.wall[i], x.cpu[i], x.state[i], x.stack[i]);
+  for (let r = 0; r < times; r++)
+    for (let i = 0; i < x.count; i++) w.sample(threadIds[x.thread[i] - 1], x.time[i] + r * (span + 1000), x.wall[i], x.cpu[i], x.state[i], stackIds[x.stack[i]]);
   w.end();
   return sink.bytes();
 }
