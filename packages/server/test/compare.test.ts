@@ -150,8 +150,8 @@ test("bad ids: malformed or missing is 400, unknown is 404, one JSON line each, 
     const cases: [string, number, string][] = [
       [`base=nothex&other=${ids.new}`, 400, 'base "nothex" is not a profile id (16 hex digits)'],
       [`base=${ids.base}&other=${ids.new.toUpperCase()}`, 400, `other "${ids.new.toUpperCase()}" is not a profile id (16 hex digits)`],
-      [`other=${ids.new}`, 400, "base is required: a profile id"],
-      [`base=${ids.base}`, 400, "other is required: a profile id"],
+      [`other=${ids.new}`, 400, "base is required: a profile id, or a selection (base.name=, base.label=k=v, base.from=, base.to=)"],
+      [`base=${ids.base}`, 400, "other is required: a profile id, or a selection (other.name=, other.label=k=v, other.from=, other.to=)"],
       [`base=0123456789abcdef&other=${ids.new}`, 404, 'no profile with id "0123456789abcdef"'],
       [`base=${ids.base}&other=fedcba9876543210`, 404, 'no profile with id "fedcba9876543210"'],
     ];
