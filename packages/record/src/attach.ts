@@ -259,17 +259,10 @@ class Inspector {
     });
   }
 
-  /** Closes the connection and resolves once it is closed. */
+  /** Closes the connection and resolves once it is closed (at most a second later). */
   close(): Promise<void> {
-    if (this.closed) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.ws.once("close", () => resolve());
-      this.ws.close();
-      setTimeout(() => {
-        this.ws.terminate();
-        resolve();
-      }, 1000).unref();
-    });
+    if (!this.closed) this.ws.close();
+    return this.closedBy(1000);
   }
 
   /** Resolves when the other side closes the connection (or after `ms`). */

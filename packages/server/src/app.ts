@@ -337,11 +337,12 @@ export function buildServer(o: ServerOptions): FastifyInstance {
   const merged = async (raw: Record<string, unknown>, out: MergeOutput): Promise<{ bytes: Buffer; query: ListQuery }> => {
     const q = listQuery({ ...raw, limit: undefined, offset: undefined });
     q.labels = labelsOf(raw);
-    const records: ProfileRecord[] = [];
+    // What the merge needs of each record (not its summary).
+    const records: Pick<ProfileRecord, "id" | "name" | "startTime">[] = [];
     for (let offset = 0; ; offset += 1000) {
       const page = await store.list({ ...q, limit: 1000, offset });
       if (offset === 0) checkSelection(page.total);
-      records.push(...page.profiles.map((r) => ({ ...r, summary: undefined })));
+      records.push(...page.profiles.map(({ id, name, startTime }) => ({ id, name, startTime })));
       if (page.profiles.length < 1000 || records.length >= page.total) break;
     }
     const session = pool ? pool.mergeSession(mergeOrigin(records), records.length) : localMerge(mergeOrigin(records), records.length);
