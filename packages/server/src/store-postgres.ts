@@ -233,8 +233,12 @@ async function withTransaction<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => Promi
     await c.query("ROLLBACK").catch(() => {});
     throw e;
   } finally {
-    c.off("error", lost);
-    // A connection that failed is not given back for reuse.
-    c.release(broken !== undefined && isConnectionError(broken) ? (broken as Error) : undefined);
+    // A connection that failed is not given back for reuse. It keeps our listener: its socket may
+    // still report the failure after it is released, and an "error" without a listener ends the
+    // process (seen when PostgreSQL was stopped under a stream of list requests). One given back is
+    // watched by the pool again.
+    const failed = broken !== undefined && isConnectionError(broken);
+    if (!failed) c.off("error", lost);
+    c.release(failed ? (broken as Error) : undefined);
   }
 }
