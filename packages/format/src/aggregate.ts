@@ -151,7 +151,7 @@ export class RunningAggregate {
       const cut = <T extends Uint32Array | Float64Array | Uint8Array>(a: T) => a.subarray(at, s.count) as T;
       const fresh: Profile = {
         ...p,
-        samples: { count: s.count - at, thread: cut(s.thread), time: cut(s.time), wall: cut(s.wall), cpu: cut(s.cpu), state: cut(s.state), stack: cut(s.stack) },
+        samples: { count: s.count - at, thread: cut(s.thread), time: cut(s.time), wall: cut(s.wall), cpu: cut(s.cpu), state: cut(s.state), stack: cut(s.stack), labels: cut(s.labels) },
       };
       const add = aggregate(fresh, { ...this.opts, weight });
       for (let k = 0; k < add.stacks.length; k++) {

@@ -9,6 +9,7 @@ import { FunctionKind, ThreadKind, Tier, VERSION_MAJOR, VERSION_MINOR, VM_STATE_
 import type { MetaValue, Profile } from "./model.js";
 import { emptyProfile } from "./model.js";
 import { frameKey } from "./keys.js";
+import { canonicalLabels } from "./labels.js";
 import { PairMap } from "./pairmap.js";
 
 const MAX_U32 = 0xffffffff;
@@ -19,6 +20,7 @@ export class ProfileBuilder {
   private readonly frameIds = new Map<number | string, number>();
   private readonly stackIds = new PairMap();
   private readonly lastTime: number[] = [];
+  private readonly labelSetIds = new Map<string, number>();
   private stackCap = 1;
   private sampleCap = 0;
   private done = false;
@@ -96,11 +98,30 @@ export class ProfileBuilder {
   }
 
   /**
-   * Adds one sample. `time` is µs since the profile origin, non-decreasing per thread; `wall` and
-   * `cpu` are weights in µs, >= 0. All three are rounded to whole µs.
+   * The id of the label set made of `labels` (key=value pairs, in any order), defined on first use; 0
+   * for no labels. Throws RangeError for an empty or repeated key.
    */
-  sample(thread: number, time: number, wall: number, cpu: number, state: number, stack: number): void {
+  labelSet(labels: Iterable<readonly [string, string]>): number {
+    const set = canonicalLabels(labels);
+    if (set.length === 0) return 0;
+    const key = JSON.stringify(set);
+    let id = this.labelSetIds.get(key);
+    if (id === undefined) {
+      this.p.labelSets.push(set);
+      id = this.p.labelSets.length;
+      this.labelSetIds.set(key, id);
+    }
+    return id;
+  }
+
+  /**
+   * Adds one sample. `time` is µs since the profile origin, non-decreasing per thread; `wall` and
+   * `cpu` are weights in µs, >= 0. All three are rounded to whole µs. `labels`: a label set id from
+   * `labelSet` (0: none).
+   */
+  sample(thread: number, time: number, wall: number, cpu: number, state: number, stack: number, labels = 0): void {
     this.check(thread, this.p.threads.length, "thread");
+    if (labels !== 0) this.check(labels, this.p.labelSets.length, "label set");
     if (stack !== 0) this.check(stack, this.p.stacks.count - 1, "stack");
     if (!(Number.isInteger(state) && state >= 0 && state < VM_STATE_NAMES.length)) throw new RangeError(`bad VM state ${state}`);
     const t = Math.round(time);
@@ -119,6 +140,7 @@ export class ProfileBuilder {
       s.cpu = grow(s.cpu, this.sampleCap);
       s.state = grow(s.state, this.sampleCap);
       s.stack = grow(s.stack, this.sampleCap);
+      s.labels = grow(s.labels, this.sampleCap);
     }
     const i = s.count++;
     s.thread[i] = thread;
@@ -127,6 +149,7 @@ export class ProfileBuilder {
     s.cpu[i] = Math.round(cpu);
     s.state[i] = state;
     s.stack[i] = stack;
+    s.labels[i] = labels;
   }
 
   /** Ends the profile and returns it; samples are grouped by thread, in time order within each. */
@@ -157,6 +180,7 @@ export class ProfileBuilder {
     s.cpu = pick(s.cpu, (k) => new Uint32Array(k));
     s.state = pick(s.state, (k) => new Uint8Array(k));
     s.stack = pick(s.stack, (k) => new Uint32Array(k));
+    s.labels = pick(s.labels, (k) => new Uint32Array(k));
     return p;
   }
 

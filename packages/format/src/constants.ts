@@ -10,7 +10,7 @@ export const HEADER_SIZE = 12;
 /** Major version: a reader refuses a file with a higher major version. */
 export const VERSION_MAJOR = 1;
 /** Minor version: additions that older readers may skip (new record types, trailing fields). */
-export const VERSION_MINOR = 1;
+export const VERSION_MINOR = 2;
 /** Largest payload a record may declare, in bytes (64 MiB); larger lengths mean corruption. */
 export const MAX_RECORD_LENGTH = 1 << 26;
 /** Most samples one SAMPLES record may hold. */
@@ -31,6 +31,8 @@ export const RecordType = {
   FUNCTION_SOURCE: 0x09,
   /** 1.1: source positions of frames, by source maps. */
   FRAME_SOURCES: 0x0a,
+  /** 1.2: label sets (key=value pairs) that samples carry. */
+  LABELS: 0x0b,
   END: 0x0f,
 } as const;
 
@@ -46,6 +48,7 @@ export const RECORD_NAMES: Record<number, string> = {
   [RecordType.SCRIPT]: "script",
   [RecordType.FUNCTION_SOURCE]: "function source",
   [RecordType.FRAME_SOURCES]: "frame sources",
+  [RecordType.LABELS]: "labels",
   [RecordType.END]: "end",
 };
 

@@ -1,6 +1,6 @@
 /**
- * A deterministic text dump of a profile: metadata, the process, thread, function and frame tables,
- * then every distinct (thread, state, stack) as a collapsed line with its sample count and summed CPU
+ * A deterministic text dump of a profile: metadata, the process, thread, label set, function and frame
+ * tables, then every distinct (thread, label set, state, stack) as a collapsed line with its sample count and summed CPU
  * and wall µs, sorted. Two profiles with equal dumps hold the same information; golden tests compare
  * dumps.
  */
@@ -28,6 +28,7 @@ export function dumpProfile(p: Profile): string {
   for (const t of p.threads) {
     out.push(`thread T${t.id} P${t.process} tid=${t.tid} ${THREAD_KIND_NAMES[t.kind]} name=${JSON.stringify(t.name)}`);
   }
+  p.labelSets.forEach((set, i) => out.push(`labels L${i + 1} ${set.map(([k, v]) => `${JSON.stringify(k)}=${JSON.stringify(v)}`).join(" ")}`));
   for (const sc of p.scripts) out.push(`script ${JSON.stringify(sc.file)} map=${JSON.stringify(sc.sourceMapUrl)}`);
   for (const f of p.functions) {
     const src = f.source ? ` source ${JSON.stringify(f.source.name)} ${functionLocation(f.source) || "-"}` : "";
@@ -57,7 +58,7 @@ export function dumpProfile(p: Profile): string {
     return t;
   };
   for (let i = 0; i < s.count; i++) {
-    const key = `T${s.thread[i]} ${VM_STATE_NAMES[s.state[i]]} ${stackText(s.stack[i])}`;
+    const key = `T${s.thread[i]}${s.labels[i] !== 0 ? ` L${s.labels[i]}` : ""} ${VM_STATE_NAMES[s.state[i]]} ${stackText(s.stack[i])}`;
     const g = groups.get(key);
     if (g) {
       g[0]++;

@@ -16,6 +16,7 @@ export * from "./paths.js";
 export * from "./aggregate.js";
 export * from "./tables.js";
 export * from "./lines.js";
+export * from "./labels.js";
 export * from "./compare.js";
 export { dumpProfile } from "./dump.js";
 export { ProfileMerger, writeProfiles } from "./merge.js";

@@ -90,9 +90,10 @@ export class ProfileMerger {
     for (let s = 1; s < p.stacks.count; s++) {
       stackIds[s] = w.child(stackIds[p.stacks.parent[s]], frameIds[p.stacks.frame[s] - 1]);
     }
+    const labelIds = [0, ...p.labelSets.map((set) => w.labelSet(set))];
     const x = p.samples;
     for (let i = 0; i < x.count; i++) {
-      w.sample(threadIds[x.thread[i] - 1], x.time[i] + shift, x.wall[i], x.cpu[i], x.state[i], stackIds[x.stack[i]]);
+      w.sample(threadIds[x.thread[i] - 1], x.time[i] + shift, x.wall[i], x.cpu[i], x.state[i], stackIds[x.stack[i]], labelIds[x.labels[i]]);
     }
   }
 

@@ -130,7 +130,12 @@ export interface Samples {
   state: Uint8Array;
   /** Stack id (0 = no frames). */
   stack: Uint32Array;
+  /** Label set id (0 = the sample carries no labels of its own; profile and process labels still apply). */
+  labels: Uint32Array;
 }
+
+/** One label set (SPEC.md LABELS): key=value pairs, keys unique and non-empty, sorted by key. */
+export type LabelSet = readonly (readonly [key: string, value: string])[];
 
 /** Where and why a read stopped before the end of a complete profile. */
 export interface Truncation {
@@ -159,6 +164,8 @@ export interface Profile {
   /** True once `applySources` put source positions in place of the generated ones. */
   sourcesApplied?: boolean;
   stacks: Stacks;
+  /** Label sets by id: `labelSets[id - 1]`. */
+  labelSets: LabelSet[];
   samples: Samples;
   /** Present when the source ended before its END record. */
   truncation?: Truncation;
@@ -178,7 +185,7 @@ export const KNOWN_META = {
   arch: "string: e.g. x64",
   argv: "strings: the command line, secrets redacted",
   cwd: "string: working directory",
-  "label.*": "string: a user label (vmprof-record --label key=value)",
+  "label.*": "string: a label of every sample of the profile, or of the process (vmprof-record --label key=value)",
 } as const;
 
 /** Creates an empty profile. */
@@ -192,6 +199,7 @@ export function emptyProfile(source = "<memory>"): Profile {
     functions: [],
     frames: [],
     scripts: [],
+    labelSets: [],
     stacks: { count: 1, parent: new Uint32Array(1), frame: new Uint32Array(1) },
     samples: {
       count: 0,
@@ -201,6 +209,7 @@ export function emptyProfile(source = "<memory>"): Profile {
       cpu: new Uint32Array(0),
       state: new Uint8Array(0),
       stack: new Uint32Array(0),
+      labels: new Uint32Array(0),
     },
   };
 }

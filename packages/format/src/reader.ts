@@ -36,8 +36,11 @@ import { ProfileFormatError } from "./errors.js";
 import type { MetaValue, Profile, Truncation } from "./model.js";
 import { emptyProfile } from "./model.js";
 
-/** Upper bound of the encoded size of one sample in a SAMPLES body (5 varints of 8 bytes, 1 state byte). */
-const MAX_SAMPLE_BYTES = 41;
+/**
+ * Upper bound of the encoded size of one sample in a SAMPLES body: 5 varints of 8 bytes and a state
+ * byte (1.0), and since 1.2 a label-set run of a varint and a run byte.
+ */
+const MAX_SAMPLE_BYTES = 50;
 
 function recordName(type: number): string {
   return RECORD_NAMES[type] ?? `unknown (type ${type})`;
@@ -121,6 +124,7 @@ export class ProfileDecoder {
       functions: p.functions.slice(),
       frames: p.frames.slice(),
       scripts: p.scripts.slice(),
+      labelSets: p.labelSets.slice(),
       stacks: { count: st.count, parent: st.parent.subarray(0, st.count), frame: st.frame.subarray(0, st.count) },
       samples: {
         count: n,
@@ -130,6 +134,7 @@ export class ProfileDecoder {
         cpu: s.cpu.subarray(0, n),
         state: s.state.subarray(0, n),
         stack: s.stack.subarray(0, n),
+        labels: s.labels.subarray(0, n),
       },
     };
     delete snap.truncation;
@@ -149,6 +154,7 @@ export class ProfileDecoder {
     s.cpu = s.cpu.subarray(0, n);
     s.state = s.state.subarray(0, n);
     s.stack = s.stack.subarray(0, n);
+    s.labels = s.labels.subarray(0, n);
     p.stacks.parent = p.stacks.parent.subarray(0, p.stacks.count);
     p.stacks.frame = p.stacks.frame.subarray(0, p.stacks.count);
     if (this.bytesRead === 0) throw this.error("EMPTY", "empty input, not a vmprof profile", -1);
@@ -376,6 +382,24 @@ export class ProfileDecoder {
         }
         return;
       }
+      case RecordType.LABELS: {
+        const n = this.count(r, 1);
+        for (let i = 0; i < n; i++) {
+          const id = p.labelSets.length + 1;
+          const pairs = this.count(r, 2);
+          const set: [string, string][] = [];
+          for (let j = 0; j < pairs; j++) {
+            const key = r.string();
+            const value = r.string();
+            if (key === "") throw new PayloadError(`label set ${id} has an empty key`, r.pos);
+            if (set.some(([k]) => k === key)) throw new PayloadError(`label set ${id} has key "${key}" twice`, r.pos);
+            set.push([key, value]);
+          }
+          set.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+          p.labelSets.push(set);
+        }
+        return;
+      }
       case RecordType.STACKS: {
         const n = this.count(r, 2);
         const st = p.stacks;
@@ -450,7 +474,7 @@ export class ProfileDecoder {
     this.reserveSamples(n);
     const s = p.samples;
     const base = s.count;
-    const { time, wall, cpu, state, stack } = s;
+    const { time, wall, cpu, state, stack, labels } = s;
     const stackCount = p.stacks.count;
     let k = 0;
     const bad = (what: string) => new PayloadError(`${what} (value ${k} of the samples body)`, b.pos);
@@ -492,6 +516,21 @@ export class ProfileDecoder {
       stack[base + i] = sid;
       prev = sid;
     }
+    // Since 1.2: label sets as runs, absent when no sample of the batch has one.
+    if (k < nv && p.version[1] >= 2) {
+      const sets = p.labelSets.length;
+      for (let i = 0; i < n; ) {
+        if (k + 2 > nv) throw bad("samples body ends inside the label sets");
+        const set = v[k++];
+        const run = v[k++];
+        if (run < 1 || run > n - i) throw bad(`label set run of ${run} does not fit ${n} samples`);
+        if (set > sets) throw bad(`sample refers to undefined label set ${set}`);
+        labels.fill(set, base + i, base + i + run);
+        i += run;
+      }
+    } else {
+      labels.fill(0, base, base + n);
+    }
     s.thread.fill(thread, base, base + n);
     this.threadLast[thread - 1] = t;
     s.count += n;
@@ -517,6 +556,7 @@ export class ProfileDecoder {
     s.cpu = grow(s.cpu, (k) => new Uint32Array(k));
     s.state = grow(s.state, (k) => new Uint8Array(k));
     s.stack = grow(s.stack, (k) => new Uint32Array(k));
+    s.labels = grow(s.labels, (k) => new Uint32Array(k));
     this.sampleCap = cap;
   }
 }

@@ -4,6 +4,7 @@
  */
 import { VmState } from "./constants.js";
 import { functionIdLimit, matchFunctions, stateFunctionId } from "./functions.js";
+import { SampleLabels } from "./labels.js";
 import type { Profile } from "./model.js";
 
 /** Which samples a query looks at. Empty or absent fields select everything. */
@@ -18,6 +19,8 @@ export interface Selection {
   from?: number;
   /** End of the time range, µs since the profile origin (exclusive). */
   to?: number;
+  /** Labels every selected sample carries (its own, its process's or the profile's), key=value pairs. */
+  labels?: [string, string][];
 }
 
 /**
@@ -94,11 +97,13 @@ export function selectSamples(p: Profile, selection: Selection = {}, filter: Pat
   const ignoreMask = filter.ignore ? matchFunctions(p, filter.ignore) : null;
   const ignoreThrough = ignoreMask ? stacksThrough(p, ignoreMask) : null;
   const timed = selection.from !== undefined || selection.to !== undefined;
+  const labels = selection.labels && selection.labels.length > 0 ? new SampleLabels(p) : null;
   const s = p.samples;
   const keep = new Uint8Array(s.count);
   for (let i = 0; i < s.count; i++) {
     if (mask[s.thread[i]] === 0) continue;
     if (timed && !inTimeRange(selection, s.time[i])) continue;
+    if (labels && !labels.matches(i, selection.labels!)) continue;
     const st = s.stack[i];
     const state = s.state[i];
     if (focusMask && !onPath(focusMask, focusThrough!, st, state)) continue;

@@ -9,6 +9,7 @@ import { openSync, writeSync, closeSync } from "node:fs";
 import { deflateRawSync } from "node:zlib";
 import { ByteWriter } from "./bytes.js";
 import { frameKey } from "./keys.js";
+import { canonicalLabels } from "./labels.js";
 import { PairMap } from "./pairmap.js";
 import {
   FunctionKind,
@@ -71,6 +72,7 @@ interface ThreadBuffer {
   cpu: Float64Array;
   state: Uint8Array;
   stack: Uint32Array;
+  labels: Uint32Array;
 }
 
 /** Encodes a profile incrementally to a Sink. Methods throw RangeError on misuse. */
@@ -92,6 +94,8 @@ export class ProfileWriter {
   private stackCount = 0;
   private readonly pendingStacks = new ByteWriter(1 << 12);
   private pendingStackCount = 0;
+  /** Label set ids by their canonical text. */
+  private readonly labelSetIds = new Map<string, number>();
   private ended = false;
   /** Samples accepted so far. */
   samplesWritten = 0;
@@ -172,6 +176,7 @@ export class ProfileWriter {
       cpu: new Float64Array(n),
       state: new Uint8Array(n),
       stack: new Uint32Array(n),
+      labels: new Uint32Array(n),
     });
     return this.threads.length;
   }
@@ -270,13 +275,40 @@ export class ProfileWriter {
   }
 
   /**
-   * Adds one sample. `time` is µs since the profile origin, non-decreasing per thread; `wall` and
-   * `cpu` are the sample's weights in µs (rounded to whole µs when written).
+   * Returns the id of the label set made of `labels` (key=value pairs, in any order), defining it
+   * (LABELS) on first use; 0 for no labels. Throws RangeError for an empty or repeated key.
    */
-  sample(thread: number, time: number, wall: number, cpu: number, state: number, stack: number): void {
+  labelSet(labels: Iterable<readonly [string, string]>): number {
+    this.check();
+    const pairs = canonicalLabels(labels);
+    if (pairs.length === 0) return 0;
+    const key = JSON.stringify(pairs);
+    let id = this.labelSetIds.get(key);
+    if (id === undefined) {
+      const w = this.begin();
+      w.uvarint(1);
+      w.uvarint(pairs.length);
+      for (const [k, v] of pairs) {
+        w.string(k);
+        w.string(v);
+      }
+      this.emit(RecordType.LABELS);
+      id = this.labelSetIds.size + 1;
+      this.labelSetIds.set(key, id);
+    }
+    return id;
+  }
+
+  /**
+   * Adds one sample. `time` is µs since the profile origin, non-decreasing per thread; `wall` and
+   * `cpu` are the sample's weights in µs (rounded to whole µs when written); `labels` a label set id
+   * from `labelSet` (0: none).
+   */
+  sample(thread: number, time: number, wall: number, cpu: number, state: number, stack: number, labels = 0): void {
     this.check();
     this.checkId(thread, this.threads.length, "thread");
     if (stack !== 0) this.checkId(stack, this.stackCount, "stack");
+    if (labels !== 0) this.checkId(labels, this.labelSetIds.size, "label set");
     if (!(state >= 0 && state < VM_STATE_NAMES.length && Number.isInteger(state))) {
       throw new RangeError(`bad VM state ${state}`);
     }
@@ -291,6 +323,7 @@ export class ProfileWriter {
     b.cpu[i] = Math.round(cpu);
     b.state[i] = state;
     b.stack[i] = stack;
+    b.labels[i] = labels;
     this.samplesWritten++;
     if (b.count === this.batchSize) this.writeBatch(thread, b);
   }
@@ -326,7 +359,7 @@ export class ProfileWriter {
 
   private writeBatch(thread: number, b: ThreadBuffer): void {
     const n = b.count;
-    const { time, wall, cpu, state, stack } = b;
+    const { time, wall, cpu, state, stack, labels } = b;
     // The nominal period: the median time step, so that steps are encoded as small deviations.
     const steps = new Float64Array(Math.max(n - 1, 1));
     for (let i = 1; i < n; i++) steps[i - 1] = time[i] - time[i - 1];
@@ -351,6 +384,17 @@ export class ProfileWriter {
     for (let i = 0; i < n; i++) {
       body.svarint(stack[i] - prev);
       prev = stack[i];
+    }
+    // Label sets as runs, only when a sample of the batch has one (1.1 readers ignore the column).
+    let labelled = false;
+    for (let i = 0; i < n && !labelled; i++) labelled = labels[i] !== 0;
+    for (let i = 0; labelled && i < n; ) {
+      const l = labels[i];
+      let j = i + 1;
+      while (j < n && labels[j] === l) j++;
+      body.uvarint(l);
+      body.uvarint(j - i);
+      i = j;
     }
     const p = this.begin();
     p.uvarint(thread);

@@ -3,8 +3,8 @@
  * and meta value kind. `node dist/test/golden-fixtures.js --write` (npm run golden:update) regenerates
  * test/golden/NAME.prof and NAME.dump.txt; the golden test checks that the writer still produces the
  * same bytes (plain encodings only: deflate output may differ between zlib builds) and that the reader
- * still produces the same dump. test/golden/v1.0 holds files of format 1.0 (frames without positions),
- * which readers must keep reading; they are never regenerated.
+ * still produces the same dump. test/golden/v1.0 and v1.1 hold files of formats 1.0 (frames without
+ * positions) and 1.1 (no label sets), which readers must keep reading; they are never regenerated.
  */
 import { writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -117,6 +117,34 @@ function sources(w: ProfileWriter): void {
   w.end({ samples: 40, dropped_samples: 0 });
 }
 
+/**
+ * Format 1.2: label sets. A server's two routes, one label set shared by two threads, a set of two
+ * keys, samples without a set between labelled ones, a batch with no labels at all, and a
+ * profile-level label in the metadata.
+ */
+function labels(w: ProfileWriter): void {
+  w.meta({ start_time: 1_764_000_000_000_000, mode: "cpu", period_us: 1000, "label.env": "prod" });
+  const P = w.addProcess({ pid: 9, ppid: 1, name: "node srv.js" });
+  const T1 = w.addThread({ process: P, tid: 9, name: "main", kind: ThreadKind.MAIN });
+  const T2 = w.addThread({ process: P, tid: 12, name: "worker 1", kind: ThreadKind.WORKER });
+  const handle = w.addFunction({ name: "handle", file: "/srv/srv.js", line: 3, column: 1 });
+  const a = w.addFunction({ name: "routeA", file: "/srv/srv.js", line: 10, column: 1 });
+  const b = w.addFunction({ name: "routeB", file: "/srv/srv.js", line: 20, column: 1 });
+  const H = w.frame(handle, Tier.OPTIMIZED, 5, 3);
+  const sa = w.stack([H, w.frame(a, Tier.OPTIMIZED, 11, 5)]);
+  const sb = w.stack([H, w.frame(b, Tier.OPTIMIZED, 21, 5)]);
+  const LA = w.labelSet([["route", "/a"]]);
+  const LB = w.labelSet([["tenant", "x"], ["route", "/b"]]);
+  for (let i = 0; i < 70; i++) {
+    const route = i % 10 < 7 ? LA : LB;
+    w.sample(T1, 1000 * (i + 1), 1000, 1000, i % 9 === 8 ? VmState.GC : VmState.JS, i % 9 === 8 ? 0 : route === LA ? sa : sb, i % 13 === 12 ? 0 : route);
+  }
+  for (let i = 0; i < 10; i++) w.sample(T2, 1000 * (i + 1), 1000, 900, VmState.JS, sa, LA);
+  w.flush();
+  for (let i = 0; i < 5; i++) w.sample(T2, 20_000 + 1000 * i, 1000, 0, VmState.IDLE, 0);
+  w.end({ samples: 85, dropped_samples: 0 });
+}
+
 export interface Fixture {
   name: string;
   /** Whether the bytes are expected to be identical across zlib builds. */
@@ -130,6 +158,8 @@ export const FIXTURES: Fixture[] = [
   { name: "multi", build: multi, compress: false, exactBytes: true },
   { name: "multi-deflate", build: multi, compress: true, exactBytes: false },
   { name: "sources", build: sources, compress: false, exactBytes: true },
+  { name: "labels", build: labels, compress: false, exactBytes: true },
+  { name: "labels-deflate", build: labels, compress: true, exactBytes: false },
 ];
 
 /** The bytes the current writer produces for a fixture. */

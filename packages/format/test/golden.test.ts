@@ -45,6 +45,32 @@ for (const name of ["basic", "multi-deflate"]) {
   });
 }
 
+for (const name of ["basic", "multi-deflate", "sources"]) {
+  test(`format 1.1 file ${name} still reads, samples without label sets`, () => {
+    const p = readProfileSync(join(GOLDEN_DIR, "v1.1", `${name}.prof`), `${name}.prof`);
+    assert.deepEqual(p.version, [1, 1]);
+    assert.equal(p.labelSets.length, 0);
+    assert.ok(p.samples.labels.every((l) => l === 0));
+    assert.equal(dumpProfile(p), readFileSync(join(GOLDEN_DIR, "v1.1", `${name}.dump.txt`), "utf8"));
+  });
+}
+
+test("labels: a 1.1 reader's view of a 1.2 file is the file without its label sets (the column and the record are skipped)", () => {
+  const bytes = readFileSync(join(GOLDEN_DIR, "labels.prof"));
+  const p = readProfileSync(join(GOLDEN_DIR, "labels.prof"), "labels.prof");
+  assert.deepEqual(p.version, [1, 2]);
+  assert.deepEqual(p.labelSets, [[["route", "/a"]], [["route", "/b"], ["tenant", "x"]]]);
+  const labelled = p.samples.labels.reduce((n, l) => n + (l !== 0 ? 1 : 0), 0);
+  assert.equal(labelled, 70 - 5 + 10);
+  // The same bytes marked 1.1: the reader takes no label column and ignores the unknown record.
+  const old = Buffer.from(bytes);
+  old[9] = 1;
+  const q = decodeProfile(old, "as-1.1.prof");
+  assert.equal(q.samples.count, p.samples.count);
+  assert.ok(q.samples.labels.every((l) => l === 0));
+  assert.deepEqual([...q.samples.stack], [...p.samples.stack]);
+});
+
 test("sources: applySources shows the source names, files and lines and keeps the generated ones", () => {
   const raw = readProfileSync(join(GOLDEN_DIR, "sources.prof"), "sources.prof");
   const p = applySources(raw);
