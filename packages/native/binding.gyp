@@ -10,7 +10,8 @@
         "src/native/jit.cc",
         "src/native/writer.cc",
         "src/native/codemap.cc",
-        "src/native/encoder.cc"
+        "src/native/encoder.cc",
+        "src/native/labels.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],

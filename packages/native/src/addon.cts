@@ -39,6 +39,10 @@ export interface Addon {
   parseCodeName(v8Name: string, scriptName: string, bytecode: boolean, wasm: boolean): ParsedCodeName;
   /** A fixed small profile made by the native encoder (every record type), for its golden test. */
   encoderSample(): Buffer;
+  /** The process-wide id of a label set (pairs sorted by key, keys unique and non-empty, at most 1024 bytes each); throws RangeError or TypeError. */
+  internLabels(pairs: [string, string][]): number;
+  /** This thread's current label set id, as the signal handler reads it (one element; 0: none). */
+  labelSlot(): Uint32Array;
 }
 
 /** A V8 code name as the sampler reads it: kind and tier as in SPEC.md, line and column 1-based (0: none). */

@@ -10,6 +10,7 @@
  * running session with `addThread()`.
  */
 import { redactArgv } from "@vmprof/format/meta";
+import { AsyncLocalStorage, createHook } from "node:async_hooks";
 import { isMainThread } from "node:worker_threads";
 import addon from "./addon.cjs";
 
@@ -77,4 +78,105 @@ function threadName(): string {
 }
 function threadKind(): number {
   return isMainThread ? 0 : 1;
+}
+
+/** Labels of a piece of work: string keys (non-empty) to string values, for example `{ route: "/users" }`. */
+export type Labels = Readonly<Record<string, string>>;
+
+/** Most label sets one process may hold (the sampler's registry); past it, work runs unlabelled, with one warning. */
+export const MAX_LABEL_SETS = 100_000;
+
+interface LabelState {
+  /** The current label set id along the async context. */
+  als: AsyncLocalStorage<number>;
+  /** The thread's word the signal handler reads. */
+  slot: Uint32Array;
+  /** Ids by canonical text, and the pairs of each id. */
+  ids: Map<string, number>;
+  pairs: Map<number, [string, string][]>;
+  /** What the slot held before each callback that is running (async hooks nest before/after). */
+  saved: number[];
+  warned: boolean;
+}
+let labelState: LabelState | undefined;
+
+function initLabels(): LabelState {
+  if (labelState) return labelState;
+  const native = loadAddon();
+  const st: LabelState = { als: new AsyncLocalStorage<number>(), slot: native.labelSlot(), ids: new Map(), pairs: new Map(), saved: [], warned: false };
+  // Every callback (a promise reaction, a timer, an I/O completion) runs with its async context's
+  // label set in the slot, and the slot gets back what it held when the callback ends.
+  createHook({
+    before() {
+      if (st.saved.length < 10_000) st.saved.push(st.slot[0]);
+      st.slot[0] = st.als.getStore() ?? 0;
+    },
+    after() {
+      st.slot[0] = st.saved.pop() ?? 0;
+    },
+  }).enable();
+  labelState = st;
+  return st;
+}
+
+/** The id of `pairs` (sorted, checked), interned in the sampler's registry on first use; 0 when the registry is full. */
+function labelSetId(st: LabelState, pairs: [string, string][]): number {
+  const key = JSON.stringify(pairs);
+  let id = st.ids.get(key);
+  if (id !== undefined) return id;
+  try {
+    id = loadAddon().internLabels(pairs);
+  } catch (e) {
+    if (!(e instanceof RangeError) || !/distinct label sets/.test(e.message)) throw e;
+    if (!st.warned) process.emitWarning(`vmprof: ${e.message}; further new label sets are not recorded`, "VmprofWarning");
+    st.warned = true;
+    return 0;
+  }
+  st.ids.set(key, id);
+  st.pairs.set(id, pairs);
+  return id;
+}
+
+/** `labels` checked and merged over `outer` (the enclosing withLabels' pairs), sorted by key. */
+function labelPairs(labels: Labels, outer: [string, string][] | undefined): [string, string][] {
+  if (labels === null || typeof labels !== "object" || Array.isArray(labels)) throw new TypeError(`withLabels: labels must be an object of string values, got ${labels === null ? "null" : Array.isArray(labels) ? "an array" : typeof labels}`);
+  const merged = new Map(outer ?? []);
+  for (const [k, v] of Object.entries(labels)) {
+    if (k === "") throw new RangeError("withLabels: a label key must not be empty");
+    if (typeof v !== "string") throw new TypeError(`withLabels: label "${k}" must be a string, got ${v === null ? "null" : typeof v}`);
+    if (Buffer.byteLength(k) > 1024 || Buffer.byteLength(v) > 1024) throw new RangeError(`withLabels: label "${k.slice(0, 40)}" is longer than 1024 bytes`);
+    merged.set(k, v);
+  }
+  if (merged.size > 64) throw new RangeError(`withLabels: at most 64 labels, got ${merged.size}`);
+  return [...merged].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+}
+
+/**
+ * Runs `fn` with `labels` on every sample taken while it runs, in this thread, and in everything it
+ * starts asynchronously (awaits, promise chains, timers, I/O callbacks: the labels follow the async
+ * context, as AsyncLocalStorage does). Nested calls add to (and may override) the enclosing labels.
+ * Returns what `fn` returns (a promise for an async `fn`). Works whether or not a session is running:
+ * samples taken later in that context carry the labels. Throws TypeError or RangeError, before
+ * running `fn`, for labels that are not an object of strings, an empty key, or a key or value over
+ * 1024 bytes. Cost: about a microsecond per call, plus an async hook on every callback once used.
+ */
+export function withLabels<T>(labels: Labels, fn: () => T): T {
+  if (typeof fn !== "function") throw new TypeError("withLabels: the second argument must be a function");
+  const st = labelState ?? initLabels();
+  const outer = st.als.getStore();
+  const pairs = labelPairs(labels, outer ? st.pairs.get(outer) : undefined);
+  const id = pairs.length === 0 ? 0 : labelSetId(st, pairs);
+  const previous = st.slot[0];
+  st.slot[0] = id;
+  try {
+    return st.als.run(id, fn);
+  } finally {
+    st.slot[0] = previous;
+  }
+}
+
+/** The labels in effect here (this async context's, from withLabels), as an object; {} when none. */
+export function currentLabels(): Record<string, string> {
+  const id = labelState?.als.getStore();
+  return Object.fromEntries(id ? (labelState!.pairs.get(id) ?? []) : []);
 }

@@ -36,6 +36,7 @@ test("the C++ constants are the format's: record types, tiers, function kinds, V
     kStacks: RecordType.STACKS,
     kSamples: RecordType.SAMPLES,
     kScript: RecordType.SCRIPT,
+    kLabels: RecordType.LABELS,
     kEnd: RecordType.END,
   });
   const tiers = cppEnum(native("codemap.h"), "Tier");
@@ -89,7 +90,8 @@ test("the native encoder's bytes match the golden (UPDATE_GOLDEN=1 rewrites it) 
     ["work", "/app.js", 5, 10, FunctionKind.JS],
     ["wasm-function[0]", "", 0, 0, FunctionKind.OTHER],
   ]);
-  assert.deepEqual(p.version, [1, 1]);
+  assert.deepEqual(p.version, [1, 2]);
+  assert.deepEqual(p.labelSets, [[["route", "/a"]], [["route", "/b"], ["tenant", "x"]]]);
   assert.deepEqual(p.scripts, [{ file: "/app.js", sourceMapUrl: "app.js.map" }]);
   assert.deepEqual(p.frames.map((f) => [f.function, f.tier, f.line, f.column]), [[1, Tier.INTERPRETED, 2, 3], [2, Tier.OPTIMIZED, 6, 12], [3, Tier.BASELINE, 0, 0]]);
   assert.deepEqual([...p.stacks.parent.slice(1, 4)], [0, 1, 2]);
@@ -102,5 +104,6 @@ test("the native encoder's bytes match the golden (UPDATE_GOLDEN=1 rewrites it) 
     assert.equal(p.samples.cpu[i], i % 5 === 0 ? 400 : 980, `cpu ${i}`);
     assert.equal(p.samples.state[i], i % 9 === 8 ? VmState.GC : VmState.JS, `state ${i}`);
     assert.equal(p.samples.stack[i], i % 9 === 8 ? 0 : 1 + (i % 3), `stack ${i}`);
+    assert.equal(p.samples.labels[i], i < 20 || i % 4 === 0 ? 0 : 1 + (i % 2), `labels ${i}`);
   }
 });

@@ -6,6 +6,7 @@
 
 #include "codemap.h"
 #include "encoder.h"
+#include "labels.h"
 #include "profiler.h"
 
 namespace {
@@ -129,6 +130,8 @@ Napi::Value EncoderSample(const Napi::CallbackInfo& info) {
   vmprof::EncodeFrame(out, 2, vmprof::kTierOptimized, 6, 12);
   vmprof::EncodeFrame(out, 3, vmprof::kTierBaseline, 0, 0);
   vmprof::EncodeStacks(out, 1, {{0, 1}, {1, 2}, {2, 3}});
+  vmprof::LabelPairs a{{"route", "/a"}}, b{{"route", "/b"}, {"tenant", "x"}};
+  vmprof::EncodeLabels(out, {&a, &b});
   vmprof::SampleColumns cols;
   for (uint32_t i = 0; i < 40; i++) {
     cols.time.push_back(1000 + 990 * i + (i % 7 == 3 ? 150 : 0));
@@ -136,6 +139,7 @@ Napi::Value EncoderSample(const Napi::CallbackInfo& info) {
     cols.cpu.push_back(i % 5 == 0 ? 400 : 980);
     cols.state.push_back(i % 9 == 8 ? 1 : 0);
     cols.stack.push_back(i % 9 == 8 ? 0 : 1 + i % 3);
+    cols.labels.push_back(i < 20 || i % 4 == 0 ? 0 : 1 + i % 2);  // the first record has no label column
   }
   vmprof::EncodeSamples(out, 1, cols, 0, 20, false);
   vmprof::EncodeSamples(out, 1, cols, 20, 40, true);
@@ -145,6 +149,37 @@ Napi::Value EncoderSample(const Napi::CallbackInfo& info) {
   vmprof::Bytes empty;
   out.record(vmprof::kEnd, empty);
   return Napi::Buffer<char>::Copy(info.Env(), out.data.data(), out.data.size());
+}
+
+// internLabels(pairs: [key, value][]): the registry id of the label set (keys sorted, unique,
+// non-empty; sizes bounded: labels.h); throws a RangeError naming what is wrong.
+Napi::Value InternLabels(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsArray()) throw Napi::TypeError::New(env, "internLabels([[key, value], ...])");
+  Napi::Array list = info[0].As<Napi::Array>();
+  vmprof::LabelPairs pairs;
+  for (uint32_t i = 0; i < list.Length(); i++) {
+    Napi::Value item = list.Get(i);
+    if (!item.IsArray()) throw Napi::TypeError::New(env, "labels must be [key, value] pairs");
+    Napi::Array pair = item.As<Napi::Array>();
+    Napi::Value k = pair.Get(0u), v = pair.Get(1u);
+    if (!k.IsString() || !v.IsString()) throw Napi::TypeError::New(env, "label keys and values must be strings");
+    pairs.emplace_back(k.As<Napi::String>().Utf8Value(), v.As<Napi::String>().Utf8Value());
+  }
+  std::string error;
+  uint32_t id = vmprof::InternLabelSet(std::move(pairs), &error);
+  if (!error.empty()) throw Napi::RangeError::New(env, error);
+  return Napi::Number::New(env, id);
+}
+
+// labelSlot(): a Uint32Array of one element over this thread's current label set id, which the signal
+// handler reads (labels.h). The memory is the thread's own and lives as long as the thread, longer
+// than its isolate and so than the array.
+Napi::Value LabelSlot(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  void* word = &vmprof::tls_label_set;
+  Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(env, word, sizeof(uint32_t));
+  return Napi::Uint32Array::New(env, 1, buffer, 0);
 }
 
 // The isolate of this thread whose cleanup hook is registered. The addon can be loaded twice in one
@@ -172,6 +207,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("installTerminationHandlers", Napi::Function::New(env, InstallTerminationHandlers));
   exports.Set("parseCodeName", Napi::Function::New(env, ParseCodeName));
   exports.Set("encoderSample", Napi::Function::New(env, EncoderSample));
+  exports.Set("internLabels", Napi::Function::New(env, InternLabels));
+  exports.Set("labelSlot", Napi::Function::New(env, LabelSlot));
   return exports;
 }
 

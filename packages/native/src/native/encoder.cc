@@ -15,7 +15,7 @@ void Bytes::f64(double d) {
 }
 
 void EncodeHeader(Bytes& out) {
-  static const uint8_t kHeader[12] = {0x89, 'V', 'M', 'P', 'R', 'O', 'F', '\n', 1, 1, 0, 0};
+  static const uint8_t kHeader[12] = {0x89, 'V', 'M', 'P', 'R', 'O', 'F', '\n', 1, 2, 0, 0};
   out.data.append(reinterpret_cast<const char*>(kHeader), sizeof kHeader);
 }
 
@@ -118,6 +118,20 @@ static std::string Deflate(const std::string& in) {
   return out;
 }
 
+void EncodeLabels(Bytes& out, const std::vector<const LabelPairs*>& sets) {
+  if (sets.empty()) return;
+  Bytes p;
+  p.uv(sets.size());
+  for (const LabelPairs* set : sets) {
+    p.uv(set->size());
+    for (const auto& [k, v] : *set) {
+      p.str(k);
+      p.str(v);
+    }
+  }
+  out.record(kLabels, p);
+}
+
 static uint64_t Zig(int64_t v) { return v >= 0 ? static_cast<uint64_t>(v) << 1 : (static_cast<uint64_t>(-(v + 1)) << 1) | 1; }
 
 static void EncodeBatch(Bytes& out, uint64_t thread_id, const SampleColumns& c, size_t from, size_t to,
@@ -152,6 +166,15 @@ static void EncodeBatch(Bytes& out, uint64_t thread_id, const SampleColumns& c, 
   for (size_t i = from; i < to; i++) {
     body.uv(Zig(static_cast<int64_t>(c.stack[i]) - static_cast<int64_t>(prev)));
     prev = c.stack[i];
+  }
+  bool labelled = false;
+  for (size_t i = from; i < to && !labelled; i++) labelled = c.labels[i] != 0;
+  for (size_t i = from; labelled && i < to;) {
+    size_t j = i;
+    while (j < to && c.labels[j] == c.labels[i]) j++;
+    body.uv(c.labels[i]);
+    body.uv(j - i);
+    i = j;
   }
   Bytes p;
   p.uv(thread_id);

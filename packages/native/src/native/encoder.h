@@ -12,7 +12,7 @@ namespace vmprof {
 
 // Record types of SPEC.md section 3.
 enum RecordType : uint8_t {
-  kMeta = 1, kProcess = 2, kThread = 3, kFunction = 4, kFrame = 5, kStacks = 6, kSamples = 7, kScript = 8, kEnd = 0x0F
+  kMeta = 1, kProcess = 2, kThread = 3, kFunction = 4, kFrame = 5, kStacks = 6, kSamples = 7, kScript = 8, kLabels = 0x0B, kEnd = 0x0F
 };
 
 // A growable byte buffer with the format's primitive encodings.
@@ -47,7 +47,7 @@ using MetaEntries = std::vector<std::pair<std::string, MetaValue>>;
 // Appends a META record for `scope` (0: the whole profile).
 void EncodeMeta(Bytes& out, uint64_t scope, const MetaEntries& entries);
 
-// The 12-byte file header (version 1.1).
+// The 12-byte file header (version 1.2).
 void EncodeHeader(Bytes& out);
 
 // A PROCESS record: pid, parent pid, start time (µs since the Unix epoch), name.
@@ -67,6 +67,12 @@ void EncodeFrame(Bytes& out, uint32_t function, uint8_t tier, uint32_t line, uin
 // A SCRIPT record: a script's name (as FUNCTION records give it) and its `//# sourceMappingURL=` value.
 void EncodeScript(Bytes& out, std::string_view file, std::string_view source_map_url);
 
+// A label set as key=value pairs, keys non-empty, unique and sorted.
+using LabelPairs = std::vector<std::pair<std::string, std::string>>;
+
+// A LABELS record defining the label sets `sets` (the next ids, in order). Nothing when `sets` is empty.
+void EncodeLabels(Bytes& out, const std::vector<const LabelPairs*>& sets);
+
 // STACKS records for the stack nodes `first`, `first + 1`, ... given as (parent id, frame id) pairs
 // (parent 0: a root), at most 500,000 nodes per record. Nothing when `nodes` is empty.
 void EncodeStacks(Bytes& out, uint32_t first, const std::vector<std::pair<uint32_t, uint32_t>>& nodes);
@@ -76,12 +82,14 @@ struct SampleColumns {
   std::vector<uint64_t> time, wall, cpu;
   std::vector<uint8_t> state;
   std::vector<uint32_t> stack;
+  std::vector<uint32_t> labels;  // label set ids (0: none)
   size_t size() const { return time.size(); }
-  void clear() { time.clear(); wall.clear(); cpu.clear(); state.clear(); stack.clear(); }
+  void clear() { time.clear(); wall.clear(); cpu.clear(); state.clear(); stack.clear(); labels.clear(); }
 };
 
 // Appends SAMPLES records for samples [from, to) of `cols` (at most 65536 per record), deflated when
-// `compress` and smaller that way. Stack deltas start at 0 in each record.
+// `compress` and smaller that way. Stack deltas start at 0 in each record; the label column is written
+// only for a record with a labelled sample.
 void EncodeSamples(Bytes& out, uint64_t thread_id, const SampleColumns& cols, size_t from, size_t to,
                    bool compress);
 

@@ -18,6 +18,7 @@
 #include <atomic>
 #include <cstring>
 
+#include "labels.h"
 #include "state.h"
 
 namespace vmprof {
@@ -81,7 +82,8 @@ void TakeSample(ThreadState* ts, void* context, uint64_t tick_us) {
   ring[head & mask] = seq;
   ring[(head + 1) & mask] = tick_us;
   ring[(head + 2) & mask] = cpu;
-  ring[(head + 3) & mask] = static_cast<uint64_t>(FormatState(info.vm_state)) << 32 | n;
+  uint64_t label = tls_label_set.load(std::memory_order_relaxed);
+  ring[(head + 3) & mask] = label << 40 | static_cast<uint64_t>(FormatState(info.vm_state)) << 32 | n;
   ring[(head + 4) & mask] = reinterpret_cast<uintptr_t>(regs.pc);
   for (uint64_t i = 0; i < n; i++) ring[(head + kHeaderWords + i) & mask] = reinterpret_cast<uintptr_t>(frames[i]);
   ts->head.store(head + kHeaderWords + n, std::memory_order_release);

@@ -6,6 +6,7 @@
 //   jit.cc      the JIT code event handler, on the isolate's JS thread
 //   writer.cc   the writer thread ("vmprof-writer"): drain, resolve, intern, encode, write
 //   session.cc  the API called from JS (Start, AddThread, Stop), on the caller's JS thread
+//   labels.cc   the label-set registry: interned on JS threads, read by the writer (never the handler)
 #pragma once
 
 #include <signal.h>
@@ -64,7 +65,7 @@ struct ThreadState {
   // under events_mu by the JIT handler, which pushes in the same critical section).
   std::atomic<uint64_t> seq{0};
   // Single-producer (signal handler) single-consumer (writer) ring of 64-bit words. A sample is
-  // [seq, tick µs, thread CPU ns, state << 32 | frame count, pc, frames...].
+  // [seq, tick µs, thread CPU ns, label set << 40 | state << 32 | frame count, pc, frames...].
   std::unique_ptr<uint64_t[]> ring;
   std::atomic<uint64_t> head{0}, tail{0};
   // GetStackSample's output, preallocated: the handler keeps no large buffer on the thread's stack.
@@ -147,6 +148,8 @@ struct Session {
   uint32_t frame_count = 0;
   std::unordered_map<uint64_t, uint32_t> stack_ids;     // StackKey(parent, frame) -> format id
   std::vector<std::pair<uint32_t, uint32_t>> stacks_pending;  // (parent, frame)
+  std::unordered_map<uint32_t, uint32_t> label_ids;     // registry id (labels.h) -> format id
+  std::vector<uint32_t> labels_pending;                 // registry ids given a format id since the last flush
   uint32_t stack_count = 0;
   uint32_t next_thread_id = 1;
   uint32_t unknown_function = 0, truncated_function = 0;

@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "labels.h"
 #include "state.h"
 
 namespace vmprof {
@@ -162,8 +163,16 @@ uint32_t SampleStack(Session* s, ThreadState* ts, uint64_t pc, const uint64_t* f
   return stack;
 }
 
-void AddSample(Session* s, ThreadState* ts, uint64_t tick_us, uint64_t cpu_ns, uint8_t state, uint64_t pc,
-               const uint64_t* frames, uint64_t n) {
+// The format id of a label set of the registry (0: none), defined at the next flush on first use.
+uint32_t LabelId(Session* s, uint32_t registry_id) {
+  if (registry_id == 0) return 0;
+  auto [it, inserted] = s->label_ids.emplace(registry_id, static_cast<uint32_t>(s->label_ids.size() + 1));
+  if (inserted) s->labels_pending.push_back(registry_id);
+  return it->second;
+}
+
+void AddSample(Session* s, ThreadState* ts, uint64_t tick_us, uint64_t cpu_ns, uint8_t state, uint32_t label,
+               uint64_t pc, const uint64_t* frames, uint64_t n) {
   uint32_t stack = SampleStack(s, ts, pc, frames, n);
   // The sample is dated by its tick (a queued tick taken late still says when it was due).
   uint64_t t = tick_us < ts->last_time_us ? ts->last_time_us : tick_us;
@@ -176,6 +185,7 @@ void AddSample(Session* s, ThreadState* ts, uint64_t tick_us, uint64_t cpu_ns, u
   ts->cols.cpu.push_back(cpu);
   ts->cols.state.push_back(state);
   ts->cols.stack.push_back(stack);
+  ts->cols.labels.push_back(LabelId(s, label));
   s->pending_samples++;
 }
 
@@ -220,7 +230,7 @@ void Drain(Session* s, ThreadState* ts) {
     for (uint64_t i = 0; i < n; i++) frames[i] = ring[(tail + kHeaderWords + i) & mask];
     tail += kHeaderWords + n;
     while (ei < events.size() && events[ei].seq < seq) ts->codemap->Apply(events[ei++]);
-    AddSample(s, ts, tick_us, cpu, static_cast<uint8_t>(word >> 32), pc, frames, n);
+    AddSample(s, ts, tick_us, cpu, static_cast<uint8_t>(word >> 32), static_cast<uint32_t>(word >> 40), pc, frames, n);
   }
   ts->tail.store(tail, std::memory_order_release);
   for (; ei < events.size(); ei++) ts->codemap->Apply(events[ei]);
@@ -252,6 +262,14 @@ void Flush(Session* s) {
 
   EncodeStacks(out, s->stack_count - static_cast<uint32_t>(s->stacks_pending.size()) + 1, s->stacks_pending);
   s->stacks_pending.clear();
+  std::vector<const LabelPairs*> sets;
+  static const LabelPairs kMissing{{"vmprof", "unknown label set"}};  // not reached: ids come from the registry
+  for (uint32_t id : s->labels_pending) {
+    const LabelPairs* set = LabelSetPairs(id);
+    sets.push_back(set != nullptr ? set : &kMissing);
+  }
+  EncodeLabels(out, sets);
+  s->labels_pending.clear();
   for (ThreadState* ts : s->threads) {
     if (ts->cols.size() == 0) continue;
     EncodeSamples(out, ts->format_id, ts->cols, 0, ts->cols.size(), s->options.compress);
