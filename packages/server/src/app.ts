@@ -239,8 +239,9 @@ export function buildServer(o: ServerOptions): FastifyInstance {
   app.post("/ingest", { onRequest: needUploadTurn }, async (req, reply) => {
     const q = req.query as Record<string, string | undefined>;
     const { name, labels } = parsePyroscopeName(q.name);
-    // Pyroscope's agents send pprof as a multipart "profile" field without a format parameter;
-    // a raw body without one is folded text (Pyroscope's default).
+    // Pyroscope's agents send pprof as a multipart "profile" field without a format parameter (the
+    // Node agent up to 0.4; 0.6 sends it as the raw body with format=pprof); a raw body without one
+    // is folded text (Pyroscope's default).
     const format = q.format ?? (req.isMultipart() ? "pprof" : "folded");
     const formats: Record<string, InputFormat> = { pprof: "pprof", folded: "collapsed", lines: "collapsed", speedscope: "speedscope" };
     if (!(format in formats)) throw new HttpError(415, `unsupported format "${format}"; accepted: ${Object.keys(formats).join(", ")}`);

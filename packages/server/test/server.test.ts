@@ -247,7 +247,7 @@ test("one client's uploads are read a few at a time: the next waits, unread, unt
   }
 });
 
-test("Pyroscope ingest: the request the official Node agent sends (multipart pprof, spyName=nodespy) is stored", async () => {
+test("Pyroscope ingest: the request the official Node agent 0.4 sent (multipart pprof, spyName=nodespy) is stored", async () => {
   const boundary = "----pyroscope0123456789abcdef";
   const pprof = agentPprof();
   const body = Buffer.concat([
