@@ -87,3 +87,63 @@ test("the addon loaded twice in one thread (require, then process.dlopen, as vmp
   assert.equal(r.status, 0, r.stderr);
   assert.equal(r.stdout.trim(), "worker exit 0");
 });
+
+test("withLabels refuses bad labels with a clear error before running fn, labels nest, and a full registry runs work unlabelled with one warning", () => {
+  const file = path.join(dir, "labels.prof");
+  const program = `
+    import fs from "node:fs";
+    import { enable, disable, withLabels, currentLabels } from ${JSON.stringify(api)};
+    const out = {};
+    const attempt = (name, labels) => {
+      let ran = false;
+      try { withLabels(labels, () => { ran = true; }); out[name] = "accepted"; }
+      catch (e) { out[name] = e.constructor.name + ": " + e.message + (ran ? " (fn ran)" : ""); }
+    };
+    attempt("empty key", { "": "x" });
+    attempt("number value", { route: 7 });
+    attempt("null", null);
+    attempt("array", [["route", "/a"]]);
+    attempt("huge value", { route: "x".repeat(2000) });
+    attempt("huge key", { ["k".repeat(2000)]: "x" });
+    attempt("too many", Object.fromEntries(Array.from({ length: 65 }, (_, i) => ["k" + i, "v"])));
+    try { withLabels({ a: "1" }, 5); } catch (e) { out.notFunction = e.constructor.name + ": " + e.message; }
+    out.nested = withLabels({ tenant: "t1", route: "/x" }, () => withLabels({ route: "/a" }, () => currentLabels()));
+    out.outside = currentLabels();
+    const fd = fs.openSync(${JSON.stringify(file)}, "w");
+    enable(fd, { period: 0.001 });
+    function burn(ms) { const e = Date.now() + ms; let x = 0; while (Date.now() < e) x += Math.sqrt(x + 1); return x; }
+    withLabels({ tenant: "t1" }, () => withLabels({ route: "/a" }, () => burn(150)));
+    // Fill the registry: distinct sets past the limit run their work unlabelled, with one warning.
+    let warnings = 0;
+    process.on("warning", (w) => { if (/distinct label sets/.test(w.message)) warnings++; });
+    let ran = 0;
+    for (let i = 0; i < 100010; i++) withLabels({ request: String(i) }, () => { ran++; });
+    withLabels({ request: "late" }, () => burn(50));
+    disable();
+    fs.closeSync(fd);
+    setImmediate(() => { out.warnings = warnings; out.ran = ran; console.log(JSON.stringify(out)); });
+  `;
+  const r = spawnSync(process.execPath, ["--input-type=module", "-e", program], { encoding: "utf8" });
+  assert.equal(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout);
+  assert.equal(out["empty key"], "RangeError: withLabels: a label key must not be empty");
+  assert.equal(out["number value"], 'TypeError: withLabels: label "route" must be a string, got number');
+  assert.equal(out.null, "TypeError: withLabels: labels must be an object of string values, got null");
+  assert.equal(out.array, "TypeError: withLabels: labels must be an object of string values, got an array");
+  assert.equal(out["huge value"], 'RangeError: withLabels: label "route" is longer than 1024 bytes');
+  assert.match(out["huge key"], /^RangeError: withLabels: label "k{40}" is longer than 1024 bytes$/);
+  assert.equal(out["too many"], "RangeError: withLabels: at most 64 labels, got 65");
+  assert.equal(out.notFunction, "TypeError: withLabels: the second argument must be a function");
+  assert.deepEqual(out.nested, { route: "/a", tenant: "t1" });
+  assert.deepEqual(out.outside, {});
+  assert.equal(out.ran, 100010);
+  assert.equal(out.warnings, 1);
+  const p = readProfileSync(file);
+  assert.equal(p.truncation, undefined);
+  // Only the sets that samples carried are in the profile: the burn's, not the 100,000 empty ones.
+  const sets = p.labelSets.map((s) => s.map(([k, v]) => `${k}=${v}`).join(","));
+  assert.ok(sets.includes("route=/a,tenant=t1"), sets.join("; "));
+  const labelled = [...p.samples.labels].filter((l) => l !== 0 && sets[l - 1] === "route=/a,tenant=t1").length;
+  assert.ok(labelled >= 100, `${labelled} samples labelled route=/a,tenant=t1`);
+  assert.ok(!sets.includes("request=late"), "a set past the registry's limit is not recorded");
+});
