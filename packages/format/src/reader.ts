@@ -60,6 +60,8 @@ export class ProfileDecoder {
   private zeroTail = -1;
   private readonly threadLast: number[] = [];
   private sampleCap = 0;
+  /** Samples handed over by the last takeSamples(): the size of the next arrays, so a steady stream allocates once per take. */
+  private capHint = 0;
   private stackCap = 1;
 
   constructor(readonly source = "<memory>") {
@@ -140,6 +142,34 @@ export class ProfileDecoder {
     delete snap.truncation;
     const t = this.truncation();
     if (t) snap.truncation = t;
+    return snap;
+  }
+
+  /**
+   * Hands over the samples decoded so far and forgets them, so that a reader following a stream for
+   * hours (continuous profiling) holds only the samples since its last call: returns what `snapshot()`
+   * returns now (definitions, metadata, truncation), whose sample columns are then the decoder's no
+   * more: the decoder starts new arrays (sized like the ones handed over) for the samples that follow.
+   * Definitions (processes, threads, functions, frames, stacks, label sets) and metadata stay, and
+   * later samples may refer to any of them; the per-thread time checks go on across calls. Afterwards
+   * `sampleCount`, `snapshot()` and `finish()` count only the samples decoded since. Snapshots taken
+   * earlier keep their contract (their columns are never written again). Cost: that of `snapshot()`.
+   */
+  takeSamples(): Profile {
+    const snap = this.snapshot();
+    const s = this.p.samples;
+    const taken = s.count;
+    // Fresh arrays, allocated by the next batch: the handed-over ones may still be read by the caller.
+    s.thread = new Uint32Array(0);
+    s.time = new Float64Array(0);
+    s.wall = new Uint32Array(0);
+    s.cpu = new Uint32Array(0);
+    s.state = new Uint8Array(0);
+    s.stack = new Uint32Array(0);
+    s.labels = new Uint32Array(0);
+    s.count = 0;
+    this.sampleCap = 0;
+    this.capHint = taken;
     return snap;
   }
 
@@ -544,7 +574,7 @@ export class ProfileDecoder {
   private reserveSamples(n: number, exact = false): void {
     const s = this.p.samples;
     if (s.count + n <= this.sampleCap) return;
-    const cap = exact ? s.count + n : Math.max(s.count + n, this.sampleCap * 2, 1024);
+    const cap = exact ? s.count + n : Math.max(s.count + n, this.sampleCap * 2, this.capHint, 1024);
     const grow = <T extends Uint32Array | Float64Array | Uint8Array>(a: T, make: (k: number) => T): T => {
       const next = make(cap);
       next.set(a.subarray(0, s.count) as never);
