@@ -21,3 +21,4 @@ export * from "./compare.js";
 export { dumpProfile } from "./dump.js";
 export { ProfileMerger, writeProfiles } from "./merge.js";
 export { redactArgv, redactEnv, isSecretName, REDACTED } from "./meta.cjs";
+export { WindowCutter, WindowSource, type Window } from "./window.js";
