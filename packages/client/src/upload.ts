@@ -49,6 +49,10 @@ export interface UploadOptions {
   onProgress?: (fraction: number, bytes: number) => void;
   /** Told of each retry, one line. */
   onRetry?: (message: string) => void;
+  /** Ends the upload early (an attempt in flight, or the wait before the next): it fails with UploadError "cancelled". */
+  signal?: AbortSignal;
+  /** How long one attempt may take, ms (default 120000). */
+  timeoutMs?: number;
 }
 
 /** What the server answered. */
@@ -65,16 +69,17 @@ interface Answer {
 }
 
 /** One HTTP request with a body; rejects on connection errors. */
-function send(url: URL, method: string, headers: Record<string, string>, body: Uint8Array, onProgress?: (f: number, bytes: number) => void): Promise<Answer> {
+function send(url: URL, method: string, headers: Record<string, string>, body: Uint8Array, o: Pick<UploadOptions, "onProgress" | "signal" | "timeoutMs">): Promise<Answer> {
+  const onProgress = o.onProgress;
   return new Promise((resolve, reject) => {
-    const req = (url.protocol === "https:" ? httpsRequest : httpRequest)(url, { method, headers: { ...headers, "content-length": String(body.length) } }, (res) => {
+    const req = (url.protocol === "https:" ? httpsRequest : httpRequest)(url, { method, headers: { ...headers, "content-length": String(body.length) }, signal: o.signal }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
       res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }));
       res.on("error", reject);
     });
     req.on("error", reject);
-    req.setTimeout(120_000, () => req.destroy(new Error("timed out")));
+    req.setTimeout(o.timeoutMs ?? 120_000, () => req.destroy(new Error("timed out")));
     const CHUNK = 1 << 18;
     let off = 0;
     const pump = () => {
@@ -110,9 +115,10 @@ async function sendWithRetries(url: URL, headers: Record<string, string>, body: 
   const attempts = o.attempts ?? 5;
   let wait = o.backoffMs ?? 500;
   for (let i = 1; ; i++) {
+    if (o.signal?.aborted) throw new UploadError("cancelled");
     let problem: string;
     try {
-      const a = await send(url, "POST", headers, body, o.onProgress);
+      const a = await send(url, "POST", headers, body, o);
       if (a.status < 500) return a;
       problem = `${url.origin} answered ${a.status}: ${messageOf(a)}`;
       if (i >= attempts) throw new UploadError(problem, a.status);
@@ -123,7 +129,10 @@ async function sendWithRetries(url: URL, headers: Record<string, string>, body: 
       if (i >= attempts) throw new UploadError(problem);
     }
     o.onRetry?.(`${problem}; retrying in ${(wait / 1000).toFixed(1)} s (attempt ${i + 1} of ${attempts})`);
-    await new Promise((r) => setTimeout(r, wait * (0.8 + Math.random() * 0.4)));
+    await new Promise<void>((r) => {
+      const t = setTimeout(r, wait * (0.8 + Math.random() * 0.4));
+      o.signal?.addEventListener("abort", () => (clearTimeout(t), r()), { once: true });
+    });
     wait *= 2;
   }
 }
