@@ -8,8 +8,10 @@
  * the definitions, the current window encoded and the samples of the grace period; at most
  * `maxQueued` windows wait to be sent besides the one being sent, and a newer window pushes out the
  * oldest waiting one (with a warning) when the server is slower than the windows come. A window whose
- * upload fails after its retries is dropped with one warning; after a few failures in a row, further
- * ones are counted and reported when an upload gets through again (or at the end), not one line each.
+ * upload fails after its retries is dropped with one warning; while windows are being dropped, the
+ * next ones get one attempt each (a server that is down does not make them queue up behind retries);
+ * after a few drops in a row, further ones are counted and reported when an upload gets through again
+ * (or at the end), not one line each.
  */
 import { WindowCutter, type Window, type WindowSource } from "@vmprof/format";
 import { UploadError, UploadUsageError, upload } from "./upload.js";
@@ -38,7 +40,11 @@ export interface ContinuousOptions {
   log: (line: string) => void;
   /** Windows that may wait to be sent besides the one being sent (default 3). */
   maxQueued?: number;
-  /** Attempts per window on connection errors and 5xx (default 3), and the first backoff, ms (default 1000). */
+  /**
+   * Attempts per window on connection errors and 5xx (default 3), and the first backoff, ms, doubled
+   * each retry (default 1000, or a quarter of the window when shorter: the retries of one window end
+   * before the next one comes).
+   */
   attempts?: number;
   backoffMs?: number;
   /** How long one attempt may take, ms (default: twice the window, between 10 s and 120 s). */
@@ -221,6 +227,9 @@ export class ContinuousUploader {
   private async send(): Promise<void> {
     for (let w = this.queue.shift(); w; w = this.queue.shift()) {
       this.inFlight = w;
+      // While windows are being dropped the server is down or refusing: one attempt each, so that
+      // retries of one window do not make the next ones wait (and be pushed out) behind it.
+      const attempts = this.streak > 0 ? 1 : (this.o.attempts ?? 3);
       try {
         const r = await upload({
           url: this.o.url,
@@ -230,8 +239,8 @@ export class ContinuousUploader {
           to: this.o.to,
           input: w.bytes,
           source: `window ${w.index}`,
-          attempts: this.o.attempts ?? 3,
-          backoffMs: this.o.backoffMs ?? 1000,
+          attempts,
+          backoffMs: this.o.backoffMs ?? Math.min(1000, 250 * this.o.every),
           timeoutMs: this.o.timeoutMs ?? Math.min(120_000, Math.max(10_000, 2000 * this.o.every)),
           signal: this.abort.signal,
         });
@@ -249,7 +258,7 @@ export class ContinuousUploader {
         if (this.abort.signal.aborted) break;
         this.stats.failed++;
         const why = e instanceof UploadError || e instanceof UploadUsageError ? e.message : `unexpected error: ${(e as Error)?.message ?? String(e)}`;
-        this.dropped(`${describe(w)} not sent: ${why}; dropped`);
+        this.dropped(`${describe(w)} not sent (${attempts === 1 ? "1 attempt" : `${attempts} attempts`}): ${why}; dropped`);
       } finally {
         this.inFlight = undefined;
       }

@@ -143,7 +143,8 @@ test("an unreachable server: each window retried, then dropped with one line; af
   const stats = await u.finish(BASE + 12 * SECOND);
   assert.deepEqual({ windows: stats.windows, uploaded: stats.uploaded, failed: stats.failed }, { windows: 6, uploaded: 0, failed: 6 });
   assert.equal(lines.length, 4, lines.join("\n"));
-  assert.match(lines[0], /^window 0 \(\d\d:\d\d:\d\dZ-\d\d:\d\d:\d\dZ, 200 samples\) not sent: cannot reach http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\); dropped$/);
+  assert.match(lines[0], /^window 0 \(\d\d:\d\d:\d\dZ-\d\d:\d\d:\d\dZ, 200 samples\) not sent \(2 attempts\): cannot reach http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\); dropped$/);
+  assert.match(lines[1], /^window 1 .* not sent \(1 attempt\): cannot reach/);
   assert.match(lines[2], /further drops are counted/);
   assert.equal(lines[3], "6 windows in a row were not sent (3 of them not shown above)");
 });
