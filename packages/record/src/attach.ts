@@ -327,12 +327,14 @@ class Follower {
   /** Set when stdout's reader went away (| head): time to detach. */
   readerGone = false;
 
+  /** `decoder`: one to feed instead of a new one (continuous profiling's, which hands its samples over as it goes). */
   constructor(
     private readonly fd: number,
     private readonly toStdout: boolean,
     source: string,
+    decoder?: ProfileDecoder,
   ) {
-    this.decoder = new ProfileDecoder(source);
+    this.decoder = decoder ?? new ProfileDecoder(source);
   }
 
   /** Reads what was appended since the last call; resolves to the bytes read. */
@@ -370,7 +372,7 @@ export async function attach(o: AttachOptions): Promise<RecordResult> {
   const { node, place } = precheck(o.pid);
   const toStdout = o.output === "-";
   const output = path.resolve(o.output ?? `vmprof-${o.pid}.prof`);
-  const temp = toStdout ? undefined : openTemp(output);
+  const temp = toStdout || o.write === false ? undefined : openTemp(output);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "vmprof-attach-"));
   const file = path.join(dir, "profile.prof");
   const fifo = path.join(dir, "control");
@@ -433,7 +435,7 @@ export async function attach(o: AttachOptions): Promise<RecordResult> {
     }
     o.log(`attached to process ${o.pid} (Node ${node}) in ${Math.round(performance.now() - t0)} ms; its main thread was held ${started.ms.toFixed(1)} ms`);
 
-    const follower = new Follower(data, toStdout, `process ${o.pid}`);
+    const follower = new Follower(data, toStdout, `process ${o.pid}`, o.continuous?.addSource(`process ${o.pid}`).decoder);
     const why = await sampleUntilDone(o, follower);
     // Detach: the sampler finishes the file when our end of the FIFO closes.
     fs.closeSync(control);
@@ -441,9 +443,11 @@ export async function attach(o: AttachOptions): Promise<RecordResult> {
     const gone = await waitForEnd(o.pid, follower);
     if (why === "exited" || gone) o.log(`process ${o.pid} exited while attached: the profile holds what was taken before it ended`);
     else if (!follower.decoder.complete) o.log(`process ${o.pid} did not finish its profile within ${STEP_TIMEOUT_MS / 1000} s of detaching: kept what it had written`);
-    const samples = follower.decoder.sampleCount;
-    let written: string | undefined = "-";
-    if (!toStdout) written = await takeSingle({ ...o, command: [], children: false, allowUnprofiled: false }, file, temp, output);
+    // The last windows are cut now, and sent while the whole profile is written.
+    const uploads = o.continuous?.finish();
+    let written: string | undefined = toStdout ? "-" : undefined;
+    if (!toStdout && o.write !== false) written = await takeSingle({ ...o, command: [], children: false, allowUnprofiled: false }, file, temp, output);
+    const samples = o.continuous ? (await uploads)!.samples : follower.decoder.sampleCount;
     return { exitCode: 0, output: written, samples, processes: 1, threads: 0 };
   } catch (e) {
     if (e instanceof ProfileFormatError) throw new RecordUsageError(`--pid ${o.pid}: the profile it wrote is unreadable: ${e.message}`);
@@ -465,6 +469,7 @@ async function sampleUntilDone(o: AttachOptions, f: Follower): Promise<"duration
   try {
     for (;;) {
       await f.poll();
+      o.continuous?.tick();
       if (f.readerGone) return "reader";
       if (signalled) return "signal";
       if (performance.now() >= end) return "duration";

@@ -27,4 +27,12 @@ export const FLAGS: Record<string, FlagSpec> = {
   },
   "allow-unprofiled": { type: "boolean", summary: "Run the program unprofiled if the sampler cannot load for its Node version." },
   upload: { type: "string", summary: "Then upload the profile to this vmprof-server (token from $VMPROF_TOKEN); prints its page's URL on stderr.", helpValue: "URL" },
+  every: {
+    type: "string",
+    summary:
+      "With --upload: continuous profiling: while the program runs (or while attached), upload one profile of the last SECONDS (1 to 3600) every SECONDS, and the last part when it ends; a window that cannot be sent is retried, then dropped with a warning. The whole profile is then written only with -o.",
+    helpValue: "SECONDS",
+  },
+  to: { type: "string", summary: "With --upload: the server's API: vmprof (vmprof-server) or pyroscope (Grafana Pyroscope's /ingest, as pprof) [default: vmprof].", options: ["vmprof", "pyroscope"] },
+  name: { type: "string", summary: "With --upload: the uploaded profile's name [default: the recorded command; Pyroscope: vmprof-node.cpu]." },
 };

@@ -8,8 +8,10 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import type { ContinuousUploader } from "@vmprof/client";
 import type { Profile } from "@vmprof/format";
 import { redactArgv } from "@vmprof/format/meta";
+import { DirFollower } from "./continuous.js";
 
 /** What to record and where. */
 export interface RecordOptions {
@@ -36,6 +38,10 @@ export interface RecordOptions {
   sourceMaps: boolean;
   /** Where the recorder's own messages go (one line each). */
   log: (line: string) => void;
+  /** Continuous profiling (--every): follows what the processes write and uploads one profile per window; finished (last window sent) before the recording returns. */
+  continuous?: ContinuousUploader;
+  /** False: no profile is written at the end (--every without -o). Default true. */
+  write?: boolean;
 }
 
 /** How a recording ended. */
@@ -78,8 +84,9 @@ export function openTemp(finalPath: string): string {
 export async function record(o: RecordOptions): Promise<RecordResult> {
   if (o.command.length === 0) throw new RecordUsageError("no program to run: give it after --, e.g. vmprof-record -o out.prof -- node app.js");
   const toStdout = o.output === "-";
-  const temp = toStdout ? undefined : openTemp(path.resolve(o.output ?? "vmprof-record.prof"));
+  const temp = toStdout || o.write === false ? undefined : openTemp(path.resolve(o.output ?? "vmprof-record.prof"));
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "vmprof-"));
+  let follower: DirFollower | undefined;
   const cleanup = () => {
     fs.rmSync(dir, { recursive: true, force: true });
     if (temp) fs.rmSync(temp, { force: true });
@@ -107,6 +114,7 @@ export async function record(o: RecordOptions): Promise<RecordResult> {
       child.once("error", reject);
       child.once("spawn", () => {
         for (const sig of FORWARDED) process.on(sig, forward);
+        if (o.continuous) follower = new DirFollower(dir, o.continuous);
       });
       child.once("exit", (code, signal) => resolve({ code, signal }));
     });
@@ -119,9 +127,13 @@ export async function record(o: RecordOptions): Promise<RecordResult> {
     for (const sig of FORWARDED) process.off(sig, forward);
   }
   const exitCode = status.signal ? 128 + (os.constants.signals[status.signal] ?? 0) : (status.code ?? 1);
+  // The last windows are cut now, and sent while the whole profile is written.
+  follower?.end();
+  const uploads = o.continuous?.finish();
   try {
     return { ...(await collect(o, dir, child.pid ?? 0, temp)), exitCode };
   } finally {
+    await uploads;
     cleanup();
   }
 }
@@ -217,6 +229,10 @@ async function collect(o: RecordOptions, dir: string, rootPid: number, temp: str
     o.log(fs.readFileSync(path.join(dir, n), "utf8").trim());
   }
   const written = names.filter((n) => n.endsWith(".prof") && fs.statSync(path.join(dir, n)).size > 0);
+  if (o.write === false) {
+    if (written.length === 0) o.log("no Node.js process ran under the profiler");
+    return { samples: 0, processes: written.length, threads: 0 };
+  }
   const output = path.resolve(o.output ?? `vmprof-${rootPid}.prof`);
   // One process that finished its profile (the usual case): its file is the profile, mapped if it has maps.
   if (written.length === 1 && names.includes(`${written[0].slice(0, -5)}.done`)) {

@@ -29,6 +29,14 @@ export async function runRecord(flags: FlagValues, command: string[]): Promise<n
   const labelFlags = (flags.label as string[] | undefined) ?? [];
   const upload = flags.upload as string | undefined;
   const output = flags.output as string | undefined;
+  for (const f of ["every", "to", "name"]) {
+    if (flags[f] !== undefined && upload === undefined) return usage(`--${f} applies to --upload URL (none given)`);
+  }
+  let everyS: number | undefined;
+  if (flags.every !== undefined) {
+    everyS = Number(flags.every);
+    if (!(everyS >= 1 && everyS <= 3600)) return usage(`--every: expected a number of seconds from 1 to 3600, got "${flags.every}"`);
+  }
   const client = labelFlags.length > 0 || upload !== undefined ? await import("@vmprof/client") : undefined;
   let labels: Record<string, string> = {};
   try {
@@ -37,7 +45,31 @@ export async function runRecord(flags: FlagValues, command: string[]): Promise<n
     if (!(client && e instanceof client.UploadUsageError)) throw e;
     return usage(e.message);
   }
-  if (upload !== undefined && output === "-") return usage("--upload needs a file to send: use -o FILE (or no -o) instead of -o -");
+  if (upload !== undefined && output === "-" && everyS === undefined) return usage("--upload needs a file to send: use -o FILE (or no -o) instead of -o -");
+  const to = (flags.to as "vmprof" | "pyroscope" | undefined) ?? "vmprof";
+  const name = flags.name as string | undefined;
+  let continuous: import("@vmprof/client").ContinuousUploader | undefined;
+  if (client && upload !== undefined && everyS !== undefined) {
+    let first = true;
+    try {
+      continuous = new client.ContinuousUploader({
+        url: upload,
+        token: process.env.VMPROF_TOKEN,
+        to,
+        name,
+        labels,
+        every: everyS,
+        log,
+        onUploaded: (w, url) => {
+          if (first) log(`uploaded the first window (${w.samples} samples): ${url}; one every ${everyS} s from now on`);
+          first = false;
+        },
+      });
+    } catch (e) {
+      if (!(e instanceof client.UploadUsageError)) throw e;
+      return usage(e.message);
+    }
+  }
   const pid = flags.pid as number | undefined;
   let durationS: number | undefined;
   if (flags.duration !== undefined) {
@@ -57,6 +89,8 @@ export async function runRecord(flags: FlagValues, command: string[]): Promise<n
       argv: flags.argv !== false,
       sourceMaps: flags["source-maps"] !== false,
       log,
+      continuous,
+      write: continuous === undefined || output !== undefined,
     };
     const result =
       pid !== undefined
@@ -68,9 +102,14 @@ export async function runRecord(flags: FlagValues, command: string[]): Promise<n
     }
     // The upload never changes the exit status: that is the program's. A failed upload says so and
     // leaves the profile on disk.
-    if (client && upload !== undefined && result.output) {
+    if (continuous) {
+      const s = continuous.stats;
+      if (result.processes === 0 && s.windows === 0) return result.exitCode;
+      const lost = s.failed + s.overflowed;
+      log(`uploaded ${s.uploaded} of ${s.windows} windows (${s.uploadedSamples} samples) to ${upload}${lost > 0 ? `; ${lost} dropped` : ""}`);
+    } else if (client && upload !== undefined && result.output) {
       try {
-        const sent = await client.upload({ url: upload, token: process.env.VMPROF_TOKEN, labels, to: "vmprof", input: result.output, onRetry: log });
+        const sent = await client.upload({ url: upload, token: process.env.VMPROF_TOKEN, labels, name, to, input: result.output, onRetry: log });
         log(`uploaded: ${sent.url}`);
       } catch (e) {
         if (!(e instanceof client.UploadError || e instanceof client.UploadUsageError)) throw e;
