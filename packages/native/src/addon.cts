@@ -43,6 +43,8 @@ export interface Addon {
   internLabels(pairs: [string, string][]): number;
   /** This thread's current label set id, as the signal handler reads it (one element; 0: none). */
   labelSlot(): Uint32Array;
+  /** A new pipe, [readFd, writeFd], both close-on-exec, its buffer raised to 1 MiB where allowed (startContinuous). */
+  makePipe(): [number, number];
 }
 
 /** A V8 code name as the sampler reads it: kind and tier as in SPEC.md, line and column 1-based (0: none). */

@@ -15,6 +15,7 @@ import { isMainThread } from "node:worker_threads";
 import addon from "./addon.cjs";
 
 export type { SamplerStats } from "./addon.cjs";
+export { startContinuous, type ContinuousHandle, type ContinuousOptions, type ContinuousStats } from "./continuous.js";
 export const { DEFAULT_PERIOD, DEFAULT_MAX_DEPTH, AddonLoadError, loadAddon, builds } = addon;
 
 /** Options of `enable`. */

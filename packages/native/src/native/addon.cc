@@ -1,8 +1,13 @@
 // The JS binding of the sampler (node-addon-api). Every function runs on the calling isolate's JS
 // thread. Loaded per isolate: the main thread and each worker thread that uses it (twice when both
 // require and process.dlopen load it: Init is safe to run again).
+#include <fcntl.h>
 #include <napi.h>
+#include <unistd.h>
 #include <v8.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include "codemap.h"
 #include "encoder.h"
@@ -182,6 +187,21 @@ Napi::Value LabelSlot(const Napi::CallbackInfo& info) {
   return Napi::Uint32Array::New(env, 1, buffer, 0);
 }
 
+// makePipe(): [readFd, writeFd] of a new pipe, both close-on-exec (a child process must not hold the
+// write end open, or the reader never sees its end). The buffer is raised to 1 MiB where the kernel
+// allows (best effort): the writer thread blocks on a full pipe, and a reader that falls behind for a
+// moment then costs nothing. For startContinuous: the session writes into it, a worker reads it.
+Napi::Value MakePipe(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) throw Napi::Error::New(env, std::string("pipe: ") + std::strerror(errno));
+  fcntl(fds[1], F_SETPIPE_SZ, 1 << 20);
+  Napi::Array out = Napi::Array::New(env, 2);
+  out.Set(0u, Napi::Number::New(env, fds[0]));
+  out.Set(1u, Napi::Number::New(env, fds[1]));
+  return out;
+}
+
 // The isolate of this thread whose cleanup hook is registered. The addon can be loaded twice in one
 // environment (require and process.dlopen do not share a cache); Node aborts on a second hook with
 // the same function and argument.
@@ -209,6 +229,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("encoderSample", Napi::Function::New(env, EncoderSample));
   exports.Set("internLabels", Napi::Function::New(env, InternLabels));
   exports.Set("labelSlot", Napi::Function::New(env, LabelSlot));
+  exports.Set("makePipe", Napi::Function::New(env, MakePipe));
   return exports;
 }
 
