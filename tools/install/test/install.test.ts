@@ -101,3 +101,41 @@ for (const [major, nodeBin] of nodes) {
     assert.match(folded.stdout, /hotLoop \(.*app\.js:1:\d+\) \d+$/m);
   });
 }
+
+test("continuous profiling from the installed packages: vmprof-record --every and startContinuous's worker upload to the installed vmprof-server", async () => {
+  const { spawn } = await import("node:child_process");
+  const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${path.dirname(process.execPath)}:${path.join(prefix, "bin")}:/usr/bin:/bin` };
+  const server = spawn("vmprof-server", ["--port", "0", "--db", path.join(work, "continuous.db")], { env, stdio: ["ignore", "pipe", "inherit"] });
+  try {
+    const url = await new Promise<string>((resolve, reject) => {
+      server.stdout!.once("data", (d) => resolve(String(d).split("\n")[0]));
+      server.once("exit", (c) => reject(new Error(`vmprof-server exited ${c}`)));
+    });
+    const rec = run(process.execPath, "vmprof-record", ["--every", "1", "--upload", url, "--name", "installed-record", "--", "node", app]);
+    assert.equal(rec.status, 0, rec.stderr);
+    assert.equal(rec.stdout, "done number\n");
+    assert.match(rec.stderr, /vmprof-record: uploaded 1 of 1 windows \(\d+ samples\)/);
+    // A program of someone else's importing the installed @vmprof/native: its worker file and @vmprof/client must be there.
+    const prog = path.join(path.dirname(app), "continuous.mjs");
+    const native = path.join(prefix, "lib", "node_modules", "@vmprof", "native", "dist", "src", "index.js");
+    fs.writeFileSync(
+      prog,
+      `import { startContinuous } from ${JSON.stringify(native)};
+const profiling = startContinuous({ url: ${JSON.stringify(url)}, every: 1, name: "installed-native" });
+const end = Date.now() + 2500;
+while (Date.now() < end) { let x = 0; for (let i = 0; i < 1e5; i++) x += Math.sqrt(i); await new Promise((r) => setImmediate(r)); }
+console.log(JSON.stringify(await profiling.stop()));
+`,
+    );
+    const r = spawnSync(process.execPath, [prog], { cwd: path.dirname(app), env, encoding: "utf8", timeout: 60_000 });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stderr, "");
+    const stats = JSON.parse(r.stdout) as { uploaded: number; failed: number };
+    assert.ok(stats.uploaded >= 2 && stats.failed === 0, r.stdout);
+    const listed = (await (await fetch(new URL("/api/profiles?limit=100", url))).json()) as { profiles: { name: string }[] };
+    assert.equal(listed.profiles.filter((p) => p.name === "installed-native").length, stats.uploaded);
+    assert.equal(listed.profiles.filter((p) => p.name === "installed-record").length, 1);
+  } finally {
+    server.kill("SIGTERM");
+  }
+});
