@@ -188,6 +188,17 @@ for (const major of ["22", "24", "26"]) {
   });
 }
 
+test("--to pyroscope: each window goes to Pyroscope's /ingest (the server's) as pprof, with its name, labels and time range", async () => {
+  const r = await recordWatched(["--every", "1", "--upload", server.url, "--to", "pyroscope", "--name", "cont.cpu", "--label", "env=ci", "--", process.execPath, PROGRAM, "3", "0"]);
+  assert.equal(r.status, 0, r.stderr);
+  const list = await listed("cont.cpu");
+  assert.ok(Math.abs(list.length - 3) <= 1, `${list.length} windows`);
+  for (const w of list) assert.equal(w.labels.env, "ci");
+  // Pyroscope's from is the window's start in whole seconds (rounded down): 1 s windows are one second apart.
+  for (let i = 1; i < list.length; i++) assert.equal(list[i].startTime, list[0].startTime + i * 1e6, `window ${i}`);
+  assert.match(r.stderr, new RegExp(`uploaded ${list.length} of ${list.length} windows`));
+});
+
 test("an unreachable upload target: the program's output and exit status unchanged, one warning per dropped window, the recorder's memory bounded", async () => {
   const url = await closedPort();
   const r = await recordWatched(["--every", "1", "--upload", url, "--", process.execPath, PROGRAM, "5", "3"]);
