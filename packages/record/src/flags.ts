@@ -26,7 +26,7 @@ export const FLAGS: Record<string, FlagSpec> = {
     allowNo: true,
   },
   "allow-unprofiled": { type: "boolean", summary: "Run the program unprofiled if the sampler cannot load for its Node version." },
-  upload: { type: "string", summary: "Then upload the profile to this vmprof-server (token from $VMPROF_TOKEN); prints its page's URL on stderr.", helpValue: "URL" },
+  upload: { type: "string", summary: "Then upload the profile to this vmprof-server (or Pyroscope, with --to; token from $VMPROF_TOKEN); prints its page's URL on stderr.", helpValue: "URL" },
   every: {
     type: "string",
     summary:
