@@ -1,6 +1,6 @@
 /**
  * What labels per sample cost a server: requests per second and p99 latency of an HTTP server with
- * two routes of known CPU cost (src/labels-server.mjs) under a local load of CONCURRENCY requests in
+ * two routes of known CPU cost (the labels test's server, packages/record/test/fixtures/labels-server.mjs) under a local load of CONCURRENCY requests in
  * flight, each profiler with and without labelling every request by its route:
  *   plain        no profiler
  *   vmprof       vmprof-record --period 0.001 (cpu mode), requests not labelled
@@ -31,7 +31,9 @@ const NODE = process.argv[4] ?? join(os.homedir(), ".cache/vmprof-node/node-24/b
 const WARMUP = 200;
 const CONCURRENCY = 8;
 const root = resolve(fileURLToPath(import.meta.url), "../../../..");
-const server = join(root, "tools/bench/src/labels-server.mjs");
+const server = join(root, "packages/record/test/fixtures/labels-server.mjs");
+/** Iterations per unit of work: /a costs about 0.4 ms of CPU here, a light request. */
+const UNIT = "1000";
 const recorder = join(root, "packages/record/bin/run.js");
 const dir = mkdtempSync(join(os.tmpdir(), "vmprof-bench-labels-"));
 process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
@@ -42,16 +44,16 @@ const NAMES: Name[] = ["plain", "vmprof", "vmprof+l", "datadog", "datadog+l"];
 interface Result { rps: number; p99: number; labelled?: number }
 
 function command(name: Name, out: string): { cmd: string[]; env: NodeJS.ProcessEnv } {
-  const env: NodeJS.ProcessEnv = { ...process.env, BENCH_DD_FROM: fileURLToPath(import.meta.url) };
+  const env: NodeJS.ProcessEnv = { ...process.env, LABELS_DD_FROM: fileURLToPath(import.meta.url) };
   switch (name) {
     case "plain":
-      return { cmd: [NODE, server], env: { ...env, BENCH_LABELS: "none" } };
+      return { cmd: [NODE, server, UNIT], env: { ...env, LABELS_MODE: "none" } };
     case "vmprof":
     case "vmprof+l":
-      return { cmd: [process.execPath, recorder, "--period", "0.001", "-o", out, "--", NODE, server], env: { ...env, BENCH_LABELS: name === "vmprof" ? "none" : "vmprof" } };
+      return { cmd: [process.execPath, recorder, "--period", "0.001", "-o", out, "--", NODE, server, UNIT], env: { ...env, LABELS_MODE: name === "vmprof" ? "none" : "vmprof" } };
     case "datadog":
     case "datadog+l":
-      return { cmd: [NODE, server], env: { ...env, BENCH_LABELS: name === "datadog" ? "dd-none" : "datadog" } };
+      return { cmd: [NODE, server, UNIT], env: { ...env, LABELS_MODE: name === "datadog" ? "dd-none" : "datadog" } };
   }
 }
 
