@@ -16,6 +16,7 @@ import {
   labelKeys,
   memorySink,
   selectSamples,
+  threadTable,
   writeProfiles,
   type Profile,
 } from "../src/index.js";
@@ -123,6 +124,16 @@ test("aggregateGroups: each group's aggregate is aggregate() over its samples al
   // The selection still applies, and a group id out of range is refused.
   assert.equal(aggregateGroups(p, group, 3, { weight: "cpu", selection: { from: 2500 } })[1].samples, 2);
   assert.throws(() => aggregateGroups(p, group, 2), /sample 1 is in group 2, not in 0\.\.1/);
+});
+
+test("threadTable counts a thread's samples that carry the selection's labels", () => {
+  const p = profile([[["route", "/a"]], [["route", "/b"]]], [1, 2, 0, 2, 1, 2]);
+  const [a] = threadTable(p, { labels: [["route", "/a"]] });
+  // Samples 1 and 5 (times 1000 and 5000 µs, each 1000 µs of wall time).
+  assert.deepEqual([a.samples, a.cpuUs, a.startUs, a.endUs, a.durationUs], [2, 2000, 0, 5000, 5000]);
+  const [none] = threadTable(p, { labels: [["route", "/c"]] });
+  assert.deepEqual([none.samples, none.durationUs], [0, 0]);
+  assert.equal(threadTable(p)[0].samples, 6);
 });
 
 test("merging renumbers label sets and keeps each sample's", () => {
