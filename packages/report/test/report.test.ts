@@ -48,6 +48,7 @@ const GOLDENS: string[][] = [
   ["--function", "tokenize", "--json"],
   ["--threads"],
   ["--threads", "--json", "--pid", "100"],
+  ["--label", "route=/a", "--label", "tenant=t1", "--flat", fixture("labels.prof")],
 ];
 
 const goldenName = (args: string[]) =>
