@@ -59,10 +59,16 @@ test("--label applies in every view that selects: flat, tree, function, threads,
   assert.deepEqual(threads.threads.map((t) => [t.pid, t.samples]), [[200, 0], [201, 25]]);
   // The summary's duration and threads are those of the labelled samples: batch.js's 25 ms.
   assert.equal(threads.summary.durationSeconds, 0.025);
-  // --diff: the label selects in this profile (app.prof's samples all carry build=42, the profile label).
-  const diff = json<{ samples: number; base: { samples: number } }>(["--diff", APP, "--label", "build=42", APP]);
-  assert.equal(diff.samples, 1127);
-  assert.equal(json<{ samples: number }>(["--diff", APP, "--label", "build=41", APP]).samples, 0);
+  // --diff: the label selects in both profiles (labels name the work; --pid and --tid name processes of
+  // the new one only). app.prof's samples all carry build=42, its profile label.
+  type Diff = { samples: number; base: { samples: number }; functions: { name: string; deltaTotal: number }[] };
+  const diff = json<Diff>(["--diff", APP, "--label", "build=42", APP]);
+  assert.deepEqual([diff.samples, diff.base.samples], [1127, 1127]);
+  const none = json<Diff>(["--diff", APP, "--label", "build=41", APP]);
+  assert.deepEqual([none.samples, none.base.samples], [0, 0]);
+  const a = json<Diff>(["--diff", LABELS, "--label", "route=/a", LABELS]);
+  assert.deepEqual([a.samples, a.base.samples], [85, 85]);
+  assert.ok(a.functions.every((f) => f.deltaTotal === 0) && !a.functions.some((f) => f.name === "page"));
 });
 
 test("a label no sample has: an empty selection, exit 0, as an empty time range", () => {
