@@ -11,7 +11,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { before, test } from "node:test";
-import { expectUsageErrors, fixture, root, run } from "./helpers.js";
+import { BIN, expectUsageErrors, fixture, root, run } from "./helpers.js";
 import type { FlatView, FunctionView, LinesView, ThreadsView, TopView, TreeView } from "../src/views.js";
 
 const LABELS = fixture("labels.prof");
@@ -156,6 +156,18 @@ test("--by-label in text: a section per value with its share, the same rows as -
   const plain = run(["--limit", "5", APP]).stdout.split("\n");
   assert.equal(app[1], "build=42: 100.0% of CPU time, 1127 samples");
   assert.deepEqual(app.slice(2, 8), plain.slice(1, 7));
+});
+
+test("oclif and the fast path read --label and --by-label alike", () => {
+  const args = ["--flat", "--by-label", "route", "--label", "env=prod", "--limit", "1", LABELS];
+  const viaOclif = spawnSync(process.execPath, ["--input-type=module", "-e", `import { execute } from "@oclif/core"; await execute({ dir: ${JSON.stringify(BIN)}, args: ${JSON.stringify(args)} });`], {
+    cwd: root,
+    encoding: "utf8",
+    input: "",
+  });
+  assert.equal(viaOclif.status, 0, viaOclif.stderr);
+  assert.equal(viaOclif.stdout, run(args).stdout);
+  assert.match(viaOclif.stdout, /^\(no route\): 6\.1% of CPU time, 10 samples$/m);
 });
 
 test("--live takes --label and --by-label, and prints what the ordinary report prints", () => {
