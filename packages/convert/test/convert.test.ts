@@ -400,6 +400,7 @@ test("bad input and impossible outputs: one line naming the file, exit 2, and no
     [["-o", at("x.json"), APP], /cannot tell the output format from the name "x\.json"/],
     [[APP], /no output format: say --to/],
     [["-o", out, "--focus", "(", APP], /--focus: "\(" is not a valid regular expression/],
+    [["-o", out, "--label", "route", APP], /--label: expected key=value, got "route"/],
     [["--to", "vmprof", "-o", at("kept.prof"), "--tid", "100", APP], /--to vmprof writes the whole profile/],
   ];
   for (const [args, message] of cases) {
