@@ -2,12 +2,13 @@
  * The upload client, as a library call (vmprof-upload and vmprof-record --upload are shells over it):
  * send a profile to vmprof-server's API (the
  * bytes as they are, in any format the server imports) or to Pyroscope's ingest API (converted to
- * pprof, with the name, labels, time range, spy name and sample rate Pyroscope expects). Connection
- * errors and 5xx answers are retried with exponential backoff; 4xx answers are final.
+ * pprof, with the name, labels, time range, spy name and sample rate Pyroscope expects; one series
+ * per distinct label set of the samples). Connection errors and 5xx answers are retried with
+ * exponential backoff; 4xx answers are final.
  */
 import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
-import { defaultWeight, metaValue } from "@vmprof/format";
+import { defaultWeight, effectiveLabelSets, metaValue, parseLabel, type Profile } from "@vmprof/format";
 import type { Readable } from "node:stream";
 import { ConvertError, readAnyProfile, toPprof } from "vmprof-convert";
 
@@ -57,10 +58,22 @@ export interface UploadOptions {
 
 /** What the server answered. */
 export interface UploadResult {
-  /** The profile's page (vmprof server), or the ingest URL used (Pyroscope). */
+  /** The profile's page (vmprof server), or the first ingest URL used (Pyroscope). */
   url: string;
   id?: string;
   status: number;
+  /** Pyroscope: the series sent, one per distinct label set of the samples, in the order sent. */
+  series?: PyroscopeSeries[];
+}
+
+/** One /ingest request: the samples that carry one label set. */
+export interface PyroscopeSeries {
+  /** The ingest URL used (its name parameter is the series' name{labels}). */
+  url: string;
+  /** The series' labels: the --label flags under the samples' own labels (theirs win), sorted by key. */
+  labels: Record<string, string>;
+  /** Samples in the series. */
+  samples: number;
 }
 
 interface Answer {
@@ -182,11 +195,12 @@ export async function upload(o: UploadOptions): Promise<UploadResult> {
     return { url: j.url, id: j.id, status: a.status };
   }
 
-  // Pyroscope: pprof, name{labels}, from/until in seconds, spyName, sampleRate in Hz.
+  // Pyroscope: pprof, name{labels}, from/until in seconds, spyName, sampleRate in Hz; one series
+  // (request) per distinct label set of the samples, all named and checked before the first is sent.
   for (const [k, v] of Object.entries(labels)) {
     if (/[{},=]/.test(k + v)) throw new UploadUsageError(`--label ${k}=${v}: Pyroscope labels cannot contain { } , or =`);
   }
-  const pprof = toPprof(p, { weight: defaultWeight(p) });
+  const { ids, series } = pyroscopeSeries(p, labels, o.source ?? (typeof o.input === "string" ? o.input : "<stdin>"));
   const start = Number(metaValue(p, "start_time") ?? 0);
   let end = Number(metaValue(p, "end_time") ?? 0);
   if (!(end > start)) {
@@ -197,19 +211,53 @@ export async function upload(o: UploadOptions): Promise<UploadResult> {
   const from = start > 0 ? Math.floor(start / 1e6) : Math.floor(Date.now() / 1000) - Math.ceil((end - start) / 1e6);
   const until = start > 0 ? Math.max(from + 1, Math.ceil(end / 1e6)) : Math.floor(Date.now() / 1000);
   const periodUs = Number(metaValue(p, "period_us") ?? 0);
-  const name = `${o.name ?? "vmprof-node.cpu"}{${Object.entries(labels)
-    .map(([k, v]) => `${k}=${v}`)
-    .join(",")}}`;
-  const url = endpoint(root, "ingest");
-  url.searchParams.set("name", name);
-  url.searchParams.set("from", String(from));
-  url.searchParams.set("until", String(until));
-  url.searchParams.set("format", "pprof");
-  url.searchParams.set("spyName", "vmprof-node");
-  if (periodUs > 0) url.searchParams.set("sampleRate", String(Math.round(1e6 / periodUs)));
-  const a = await sendWithRetries(url, headers, pprof, o);
-  if (a.status >= 300) throw new UploadError(`${url.origin} refused the profile (${a.status}): ${messageOf(a)}`, a.status);
-  return { url: url.href, status: a.status };
+  const sent: PyroscopeSeries[] = [];
+  let status = 0;
+  for (const s of series) {
+    const name = `${o.name ?? "vmprof-node.cpu"}{${Object.entries(s.labels)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(",")}}`;
+    const url = endpoint(root, "ingest");
+    url.searchParams.set("name", name);
+    url.searchParams.set("from", String(from));
+    url.searchParams.set("until", String(until));
+    url.searchParams.set("format", "pprof");
+    url.searchParams.set("spyName", "vmprof-node");
+    if (periodUs > 0) url.searchParams.set("sampleRate", String(Math.round(1e6 / periodUs)));
+    const keep = new Uint8Array(ids.length);
+    for (let i = 0; i < ids.length; i++) keep[i] = ids[i] === s.set ? 1 : 0;
+    const pprof = toPprof(p, { weight: defaultWeight(p), samples: keep });
+    const a = await sendWithRetries(url, headers, pprof, o);
+    if (a.status >= 300) {
+      const which = series.length > 1 ? `series ${name} (${sent.length} of ${series.length} sent before it)` : "the profile";
+      throw new UploadError(`${url.origin} refused ${which} (${a.status}): ${messageOf(a)}`, a.status);
+    }
+    status = a.status;
+    sent.push({ url: url.href, labels: s.labels, samples: s.samples });
+  }
+  return { url: sent[0].url, status, series: sent };
+}
+
+/**
+ * The Pyroscope series of `p`: one per distinct label set of its samples (format's
+ * effectiveLabelSets; `ids` gives each sample's `set`), labelled with `flags` under the set's own
+ * pairs, sorted by key; a profile without samples is one empty series. Throws UploadUsageError for
+ * a label Pyroscope cannot carry.
+ */
+function pyroscopeSeries(p: Profile, flags: Record<string, string>, source: string): { ids: Uint32Array; series: { set: number; labels: Record<string, string>; samples: number }[] } {
+  const { sets, ids } = effectiveLabelSets(p);
+  const count = new Array<number>(sets.length).fill(0);
+  for (let i = 0; i < ids.length; i++) count[ids[i]]++;
+  const used = sets.map((_, set) => set).filter((set) => count[set] > 0 || (p.samples.count === 0 && set === 0));
+  const series = used.map((set) => {
+    for (const [k, v] of sets[set]) {
+      if (/[{},=]/.test(k + v)) throw new UploadUsageError(`${source}: label ${k}=${v}: Pyroscope labels cannot contain { } , or =`);
+    }
+    const merged = new Map(Object.entries(flags));
+    for (const [k, v] of sets[set]) merged.set(k, v);
+    return { set, labels: Object.fromEntries([...merged].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))), samples: count[set] };
+  });
+  return { ids, series };
 }
 
 /**
@@ -219,9 +267,9 @@ export async function upload(o: UploadOptions): Promise<UploadResult> {
 export function parseLabels(values: readonly string[] = []): Record<string, string> {
   const labels: Record<string, string> = {};
   for (const l of values) {
-    const eq = l.indexOf("=");
-    if (eq <= 0) throw new UploadUsageError(`--label: expected key=value, got "${l}"`);
-    labels[l.slice(0, eq)] = l.slice(eq + 1);
+    const pair = parseLabel(l);
+    if (!pair) throw new UploadUsageError(`--label: expected key=value, got "${l}"`);
+    labels[pair[0]] = pair[1];
   }
   return labels;
 }

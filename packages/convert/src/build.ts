@@ -83,15 +83,21 @@ export class ModelBuilder {
     return s;
   }
 
+  /** The id of the label set of `pairs` (key=value, any order, keys distinct and not empty); 0 for none. */
+  labelSet(pairs: Iterable<readonly [string, string]>): number {
+    return this.w.labelSet(pairs);
+  }
+
   /**
    * Adds a sample. `time` is µs since the origin; a time before the thread's previous sample is
-   * moved up to it (sources such as .cpuprofile can step back). Weights are µs.
+   * moved up to it (sources such as .cpuprofile can step back). Weights are µs. `labels`: a label
+   * set id from labelSet (0: none).
    */
-  sample(thread: number, time: number, wall: number, cpu: number, state: number, stack: number): void {
+  sample(thread: number, time: number, wall: number, cpu: number, state: number, stack: number, labels = 0): void {
     const last = this.lastTime.get(thread) ?? 0;
     const t = Math.max(Math.round(time), last);
     this.lastTime.set(thread, t);
-    this.w.sample(thread, t, Math.max(0, wall), Math.max(0, cpu), state, stack);
+    this.w.sample(thread, t, Math.max(0, wall), Math.max(0, cpu), state, stack, labels);
   }
 
   /** Ends the profile and returns the model. */

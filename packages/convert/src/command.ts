@@ -2,6 +2,7 @@
 import { Args, Command, Flags } from "@oclif/core";
 import type { PathFilter, Selection, Weight } from "@vmprof/format";
 import { OUTPUT_FORMATS, convert, readInputs, type OutputFormat } from "./convert.js";
+import type { SpeedscopeOrder } from "./export/speedscope.js";
 import { ConvertError } from "./errors.js";
 import { SELECTION_FLAGS, parseSelectionFlags, type SelectionFlagValues } from "./flags.js";
 import { oclifFlags } from "./oclif-flags.js";
@@ -34,6 +35,11 @@ export default class ConvertCommand extends Command {
       helpValue: "BASE",
     }),
     lines: Flags.boolean({ summary: 'Collapsed stacks: write each frame as "NAME FILE:LINE", the line it was executing (other formats carry lines already).' }),
+    order: Flags.string({
+      summary:
+        "speedscope: samples in time order (time), or one per distinct stack with their summed weight (merged: every view but Time Order is the same, and the file grows with stacks, not samples). Default auto: merged only when time order would exceed 256 MiB, past what speedscope's viewer opens.",
+      options: ["auto", "time", "merged"],
+    }),
     port: Flags.integer({ summary: "--open: port to serve on [default: any free port].", min: 0, max: 65535, dependsOn: ["open"] }),
     ...oclifFlags(SELECTION_FLAGS),
   };
@@ -58,6 +64,7 @@ export default class ConvertCommand extends Command {
         selection,
         filter,
         lines: flags.lines,
+        order: flags.order as SpeedscopeOrder | undefined,
         diff: flags.diff,
         sources,
         stdout: process.stdout,

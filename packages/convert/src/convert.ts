@@ -11,7 +11,7 @@ import { ConvertError } from "./errors.js";
 import { toCollapsed } from "./export/collapsed.js";
 import { toCpuprofile } from "./export/cpuprofile.js";
 import { toPprof } from "./export/pprof.js";
-import { toSpeedscope } from "./export/speedscope.js";
+import { toSpeedscope, type SpeedscopeOrder } from "./export/speedscope.js";
 import { toSvg } from "./export/svg.js";
 import { readAnyProfile, type InputFormat, type SourceOptions } from "./read.js";
 import type { ExportOptions } from "./select.js";
@@ -50,6 +50,8 @@ export interface AnyExportOptions extends ExportOptions {
   lines?: boolean;
   /** SVG only: the differential flame graph against this base profile (SvgOptions.base). */
   base?: Profile;
+  /** speedscope only: time order, merged by stack, or time order unless too big (SpeedscopeOptions.order). */
+  order?: SpeedscopeOrder;
 }
 
 /** The chunks of `p` in format `to`. Throws ConvertError for a selection the format cannot carry. */
@@ -70,6 +72,7 @@ function* guarded(make: () => Iterable<string | Uint8Array>): Generator<string |
 function chunksOf(p: Profile, to: OutputFormat, o: AnyExportOptions): Iterable<string | Uint8Array> {
   if (o.lines && to !== "collapsed") throw new ConvertError(`--lines is for --to collapsed; ${to} carries lines already`);
   if (o.base && to !== "svg") throw new ConvertError(`--diff draws a differential flame graph: it needs --to svg, not ${to}`);
+  if (o.order && to !== "speedscope") throw new ConvertError(`--order is for --to speedscope; ${to} has no sample order to choose`);
   switch (to) {
     case "speedscope":
       return toSpeedscope(p, o);
@@ -107,6 +110,8 @@ export interface ConvertOptions {
   filter?: PathFilter;
   /** Collapsed stacks only: each frame with the line it was executing. */
   lines?: boolean;
+  /** speedscope only: --order. */
+  order?: SpeedscopeOrder;
   /**
    * --diff BASE: a path (not stdin) to a profile in any format readAnyProfile reads; the output is the
    * differential flame graph of the input against it (SVG only; the output format defaults to svg).
@@ -173,6 +178,7 @@ export async function convert(o: ConvertOptions): Promise<ConvertResult> {
     selection: o.selection,
     filter: o.filter,
     lines: o.lines,
+    order: o.order,
     base,
     onProgress: (f) => progress.update(f),
     onNote: (m) => o.stderr.write(`vmprof-convert: ${m}\n`),

@@ -6,7 +6,7 @@
  */
 import { statSync } from "node:fs";
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import type { PathFilter, Selection, Weight } from "@vmprof/format";
+import { parseLabel, type PathFilter, type Selection, type Weight } from "@vmprof/format";
 import { ConvertError } from "./errors.js";
 import type { SourceOptions } from "./read.js";
 
@@ -91,6 +91,12 @@ export const SELECTION_FLAGS: Record<string, FlagSpec> = {
   thread: { type: "string", summary: 'Only threads with this name, e.g. "main" or "worker 1" (repeatable).', multiple: true },
   start: { type: "string", summary: "Only samples from this many seconds after the start.", helpValue: "SECONDS" },
   end: { type: "string", summary: "Only samples before this many seconds after the start.", helpValue: "SECONDS" },
+  label: {
+    type: "string",
+    summary: "Only samples carrying this label: their own (withLabels), their process's or the profile's (repeatable: all must match).",
+    multiple: true,
+    helpValue: "KEY=VALUE",
+  },
   focus: { type: "string", summary: "Only samples through a function matching this regular expression.", helpValue: "REGEX" },
   ignore: { type: "string", summary: "Drop samples through a function matching this regular expression.", helpValue: "REGEX" },
   hide: { type: "string", summary: "Remove matching frames, giving their time to their callers.", helpValue: "REGEX" },
@@ -113,6 +119,7 @@ export interface SelectionFlagValues {
   thread?: string[];
   start?: string;
   end?: string;
+  label?: string[];
   focus?: string;
   ignore?: string;
   hide?: string;
@@ -147,6 +154,13 @@ function seconds(flag: string, v: string | undefined): number | undefined {
   return x;
 }
 
+/** One --label value as a pair; ConvertError for one without "=" or with an empty key. */
+function labelFlag(text: string): [string, string] {
+  const pair = parseLabel(text);
+  if (!pair) throw new ConvertError(`--label: expected key=value, got "${text}"`);
+  return pair;
+}
+
 /**
  * Turns selection flag values into options. `names` are the flag names the user typed for the time
  * range (an alias such as vmprof-report's --from/--to), so messages name them. Throws ConvertError.
@@ -164,6 +178,7 @@ export function parseSelectionFlags(v: SelectionFlagValues, names: { start: stri
       threadNames: v.thread,
       from: from !== undefined ? from * 1e6 : undefined,
       to: to !== undefined ? to * 1e6 : undefined,
+      labels: v.label?.map(labelFlag),
     },
     filter: { focus: pattern("focus", v.focus), ignore: pattern("ignore", v.ignore), hide: pattern("hide", v.hide), hideInternals: v.internals === false },
     sources: sourceOptions(v),

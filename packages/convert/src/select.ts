@@ -23,6 +23,8 @@ export interface ExportOptions {
   selection?: Selection;
   /** Focus, ignore, hide, and hiding Node's internals. */
   filter?: PathFilter;
+  /** Only the samples marked 1 here (index: sample index), on top of the selection: one series of several. */
+  samples?: Uint8Array;
   /** Called now and then with the fraction (0..1) of the work done. */
   onProgress?: (fraction: number) => void;
 }
@@ -45,6 +47,7 @@ export interface Selected {
 export function select(p: Profile, o: ExportOptions = {}): Selected {
   const weight = o.weight ?? defaultWeight(p);
   const keep = selectSamples(p, o.selection, o.filter);
+  if (o.samples) for (let i = 0; i < keep.length; i++) keep[i] &= o.samples[i];
   const hidden = hiddenFunctions(p, o.filter);
   const used = new Uint8Array(p.threads.length + 1);
   for (let i = 0; i < keep.length; i++) if (keep[i] === 1) used[p.samples.thread[i]] = 1;

@@ -400,6 +400,7 @@ test("bad input and impossible outputs: one line naming the file, exit 2, and no
     [["-o", at("x.json"), APP], /cannot tell the output format from the name "x\.json"/],
     [[APP], /no output format: say --to/],
     [["-o", out, "--focus", "(", APP], /--focus: "\(" is not a valid regular expression/],
+    [["-o", out, "--label", "route", APP], /--label: expected key=value, got "route"/],
     [["--to", "vmprof", "-o", at("kept.prof"), "--tid", "100", APP], /--to vmprof writes the whole profile/],
   ];
   for (const [args, message] of cases) {
@@ -510,3 +511,55 @@ test("-o naming a FIFO or a device writes into it: the node is never replaced by
 function spawnSyncStatus(cmd: string, args: string[]): number | null {
   return spawnSync(cmd, args).status;
 }
+
+test("--order merged: one speedscope sample per distinct stack, the same totals; auto merges only past its limit and says so; --order is for speedscope only", async () => {
+  const timeOrder = JSON.parse(convert(["--to", "speedscope", APP]).stdout);
+  const r = convert(["--to", "speedscope", "--order", "merged", APP]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stderr, "");
+  const merged = JSON.parse(r.stdout);
+  // The same frames and threads; per thread, each distinct path once, its weight the sum of its samples.
+  assert.deepEqual(merged.shared, timeOrder.shared);
+  assert.deepEqual(merged.profiles.map((p: { name: string }) => p.name), timeOrder.profiles.map((p: { name: string }) => p.name));
+  const sums = (prof: { samples: number[][]; weights: number[] }) => {
+    const m = new Map<string, number>();
+    prof.samples.forEach((s, i) => m.set(s.join(","), (m.get(s.join(",")) ?? 0) + prof.weights[i]));
+    return m;
+  };
+  for (let k = 0; k < merged.profiles.length; k++) {
+    const a = sums(timeOrder.profiles[k]);
+    const b = sums(merged.profiles[k]);
+    assert.deepEqual([...b].sort(), [...a].sort());
+    assert.equal(merged.profiles[k].samples.length, a.size, "one sample per distinct path");
+    assert.equal(merged.profiles[k].endValue, timeOrder.profiles[k].endValue);
+  }
+  assert.ok(merged.profiles[0].samples.length < timeOrder.profiles[0].samples.length);
+  // Through speedscope's own importer and ours, the function totals are unchanged.
+  const back = (json: string) => {
+    const f = at(`order-${json.length}.speedscope.json`);
+    fs.writeFileSync(f, json);
+    const out = at(`order-${json.length}.prof`);
+    assert.equal(convert(["-o", out, f]).status, 0);
+    return JSON.parse(node(REPORT, ["--flat", "--json", "--weight", "wall", out]).stdout).functions.map((x: { name: string; selfPercent: number }) => `${x.name} ${x.selfPercent.toFixed(6)}`).sort();
+  };
+  assert.deepEqual(back(r.stdout), back(JSON.stringify(timeOrder)));
+  // auto: the same output as merged once time order would pass the limit, with one note.
+  const { toSpeedscope } = await import("../src/export/speedscope.js");
+  const p = readProfileSync(APP);
+  const notes: string[] = [];
+  const small = [...toSpeedscope(p, { timeOrderLimit: 1000, onNote: (m) => notes.push(m) })].map((c) => (typeof c === "string" ? c : Buffer.from(c).toString())).join("");
+  assert.deepEqual(JSON.parse(small), merged);
+  assert.equal(notes.length, 1);
+  assert.match(notes[0], /^the samples in time order would take [\d.]+ MiB, more than speedscope's viewer opens: they are merged by stack instead \(every view but Time Order is the same; --order time keeps time order\)$/);
+  const big = [...toSpeedscope(p, { onNote: (m) => notes.push(m) })].map((c) => (typeof c === "string" ? c : Buffer.from(c).toString())).join("");
+  assert.deepEqual(JSON.parse(big), timeOrder);
+  assert.equal(notes.length, 1);
+  // Bad use: one line, exit 2, nothing written.
+  const bad = convert(["--to", "pprof", "--order", "merged", "-o", at("order.pb.gz"), APP]);
+  assert.equal(bad.status, 2);
+  assert.equal(bad.stderr, "vmprof-convert: --order is for --to speedscope; pprof has no sample order to choose\n");
+  assert.ok(!fs.existsSync(at("order.pb.gz")));
+  const unknown = convert(["--to", "speedscope", "--order", "random", APP]);
+  assert.equal(unknown.status, 2);
+  assert.match(unknown.stderr, /order/);
+});

@@ -101,6 +101,70 @@ export function aggregate(p: Profile, opts: { weight?: Weight; selection?: Selec
 }
 
 /**
+ * The selected samples split into groups, in one pass whatever the number of groups: `group[i]`
+ * (index: sample index) is sample i's group, 0 .. `groups` - 1, and element g of the result is the
+ * aggregate of the selected samples of group g, equal to `aggregate` over them alone (entries in the
+ * same order). The aggregates share one SamplePaths. Throws SelectionError as aggregate does.
+ */
+export function aggregateGroups(
+  p: Profile,
+  group: ArrayLike<number>,
+  groups: number,
+  opts: { weight?: Weight; selection?: Selection; filter?: PathFilter } = {},
+): Aggregate[] {
+  const weight = opts.weight ?? "samples";
+  const keep = selectSamples(p, opts.selection, opts.filter);
+  const s = p.samples;
+  const col = weightColumn(p, weight);
+  const sums = Array.from({ length: groups }, () => ({ samples: 0, total: 0, byKey: new Map<number, [number, number]>() }));
+  for (let i = 0; i < s.count; i++) {
+    if (keep[i] === 0) continue;
+    const g = sums[group[i]];
+    if (g === undefined) throw new RangeError(`aggregateGroups: sample ${i} is in group ${group[i]}, not in 0..${groups - 1}`);
+    const w = col === null ? 1 : col[i];
+    g.samples++;
+    g.total += w;
+    const key = pathKey(s.stack[i], s.state[i]);
+    const o = g.byKey.get(key);
+    if (o) {
+      o[0] += w;
+      o[1]++;
+    } else g.byKey.set(key, [w, 1]);
+  }
+  const paths = new SamplePaths(p, hiddenFunctions(p, opts.filter));
+  return sums.map((g) => fromSums(weight, g.samples, g.total, paths, g.byKey));
+}
+
+/**
+ * An Aggregate from weight and sample count by pathKey, its entries in aggregate's order: JS samples
+ * with frames by stack, then the others by key.
+ */
+function fromSums(weight: Weight, samples: number, total: number, paths: SamplePaths, sums: Map<number, [number, number]>): Aggregate {
+  const keys = [...sums.keys()];
+  const js = keys.filter((k) => pathKeyState(k) === VmState.JS && pathKeyStack(k) !== 0).sort((a, b) => a - b);
+  const other = keys.filter((k) => pathKeyState(k) !== VmState.JS || pathKeyStack(k) === 0).sort((a, b) => a - b);
+  const order = js.concat(other);
+  const out: Aggregate = {
+    weight,
+    samples,
+    total,
+    paths,
+    stacks: new Uint32Array(order.length),
+    states: new Uint8Array(order.length),
+    weights: new Float64Array(order.length),
+    counts: new Float64Array(order.length),
+  };
+  order.forEach((key, k) => {
+    const [w, c] = sums.get(key)!;
+    out.stacks[k] = pathKeyStack(key);
+    out.states[k] = pathKeyState(key);
+    out.weights[k] = w;
+    out.counts[k] = c;
+  });
+  return out;
+}
+
+/**
  * Calls `fn` for each aggregate entry of non-zero weight or count with its path (SamplePaths: root
  * first, state leaf, hidden functions removed, so it may be empty), its weight and its sample count,
  * and the path's tiers and frame ids (SamplePath). The arrays are shared: copy them to keep them.
@@ -168,28 +232,6 @@ export class RunningAggregate {
     }
     const hidden = hiddenFunctions(p, this.opts.filter);
     this.paths = this.paths ? this.paths.grown(p, hidden) : new SamplePaths(p, hidden);
-    // Entries in aggregate's order: JS samples with frames by stack, then the others by key.
-    const keys = [...this.sums.keys()];
-    const js = keys.filter((k) => pathKeyState(k) === VmState.JS && pathKeyStack(k) !== 0).sort((a, b) => a - b);
-    const other = keys.filter((k) => pathKeyState(k) !== VmState.JS || pathKeyStack(k) === 0).sort((a, b) => a - b);
-    const order = js.concat(other);
-    const out: Aggregate = {
-      weight,
-      samples: this.samples,
-      total: this.total,
-      paths: this.paths,
-      stacks: new Uint32Array(order.length),
-      states: new Uint8Array(order.length),
-      weights: new Float64Array(order.length),
-      counts: new Float64Array(order.length),
-    };
-    order.forEach((key, k) => {
-      const [w, c] = this.sums.get(key)!;
-      out.stacks[k] = pathKeyStack(key);
-      out.states[k] = pathKeyState(key);
-      out.weights[k] = w;
-      out.counts[k] = c;
-    });
-    return out;
+    return fromSums(weight, this.samples, this.total, this.paths, this.sums);
   }
 }

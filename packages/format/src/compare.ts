@@ -41,11 +41,11 @@ export function matchKey(p: Profile, id: number): string {
 }
 
 /**
- * The base's selection in a comparison: its time range only. Process and thread ids name the new
- * profile's processes, which the base does not have.
+ * The base's selection in a comparison: its time range and labels. Process and thread ids name the
+ * new profile's processes, which the base does not have; labels name the work (route=/a), in both.
  */
 export function baseSelection(sel: Selection | undefined): Selection {
-  return { from: sel?.from, to: sel?.to };
+  return { from: sel?.from, to: sel?.to, labels: sel?.labels };
 }
 
 const pct = (w: number, total: number) => (total > 0 ? (100 * w) / total : 0);

@@ -69,6 +69,51 @@ export class SampleLabels {
   }
 }
 
+/** Every sample's labels (SampleLabels) as one of the profile's few distinct sets. */
+export interface EffectiveLabelSets {
+  /** The distinct sets, canonical (sorted by key); `sets[0]` is the empty set, whether or not a sample has it. */
+  sets: LabelSet[];
+  /** Per sample (index: sample index), the index of its labels in `sets`. */
+  ids: Uint32Array;
+}
+
+/**
+ * Each sample's labels (its own set over its process's `label.*` metadata over the profile's) as an
+ * index into the distinct sets: what exporters that write labels per sample group by (pprof samples,
+ * Pyroscope series). Cost: one Map lookup per sample.
+ */
+export function effectiveLabelSets(p: Profile): EffectiveLabelSets {
+  const labels = new SampleLabels(p);
+  const sets: LabelSet[] = [[]];
+  const byText = new Map<string, number>([["[]", 0]]);
+  // A sample's labels depend on its own set and its process only: one id per (set, process) pair
+  // met, looked up in an array (-1: not met yet) unless there are very many pairs.
+  const pairs = (p.labelSets.length + 1) * (p.processes.length + 1);
+  const dense = pairs <= 1 << 20 ? new Int32Array(pairs).fill(-1) : null;
+  const sparse = new Map<number, number>();
+  const processOfThread = new Uint32Array(p.threads.length + 1);
+  for (const t of p.threads) processOfThread[t.id] = t.process;
+  const s = p.samples;
+  const ids = new Uint32Array(s.count);
+  for (let i = 0; i < s.count; i++) {
+    const pair = s.labels[i] * (p.processes.length + 1) + processOfThread[s.thread[i]];
+    let id: number | undefined = dense ? dense[pair] : sparse.get(pair);
+    if (id === undefined || id < 0) {
+      const set = canonicalLabels(labels.of(i));
+      const text = JSON.stringify(set);
+      id = byText.get(text);
+      if (id === undefined) {
+        byText.set(text, (id = sets.length));
+        sets.push(set);
+      }
+      if (dense) dense[pair] = id;
+      else sparse.set(pair, id);
+    }
+    ids[i] = id;
+  }
+  return { sets, ids };
+}
+
 /** Every key any sample of `p` carries (its own label sets and the `label.*` metadata), sorted. */
 export function labelKeys(p: Profile): string[] {
   const keys = new Set<string>();

@@ -5,6 +5,7 @@
 import { Tier } from "./constants.js";
 import { forEachPath, type Aggregate } from "./aggregate.js";
 import { functionIdLimit } from "./functions.js";
+import { SampleLabels } from "./labels.js";
 import { TIER_SLOTS, tierKey } from "./keys.js";
 import type { Profile } from "./model.js";
 import { inTimeRange, selectThreads, type Selection } from "./select.js";
@@ -200,7 +201,7 @@ export interface ThreadRow {
   /** OS thread id. */
   tid: number;
   name: string;
-  /** Selected samples of this thread (by process, thread and time; focus and ignore do not apply). */
+  /** Selected samples of this thread (by process, thread, time and labels; focus and ignore do not apply). */
   samples: number;
   /** CPU µs of those samples. */
   cpuUs: number;
@@ -221,10 +222,12 @@ export function threadTable(p: Profile, sel: Selection = {}): ThreadRow[] {
   const last = new Float64Array(n).fill(-Infinity);
   const count = new Float64Array(n);
   const cpu = new Float64Array(n);
+  const labels = sel.labels && sel.labels.length > 0 ? new SampleLabels(p) : null;
   for (let i = 0; i < s.count; i++) {
     const t = s.thread[i];
     const time = s.time[i];
     if (mask[t] === 0 || !inTimeRange(sel, time)) continue;
+    if (labels && !labels.matches(i, sel.labels!)) continue;
     count[t]++;
     cpu[t] += s.cpu[i];
     // Times are non-decreasing per thread: the first selected sample opens the thread's interval.

@@ -372,30 +372,14 @@ export class ProfileWriter {
     body.svarint(wall[0] - period);
     for (let i = 1; i < n; i++) body.svarint(wall[i] - (time[i] - time[i - 1]));
     for (let i = 0; i < n; i++) body.svarint(cpu[i] - wall[i]);
-    for (let i = 0; i < n; ) {
-      const s = state[i];
-      let j = i + 1;
-      while (j < n && state[j] === s) j++;
-      body.uvarint(s);
-      body.uvarint(j - i);
-      i = j;
-    }
+    writeRuns(body, state, n);
     let prev = 0;
     for (let i = 0; i < n; i++) {
       body.svarint(stack[i] - prev);
       prev = stack[i];
     }
     // Label sets as runs, only when a sample of the batch has one (1.1 readers ignore the column).
-    let labelled = false;
-    for (let i = 0; i < n && !labelled; i++) labelled = labels[i] !== 0;
-    for (let i = 0; labelled && i < n; ) {
-      const l = labels[i];
-      let j = i + 1;
-      while (j < n && labels[j] === l) j++;
-      body.uvarint(l);
-      body.uvarint(j - i);
-      i = j;
-    }
+    if (labels.subarray(0, n).some((l) => l !== 0)) writeRuns(body, labels, n);
     const p = this.begin();
     p.uvarint(thread);
     p.uvarint(n);
@@ -448,5 +432,17 @@ export class ProfileWriter {
 
   private checkId(id: number, count: number, what: string): void {
     if (!(Number.isInteger(id) && id >= 1 && id <= count)) throw new RangeError(`unknown ${what} id ${id}`);
+  }
+}
+
+/** Appends the first `n` values of `column` as (value, run length) pairs (SPEC.md: VM states, label sets). */
+function writeRuns(body: ByteWriter, column: Uint8Array | Uint32Array, n: number): void {
+  for (let i = 0; i < n; ) {
+    const v = column[i];
+    let j = i + 1;
+    while (j < n && column[j] === v) j++;
+    body.uvarint(v);
+    body.uvarint(j - i);
+    i = j;
   }
 }

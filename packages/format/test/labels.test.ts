@@ -9,10 +9,14 @@ import {
   ProfileWriter,
   SampleLabels,
   VmState,
+  aggregate,
+  aggregateGroups,
   decodeProfile,
+  effectiveLabelSets,
   labelKeys,
   memorySink,
   selectSamples,
+  threadTable,
   writeProfiles,
   type Profile,
 } from "../src/index.js";
@@ -73,6 +77,63 @@ test("selecting by labels: every pair must match, profile labels count", () => {
   assert.deepEqual(pick([["route", "/b"], ["tenant", "y"]]), [0, 0, 0, 0, 0]);
   assert.deepEqual(pick([["env", "prod"]]), [1, 1, 1, 1, 1]);
   assert.deepEqual(pick([]), [1, 1, 1, 1, 1]);
+});
+
+test("effective label sets: one id per distinct set of a sample's labels, the empty set first", () => {
+  const p = profile([[["route", "/a"]], [["env", "canary"], ["route", "/b"]], [["env", "prod"], ["route", "/a"]]], [1, 2, 0, 3, 1]);
+  const e = effectiveLabelSets(p);
+  // Set 1 under the profile's env=prod and set 3, which says env=prod itself, are one effective set.
+  assert.deepEqual(e.sets, [[], [["env", "prod"], ["route", "/a"]], [["env", "canary"], ["route", "/b"]], [["env", "prod"]]]);
+  assert.deepEqual([...e.ids], [1, 2, 3, 1, 1]);
+  const bare = effectiveLabelSets(profile([[["route", "/a"]]], [0, 1], ""));
+  assert.deepEqual(bare.sets, [[], [["route", "/a"]]]);
+  assert.deepEqual([...bare.ids], [0, 1]);
+});
+
+test("aggregateGroups: each group's aggregate is aggregate() over its samples alone", () => {
+  const sink = memorySink();
+  const w = new ProfileWriter(sink);
+  const P = w.addProcess({ pid: 5 });
+  const T = w.addThread({ process: P, tid: 5 });
+  const [a, b] = [w.addFunction({ name: "a" }), w.addFunction({ name: "b" })];
+  const sa = w.stack([w.frame(a)]);
+  const sab = w.stack([w.frame(a), w.frame(b)]);
+  const [x, y] = [w.labelSet([["g", "x"]]), w.labelSet([["g", "y"]])];
+  const rows: [number, number, number, number][] = [
+    [sa, VmState.JS, x, 10],
+    [sab, VmState.JS, y, 20],
+    [0, VmState.GC, x, 30],
+    [sab, VmState.JS, x, 40],
+    [sa, VmState.IDLE, 0, 50],
+    [sab, VmState.JS, y, 60],
+  ];
+  rows.forEach(([st, state, l, cpu], i) => w.sample(T, 1000 * (i + 1), 1000, cpu, state, st, l));
+  w.end();
+  const p = decodeProfile(sink.bytes(), "g.prof");
+  const group = Uint32Array.from(p.samples.labels);
+  const groups = aggregateGroups(p, group, 3, { weight: "cpu" });
+  const plain = (agg: ReturnType<typeof aggregate>) => ({ ...agg, paths: undefined });
+  const only = (labels: [string, string][]) => aggregate(p, { weight: "cpu", selection: { labels } });
+  assert.deepEqual(plain(groups[1]), plain(only([["g", "x"]])));
+  assert.deepEqual(plain(groups[2]), plain(only([["g", "y"]])));
+  assert.equal(groups[0].samples, 1);
+  assert.equal(groups[0].total, 50);
+  assert.deepEqual([groups[1].samples, groups[1].total, groups[2].total], [3, 80, 80]);
+  // Entries are in aggregate's order: JS stacks first, then the state leaves.
+  assert.deepEqual([...groups[1].states], [VmState.JS, VmState.JS, VmState.GC]);
+  // The selection still applies, and a group id out of range is refused.
+  assert.equal(aggregateGroups(p, group, 3, { weight: "cpu", selection: { from: 2500 } })[1].samples, 2);
+  assert.throws(() => aggregateGroups(p, group, 2), /sample 1 is in group 2, not in 0\.\.1/);
+});
+
+test("threadTable counts a thread's samples that carry the selection's labels", () => {
+  const p = profile([[["route", "/a"]], [["route", "/b"]]], [1, 2, 0, 2, 1, 2]);
+  const [a] = threadTable(p, { labels: [["route", "/a"]] });
+  // Samples 1 and 5 (times 1000 and 5000 µs, each 1000 µs of wall time).
+  assert.deepEqual([a.samples, a.cpuUs, a.startUs, a.endUs, a.durationUs], [2, 2000, 0, 5000, 5000]);
+  const [none] = threadTable(p, { labels: [["route", "/c"]] });
+  assert.deepEqual([none.samples, none.durationUs], [0, 0]);
+  assert.equal(threadTable(p)[0].samples, 6);
 });
 
 test("merging renumbers label sets and keeps each sample's", () => {

@@ -98,13 +98,25 @@ interface LabelState {
   /** What the slot held before each callback that is running (async hooks nest before/after). */
   saved: number[];
   warned: boolean;
+  /** The sampler's addon; undefined when it cannot load for this Node (labels then only reach currentLabels). */
+  native: addon.Addon | undefined;
 }
 let labelState: LabelState | undefined;
 
 function initLabels(): LabelState {
   if (labelState) return labelState;
-  const native = loadAddon();
-  const st: LabelState = { als: new AsyncLocalStorage<number>(), slot: native.labelSlot(), ids: new Map(), pairs: new Map(), saved: [], warned: false };
+  // A program labels its work whether or not it can be profiled: on a Node the sampler is not built
+  // for, withLabels still runs fn (one warning), and nothing is hooked.
+  let native: addon.Addon | undefined;
+  try {
+    native = loadAddon();
+  } catch (e) {
+    if (!(e instanceof AddonLoadError)) throw e;
+    process.emitWarning(`vmprof: labels are not recorded: ${e.message}`, "VmprofWarning");
+  }
+  const st: LabelState = { als: new AsyncLocalStorage<number>(), slot: native ? native.labelSlot() : new Uint32Array(1), ids: new Map(), pairs: new Map(), saved: [], warned: false, native };
+  labelState = st;
+  if (!native) return st;
   // Every callback (a promise reaction, a timer, an I/O completion) runs with its async context's
   // label set in the slot, and the slot gets back what it held when the callback ends.
   createHook({
@@ -116,7 +128,6 @@ function initLabels(): LabelState {
       st.slot[0] = st.saved.pop() ?? 0;
     },
   }).enable();
-  labelState = st;
   return st;
 }
 
@@ -126,7 +137,7 @@ function labelSetId(st: LabelState, pairs: [string, string][]): number {
   let id = st.ids.get(key);
   if (id !== undefined) return id;
   try {
-    id = loadAddon().internLabels(pairs);
+    id = st.native ? st.native.internLabels(pairs) : st.ids.size + 1;
   } catch (e) {
     if (!(e instanceof RangeError) || !/distinct label sets/.test(e.message)) throw e;
     if (!st.warned) process.emitWarning(`vmprof: ${e.message}; further new label sets are not recorded`, "VmprofWarning");

@@ -4,7 +4,7 @@
  * runs unprofiled when asked.
  */
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
@@ -50,4 +50,21 @@ test("a Node the sampler is not built for: exit 2 with the supported versions; -
   const u = record(["--allow-unprofiled", "-o", file, "--", node21, "-e", "console.log('ran')"]);
   assert.equal(u.status, 0, u.stderr.toString());
   assert.equal(u.stdout.toString(), "ran\n");
+});
+
+test("a Node the sampler is not built for: withLabels still runs the work, with one warning, and currentLabels still answers", () => {
+  execFileSync(process.execPath, [buildAbi, "--fetch-only", "21"], { stdio: "inherit" });
+  const api = path.resolve(path.dirname(buildAbi), "../dist/src/index.js");
+  const program = `
+    import { withLabels, currentLabels } from ${JSON.stringify(api)};
+    const a = withLabels({ route: "/a" }, () => currentLabels().route);
+    const b = await withLabels({ route: "/b" }, async () => { await new Promise((r) => setTimeout(r, 1)); return currentLabels().route; });
+    console.log(a, b, JSON.stringify(currentLabels()));
+  `;
+  const r = spawnSync(nodeBinary("21"), ["--input-type=module", "-e", program], { encoding: "utf8" });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, "/a /b {}\n");
+  const warnings = r.stderr.split("\n").filter((l) => /VmprofWarning/.test(l));
+  assert.equal(warnings.length, 1, r.stderr);
+  assert.match(warnings[0], /vmprof: labels are not recorded: the vmprof sampler is not built for Node v21/);
 });

@@ -30,6 +30,11 @@ export const FLAGS: Record<string, FlagSpec> = {
   },
   source: { type: "string", summary: "The source of each function matching this regular expression, with the share of each line in the margin.", helpValue: "REGEX", exclusive: others("source") },
   "by-line": { type: "boolean", summary: 'Lines are the unit of --top, --flat, --tree, --function and --diff: a row is "function file:line".' },
+  "by-label": {
+    type: "string",
+    summary: '--top and --flat: a section per value of label KEY, heaviest first, with its share of the total; rows are the functions of that value\'s samples, shares of the whole selection; samples without KEY go under "(no KEY)".',
+    helpValue: "KEY",
+  },
   ...SELECTION_FLAGS,
   from: { ...SELECTION_FLAGS.start, summary: "Same as --start (the name vmprof-report used first)." },
   to: { ...SELECTION_FLAGS.end, summary: "Same as --end (the name vmprof-report used first)." },
@@ -93,6 +98,9 @@ export function toOptions(f: FlagValues, args: (string | undefined)[], term: Ter
     throw new FlagError(`--min-percent: expected a number from 0 to 100, got "${f["min-percent"]}"`);
   const view = f.flat ? "flat" : f.tree ? "tree" : f.threads ? "threads" : f.lines ? "lines" : f.function !== undefined ? "function" : f.source !== undefined ? "source" : f.diff !== undefined ? "diff" : "top";
   if (f["by-line"] && ["lines", "source", "threads"].includes(view)) throw new FlagError(`--by-line applies to --top, --flat, --tree, --function and --diff, not --${view}`);
+  const byLabel = f["by-label"] as string | undefined;
+  if (byLabel !== undefined && view !== "top" && view !== "flat") throw new FlagError(`--by-label applies to --top and --flat, not --${view}`);
+  if (byLabel !== undefined && byLabel.trim() === "") throw new FlagError("--by-label: expected a label key");
   const given = args.filter((a): a is string => a !== undefined);
   if (given.length > 2 || (given.length === 2 && view !== "lines")) throw new FlagError(`unexpected argument "${given[given.length - 1]}" (one profile at a time; only --lines takes PATTERN FILE)`);
   const file = given.length === 2 ? given[1] : given[0];
@@ -115,6 +123,7 @@ export function toOptions(f: FlagValues, args: (string | undefined)[], term: Ter
     view,
     pattern,
     byLine: f["by-line"] === true,
+    ...(byLabel !== undefined ? { byLabel } : {}),
     base: f.diff as string | undefined,
     ...selected,
     limit: f.limit as number | undefined,

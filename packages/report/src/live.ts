@@ -206,12 +206,13 @@ class LiveView {
   /**
    * The view's text, or the reason it cannot be shown yet (a thread not in the profile so far).
    * Without a window the selection is aggregated incrementally (only the samples that arrived since
-   * the last redraw); a window moves its time range, so its samples are aggregated on each redraw.
+   * the last redraw); a window moves its time range, and --by-label splits the samples by value, so
+   * then they are aggregated on each redraw.
    */
   private render(p: Profile, o: ReportOptions): { text: string; view?: View } | { problem: string } {
     try {
       let aggregate;
-      if (this.live.window === undefined) {
+      if (this.live.window === undefined && o.byLabel === undefined) {
         const weight = o.weight ?? defaultWeight(p);
         if (this.running?.weight !== weight) this.running = { weight, agg: new RunningAggregate({ weight, selection: o.selection, filter: o.filter }) };
         aggregate = this.running.agg.update(p);

@@ -25,6 +25,8 @@ export interface ReportOptions {
   pattern?: string;
   /** --by-line: lines are the unit of top, flat, tree, function and diff. */
   byLine?: boolean;
+  /** --by-label KEY: top and flat split by the value of label KEY (ViewOptions.byLabel). */
+  byLabel?: string;
   /** Where --lines and --source read a file's text; default: from disk (relative to the profile's cwd), else the source maps' sourcesContent. */
   readSource?: SourceReader;
   /** Source maps: readAnyProfile's `sources` (--source-maps DIR, --no-source-maps). */
@@ -119,7 +121,7 @@ function compiledPattern(o: ReportOptions): RegExp | undefined {
  */
 export function buildView(p: Profile, o: ReportOptions, extra: { pattern?: RegExp; base?: Profile; readSource?: SourceReader; aggregate?: Aggregate } = {}): View {
   const limit = o.limit ?? (o.json ? undefined : DEFAULT_TEXT_LIMIT);
-  const common = { weight: o.weight, selection: o.selection ?? {}, filter: o.filter ?? {}, byLine: o.byLine, limit, aggregate: extra.aggregate };
+  const common = { weight: o.weight, selection: o.selection ?? {}, filter: o.filter ?? {}, byLine: o.byLine, byLabel: o.byLabel, limit, aggregate: extra.aggregate };
   const lines = { ...common, limit: o.limit ?? (o.json ? undefined : LINES_TEXT_LIMIT), readSource: extra.readSource };
   const pattern = extra.pattern;
   try {

@@ -6,6 +6,7 @@ import type {
   DiffView,
   FlatView,
   FunctionRef,
+  FunctionRow,
   FunctionView,
   LinesEntry,
   LinesView,
@@ -105,7 +106,7 @@ function summaryLines(out: Out, s: Summary, label = ""): void {
   const rate = s.rate > 0 ? `, ${s.rate.toFixed(0)}/s of ${s.rateBasis === "cpu" ? "CPU time" : "elapsed time"}` : "";
   const period = s.periodUs > 0 ? ` at ${s.periodUs} µs` : "";
   const mode = s.mode ? `, mode ${s.mode}${period}` : "";
-  const weight = (s.weight === "samples" ? "" : `, weighted by ${WEIGHT_WORDS[s.weight]}`) + (s.byLine ? ", by line" : "");
+  const weight = (s.weight === "samples" ? "" : `, weighted by ${WEIGHT_WORDS[s.weight]}`) + (s.byLine ? ", by line" : "") + (s.byLabel !== undefined ? `, by label ${s.byLabel}` : "");
   const of = s.samples !== s.profileSamples ? ` (of ${s.profileSamples})` : "";
   const reasons = Object.entries(s.droppedByReason ?? {}).map(([k, v]) => `${k.replace(/_/g, " ")} ${v}`);
   const why = reasons.length > 0 ? ` (${reasons.join(", ")})` : "";
@@ -117,18 +118,39 @@ function summaryLines(out: Out, s: Summary, label = ""): void {
 function top(out: Out, v: TopView): void {
   const cwd = out.o.cwd;
   out.line(["vmprof output:", "bold"]);
-  out.line([`% of ${WEIGHT_WORDS[v.summary.weight]}:  name:`, "bold"]);
   const nameWidth = Math.min(40, Math.max(0, ...v.functions.map((f) => [...f.name].length)));
-  for (const f of v.functions) {
+  byLabel(out, v, () => out.line([`% of ${WEIGHT_WORDS[v.summary.weight]}:  name:`, "bold"]), (f) => {
     out.line(
       [` ${fmtPct(f.totalPercent).padStart(6)}          `, heat(f.totalPercent)],
       [f.name.padEnd(nameWidth) + "    ", f.kind === "state" ? "cyan" : ""],
       [where(f, cwd), "dim"],
     );
-  }
-  omitted(out, v.omitted);
+  });
   out.line(["", ""]);
   summaryLines(out, v.summary);
+}
+
+/**
+ * The rows of --top or --flat under their column header, then the omitted line; with --by-label,
+ * one section per value: "KEY=VALUE: P% of <weight>, N samples" ("(no KEY)" for the samples without
+ * it), the header, its rows and its omitted line, sections apart by a blank line.
+ */
+function byLabel(out: Out, v: TopView | FlatView, header: () => void, row: (f: FunctionRow) => void): void {
+  if (!v.byLabel) {
+    header();
+    for (const f of v.functions) row(f);
+    omitted(out, v.omitted);
+    return;
+  }
+  const { key, groups } = v.byLabel;
+  groups.forEach((g, k) => {
+    if (k > 0) out.line(["", ""]);
+    const name = g.value === null ? `(no ${key})` : `${key}=${g.value}`;
+    out.line([`${name}: `, "bold"], [`${fmtPct(g.percent)} of ${WEIGHT_WORDS[v.summary.weight]}, ${g.samples} sample${g.samples === 1 ? "" : "s"}`, ""]);
+    header();
+    for (const f of v.functions) if (f.labelValue === g.value) row(f);
+    omitted(out, g.omitted);
+  });
 }
 
 function omitted(out: Out, n: number): void {
@@ -139,8 +161,8 @@ function flat(out: Out, v: FlatView): void {
   const cwd = out.o.cwd;
   const nameWidth = Math.min(40, Math.max(8, ...v.functions.map((f) => [...f.name].length)));
   const tierWidth = Math.max(5, ...v.functions.map((f) => tierText(f.tiers).length));
-  out.line([`${"self".padStart(7)}  ${"total".padStart(7)}  ${"samples".padStart(8)}  ${"function".padEnd(nameWidth)}  ${"tiers".padEnd(tierWidth)}  location`, "bold"]);
-  for (const f of v.functions) {
+  const header = () => out.line([`${"self".padStart(7)}  ${"total".padStart(7)}  ${"samples".padStart(8)}  ${"function".padEnd(nameWidth)}  ${"tiers".padEnd(tierWidth)}  location`, "bold"]);
+  byLabel(out, v, header, (f) => {
     out.line(
       [fmtPct(f.selfPercent).padStart(7), heat(f.selfPercent)],
       [`  ${fmtPct(f.totalPercent).padStart(7)}  ${String(f.selfSamples).padStart(8)}  `, ""],
@@ -148,8 +170,7 @@ function flat(out: Out, v: FlatView): void {
       [tierText(f.tiers).padEnd(tierWidth) + "  ", "green"],
       [where(f, cwd), "dim"],
     );
-  }
-  omitted(out, v.omitted);
+  });
   out.line(["", ""]);
   summaryLines(out, v.summary);
 }

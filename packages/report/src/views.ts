@@ -7,9 +7,11 @@
 import {
   Tier,
   aggregate,
+  aggregateGroups,
   baseSelection,
   callTree,
   defaultWeight,
+  effectiveLabelSets,
   findFunctions,
   functionInfo,
   functionKindName,
@@ -48,6 +50,11 @@ export interface ViewOptions {
    * unknown, one row: the function as defined). Ignored by --lines and --source.
    */
   byLine?: boolean;
+  /**
+   * --by-label KEY: --top and --flat split their rows by the value of label KEY (a sample's own, its
+   * process's or the profile's; see ByLabel). Ignored by the other views.
+   */
+  byLabel?: string;
   /**
    * The selected samples already aggregated under `weight`, `selection` and `filter` (a live view's
    * RunningAggregate); the view then does not aggregate the profile again. Its weight wins.
@@ -100,6 +107,30 @@ export interface Shares {
 export interface FunctionRow extends FunctionRef, Shares {
   /** JS functions only: how its time splits across tiers. */
   tiers?: Tiers;
+  /**
+   * --by-label KEY only: the value of KEY in this row's samples, null for the samples without KEY.
+   * The row's shares are then of those samples, as percentages of the whole selection.
+   */
+  labelValue?: string | null;
+}
+
+/** --by-label KEY: the selection split by the value of label KEY. */
+export interface ByLabel {
+  key: string;
+  /** One group per value, heaviest first (then by samples, then by value, the group without KEY last). */
+  groups: LabelGroup[];
+}
+
+/** The selected samples with one value of the --by-label key. */
+export interface LabelGroup {
+  /** The value; null for the samples that do not carry the key. */
+  value: string | null;
+  /** Share of the selected total (0-100), and the samples and weight behind it. */
+  percent: number;
+  samples: number;
+  weight: number;
+  /** Functions of this group left out by the limit (which applies per group). */
+  omitted: number;
 }
 
 /** The facts about the profile and the selection that every view prints. */
@@ -132,6 +163,8 @@ export interface Summary {
   truncated?: string;
   /** Present (true) when rows are lines (--by-line): their file and line are where the function ran. */
   byLine?: true;
+  /** Present when rows are split by a label's value (--by-label KEY): the key. */
+  byLabel?: string;
   /** The processes' threads the selection covers (by process, thread and time), in profile order. */
   threads: ThreadSummary[];
 }
@@ -162,21 +195,27 @@ export interface ThreadsView {
 export interface TopView {
   view: "top";
   summary: Summary;
-  /** Functions with samples left out by the limit. */
+  /** Functions with samples left out by the limit (with --by-label, summed over the groups). */
   omitted: number;
   /** The count of samples used (as summary.samples). */
   samples: number;
+  /** Highest first; with --by-label, group by group (in byLabel.groups' order), highest first in each. */
   functions: FunctionRow[];
+  /** Present with --by-label KEY. */
+  byLabel?: ByLabel;
 }
 
 /** --flat: self and total per function, highest self first. */
 export interface FlatView {
   view: "flat";
   summary: Summary;
-  /** Functions with samples left out by the limit. */
+  /** Functions with samples left out by the limit (with --by-label, summed over the groups). */
   omitted: number;
   samples: number;
+  /** Highest self first; with --by-label, group by group as in TopView. */
   functions: FunctionRow[];
+  /** Present with --by-label KEY. */
+  byLabel?: ByLabel;
 }
 
 /** A node of --tree. */
@@ -386,14 +425,15 @@ function tiersOf(byTier: ArrayLike<number>, total: number, at = 0): Tiers {
   };
 }
 
-function rows(x: Prepared, limit: number | undefined, order: "total" | "self"): { functions: FunctionRow[]; omitted: number } {
+/** The table's rows; percentages of `of`, the selected total (agg's own unless it is one --by-label group). */
+function rows(x: Pick<Prepared, "p" | "agg">, limit: number | undefined, order: "total" | "self", of = x.agg.total): { functions: FunctionRow[]; omitted: number } {
   const { p, agg } = x;
   const t = functionTable(p, agg, order);
   const shown = t.ids.slice(0, limit ?? t.ids.length).map((id) => {
     const row: FunctionRow = {
       ...ref(p, id),
-      totalPercent: pct(t.total[id], agg.total),
-      selfPercent: pct(t.self[id], agg.total),
+      totalPercent: pct(t.total[id], of),
+      selfPercent: pct(t.self[id], of),
       totalSamples: t.totalCount[id],
       selfSamples: t.selfCount[id],
       totalWeight: t.total[id],
@@ -405,16 +445,62 @@ function rows(x: Prepared, limit: number | undefined, order: "total" | "self"): 
   return { functions: shown, omitted: t.ids.length - shown.length };
 }
 
-/** --top: every function's cumulative share, highest first (at most `limit` rows). */
-export function topView(p: Profile, o: ViewOptions & { limit?: number } = {}): TopView {
-  const x = prepare(p, o);
-  return { view: "top", summary: x.summary, samples: x.agg.samples, ...rows(x, o.limit, "total") };
+/**
+ * --by-label KEY: the rows of each value's samples (at most `limit` per value), percentages of the
+ * whole selection, so a function's total shares over the groups add up to its share without the split.
+ */
+function labelRows(p: Profile, o: ViewOptions, x: Prepared, key: string, limit: number | undefined, order: "total" | "self") {
+  // Each sample's value of KEY, as an index into `values`, through its effective label set.
+  const { sets, ids } = effectiveLabelSets(p);
+  const values: (string | null)[] = [];
+  const index = new Map<string | null, number>();
+  const groupOfSet = sets.map((set) => {
+    const value = set.find(([k]) => k === key)?.[1] ?? null;
+    let g = index.get(value);
+    if (g === undefined) index.set(value, (g = values.push(value) - 1));
+    return g;
+  });
+  const group = new Uint32Array(ids.length);
+  for (let i = 0; i < ids.length; i++) group[i] = groupOfSet[ids[i]];
+  const weight = o.weight ?? defaultWeight(p);
+  const lp = o.byLine ? lineProfile(p) : undefined;
+  const groups = aggregateGroups(p, group, values.length, { weight, selection: o.selection, filter: o.filter })
+    .map((agg, g) => ({ value: values[g], agg: lp ? lineAggregate(agg, lp) : agg }))
+    .filter((g) => g.agg.samples > 0)
+    .sort((a, b) => b.agg.total - a.agg.total || b.agg.samples - a.agg.samples || byValue(a.value, b.value));
+  const functions: FunctionRow[] = [];
+  const out: LabelGroup[] = [];
+  for (const g of groups) {
+    const r = rows({ p: x.p, agg: g.agg }, limit, order, x.agg.total);
+    for (const row of r.functions) functions.push({ ...row, labelValue: g.value });
+    out.push({ value: g.value, percent: pct(g.agg.total, x.agg.total), samples: g.agg.samples, weight: g.agg.total, omitted: r.omitted });
+  }
+  return { functions, omitted: out.reduce((n, g) => n + g.omitted, 0), byLabel: { key, groups: out } };
 }
 
-/** --flat: every function's self and cumulative share, highest self first. */
+/** Values in code-point order, null (no value) last. */
+function byValue(a: string | null, b: string | null): number {
+  if (a === b) return 0;
+  if (a === null) return 1;
+  if (b === null) return -1;
+  return a < b ? -1 : 1;
+}
+
+/** The rows of --top or --flat: the table's, or with --by-label each value's. */
+function tableRows(p: Profile, o: ViewOptions & { limit?: number }, order: "total" | "self") {
+  const x = prepare(p, o.byLabel !== undefined ? { ...o, aggregate: undefined } : o);
+  if (o.byLabel === undefined) return { summary: x.summary, samples: x.agg.samples, ...rows(x, o.limit, order) };
+  return { summary: { ...x.summary, byLabel: o.byLabel }, samples: x.agg.samples, ...labelRows(p, o, x, o.byLabel, o.limit, order) };
+}
+
+/** --top: every function's cumulative share, highest first (at most `limit` rows; with --by-label, per value). */
+export function topView(p: Profile, o: ViewOptions & { limit?: number } = {}): TopView {
+  return { view: "top", ...tableRows(p, o, "total") };
+}
+
+/** --flat: every function's self and cumulative share, highest self first (with --by-label, per value). */
 export function flatView(p: Profile, o: ViewOptions & { limit?: number } = {}): FlatView {
-  const x = prepare(p, o);
-  return { view: "flat", summary: x.summary, samples: x.agg.samples, ...rows(x, o.limit, "self") };
+  return { view: "flat", ...tableRows(p, o, "self") };
 }
 
 /** --threads: the processes and threads the selection covers, with their samples and duration. */

@@ -48,6 +48,10 @@ const GOLDENS: string[][] = [
   ["--function", "tokenize", "--json"],
   ["--threads"],
   ["--threads", "--json", "--pid", "100"],
+  ["--by-label", "route", fixture("labels.prof")],
+  ["--flat", "--by-label", "route", "--limit", "2", fixture("labels.prof")],
+  ["--top", "--json", "--by-label", "route", "--limit", "2", fixture("labels.prof")],
+  ["--label", "route=/a", "--label", "tenant=t1", "--flat", fixture("labels.prof")],
 ];
 
 const goldenName = (args: string[]) =>

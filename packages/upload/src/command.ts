@@ -44,7 +44,8 @@ export default class UploadCommand extends Command {
             }
           : undefined,
       });
-      process.stdout.write(`${result.url}\n`);
+      // Pyroscope: one ingest URL per series sent.
+      process.stdout.write(`${(result.series?.map((s) => s.url) ?? [result.url]).join("\n")}\n`);
     } catch (e) {
       if (e instanceof UploadUsageError) {
         log(e.message);

@@ -1,6 +1,7 @@
 /**
  * vmprof-upload and vmprof-record --upload as a user runs them, against a real vmprof-server process
- * (and, for retries, small HTTP servers in this process that fail on purpose).
+ * (and, for retries, small HTTP servers in this process that fail on purpose); labelled profiles are
+ * written here with ProfileWriter.
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -11,6 +12,7 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
+import { ProfileWriter, VmState, memorySink } from "@vmprof/format";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const pkg = path.resolve(here, "../..");
@@ -98,15 +100,77 @@ test("--to pyroscope converts to pprof and posts to /ingest with name, labels, t
   assert.equal(r.status, 0, r.stderr);
   const u = new URL(r.stdout.trim());
   assert.equal(u.pathname, "/ingest");
-  assert.equal(u.searchParams.get("name"), "shop.cpu{env=staging}");
+  // app.prof's samples all carry its profile label build=42: one series, with it and --label's.
+  assert.equal(u.searchParams.get("name"), "shop.cpu{build=42,env=staging}");
   assert.equal(u.searchParams.get("format"), "pprof");
   assert.equal(u.searchParams.get("spyName"), "vmprof-node");
   assert.equal(u.searchParams.get("sampleRate"), "1000");
   assert.equal(u.searchParams.get("from"), "1700000000");
   const p = (await list("?name=shop.cpu")).profiles[0];
-  assert.deepEqual(p.labels, { env: "staging", __spy_name__: "vmprof-node", __sample_rate__: "1000" });
+  assert.deepEqual(p.labels, { build: "42", env: "staging", __spy_name__: "vmprof-node", __sample_rate__: "1000" });
   assert.equal(p.samples, 1127);
   assert.equal(p.startTime, 1_700_000_000_000_000);
+});
+
+/**
+ * A profile whose samples carry two label sets: route=/a runs handleA (3 samples, one also
+ * env=canary, its own label over --label's), route=/b runs handleB (2), all under main.
+ */
+function twoRoutes(): string {
+  const sink = memorySink();
+  const w = new ProfileWriter(sink);
+  w.meta({ mode: "cpu", period_us: 1000, start_time: 1_700_000_000_000_000 });
+  const T = w.addThread({ process: w.addProcess({ pid: 9, name: "api.js" }), tid: 9, name: "main" });
+  const main = w.frame(w.addFunction({ name: "main", file: "/api.js", line: 1 }));
+  const a = w.stack([main, w.frame(w.addFunction({ name: "handleA", file: "/api.js", line: 5 }))]);
+  const b = w.stack([main, w.frame(w.addFunction({ name: "handleB", file: "/api.js", line: 9 }))]);
+  const [A, B, canary] = [w.labelSet([["route", "/a"]]), w.labelSet([["route", "/b"]]), w.labelSet([["route", "/a"], ["env", "canary"]])];
+  const plan: [number, number][] = [[a, A], [b, B], [a, A], [a, canary], [b, B]];
+  plan.forEach(([st, l], i) => w.sample(T, 1000 * (i + 1), 1000, 1000, VmState.JS, st, l));
+  w.end();
+  const file = path.join(dir, "two-routes.prof");
+  fs.writeFileSync(file, sink.bytes());
+  return file;
+}
+
+test("--to pyroscope: one series per label set, named with its labels over --label's, holding its own samples", async () => {
+  const r = await run(UPLOAD, ["--url", srv.url, "--token", TOKEN, "--to", "pyroscope", "--name", "routes.cpu", "--label", "env=staging", "--label", "region=eu", twoRoutes()]);
+  assert.equal(r.status, 0, r.stderr);
+  // One ingest URL per series, in the order of the samples' first label sets.
+  const names = r.stdout.trim().split("\n").map((l) => new URL(l).searchParams.get("name"));
+  assert.deepEqual(names, ["routes.cpu{env=staging,region=eu,route=/a}", "routes.cpu{env=staging,region=eu,route=/b}", "routes.cpu{env=canary,region=eu,route=/a}"]);
+  const listed = (await list("?name=routes.cpu")).profiles;
+  const byRoute = (route: string, env: string) => listed.find((p) => p.labels.route === route && p.labels.env === env)!;
+  assert.equal(listed.length, 3);
+  for (const p of listed) assert.deepEqual(Object.keys(p.labels).sort(), ["__sample_rate__", "__spy_name__", "env", "region", "route"]);
+  assert.deepEqual([byRoute("/a", "staging").samples, byRoute("/b", "staging").samples, byRoute("/a", "canary").samples], [2, 2, 1]);
+  // Each stored series holds its own samples' functions: collapsed stacks from the server's download.
+  const stacks = async (id: string) => {
+    const res = await fetch(new URL(`/api/profiles/${id}/download?format=collapsed`, srv.url));
+    assert.equal(res.status, 200);
+    return (await res.text()).trim().split("\n").map((l) => l.replace(/ \([^)]*\)/g, ""));
+  };
+  assert.deepEqual(await stacks(byRoute("/a", "staging").id), ["main;handleA 2000"]);
+  assert.deepEqual(await stacks(byRoute("/b", "staging").id), ["main;handleB 2000"]);
+  assert.deepEqual(await stacks(byRoute("/a", "canary").id), ["main;handleA 1000"]);
+});
+
+test("--to pyroscope: a label in the profile Pyroscope cannot carry is refused before anything is sent", async () => {
+  const counting = await scripted([[200, ""]]);
+  const sink = memorySink();
+  const w = new ProfileWriter(sink);
+  const T = w.addThread({ process: w.addProcess({ pid: 9 }), tid: 9 });
+  const st = w.stack([w.frame(w.addFunction({ name: "f" }))]);
+  w.sample(T, 1000, 1000, 1000, VmState.JS, st, w.labelSet([["route", "/a"]]));
+  w.sample(T, 2000, 1000, 1000, VmState.JS, st, w.labelSet([["route", "/a,/b"]]));
+  w.end();
+  const file = path.join(dir, "comma.prof");
+  fs.writeFileSync(file, sink.bytes());
+  const r = await run(UPLOAD, ["--url", counting.url, "--to", "pyroscope", file]);
+  assert.equal(r.status, 2);
+  assert.equal(r.stderr, `vmprof-upload: ${file}: label route=/a,/b: Pyroscope labels cannot contain { } , or =\n`);
+  assert.equal(counting.seen.length, 0);
+  counting.server.close();
 });
 
 test("retries: connection refused and 5xx are retried with backoff, 4xx is final and its message printed", async () => {

@@ -1,7 +1,10 @@
 /**
  * pprof: a gzipped profile.proto written with `pprof-format`. Sample types samples/count,
  * cpu/nanoseconds and wall/nanoseconds (the default is the chosen weight); one sample per distinct
- * (thread, list of locations) with labels "pid", "thread id" and "thread name"; one Function per function of the
+ * (thread, labels, list of locations) with labels "pid", "thread id" and "thread name" and then the
+ * sample's own labels (format's SampleLabels: its label set over its process's and the profile's
+ * `label.*` metadata) as string labels, so `go tool pprof -tagfocus` selects by them and samples
+ * with different labels are never summed together; one Function per function of the
  * profile (startLine: where it starts; VM states are functions named "(garbage collector)", "(idle)"...)
  * and one Location per (function, line, column) its frames were executing, so `go tool pprof -list`
  * shows per-line costs (Line.line and Line.column 1-based, 0 when unknown); period,
@@ -9,7 +12,7 @@
  */
 import { gzipSync } from "node:zlib";
 import { Function as PFunction, Label, Location, Mapping, Profile as PProfile, Sample, StringTable, ValueType, Line } from "pprof-format";
-import { STATE_SLOTS, functionInfo, metaValue, pathKey, pathKeyStack, pathKeyState, type Profile } from "@vmprof/format";
+import { STATE_SLOTS, effectiveLabelSets, functionInfo, metaValue, pathKey, pathKeyStack, pathKeyState, type Profile } from "@vmprof/format";
 import { select, type ExportOptions } from "../select.js";
 import { PathFrames } from "./frames.js";
 import { EXPORTER } from "./speedscope.js";
@@ -21,8 +24,10 @@ export function toPprof(p: Profile, o: ExportOptions = {}): Uint8Array {
   const strings = new StringTable();
   const str = (x: string) => strings.dedup(x);
 
-  // Sum count, cpu and wall per (thread, stack, state) in dense arrays: (stack, state) gets a compact
-  // index k on first use, and each thread a growable column per sum, indexed by k.
+  // Sum count, cpu and wall per (thread, labels, stack, state) in dense arrays: (stack, state) gets a
+  // compact index k on first use, and each (thread, labels) series a growable column per sum, indexed
+  // by k. A series is thread * sets.length + the index of the sample's labels in `sets`.
+  const { sets, ids: labelsOf } = effectiveLabelSets(p);
   const kOf = new Int32Array(p.stacks.count * STATE_SLOTS).fill(-1);
   const stackKeys: number[] = [];
   const sums: ({ count: Float64Array; cpu: Float64Array; wall: Float64Array } | undefined)[] = [];
@@ -36,7 +41,8 @@ export function toPprof(p: Profile, o: ExportOptions = {}): Uint8Array {
       k = kOf[key] = stackKeys.length;
       stackKeys.push(key);
     }
-    let t = sums[s.thread[i]];
+    const series = s.thread[i] * sets.length + labelsOf[i];
+    let t = sums[series];
     if (t === undefined || k >= t.count.length) {
       const cap = Math.max(1024, (k + 1) * 2);
       const grow = (a: Float64Array | undefined) => {
@@ -45,7 +51,7 @@ export function toPprof(p: Profile, o: ExportOptions = {}): Uint8Array {
         return b;
       };
       t = { count: grow(t?.count), cpu: grow(t?.cpu), wall: grow(t?.wall) };
-      sums[s.thread[i]] = t;
+      sums[series] = t;
     }
     t.count[k]++;
     t.cpu[k] += s.cpu[i];
@@ -102,22 +108,24 @@ export function toPprof(p: Profile, o: ExportOptions = {}): Uint8Array {
     }
     return id;
   });
-  const entries: { thread: number; path: number; count: number; cpu: number; wall: number }[] = [];
+  const entries: { thread: number; labels: number; path: number; count: number; cpu: number; wall: number }[] = [];
   for (const t of sel.threads) {
-    const sum = sums[t.id];
-    if (!sum) continue;
-    const byPath = new Map<number, (typeof entries)[number]>();
-    for (let k = 0; k < sum.count.length; k++) {
-      if (sum.count[k] === 0) continue;
-      let e = byPath.get(pathOfK[k]);
-      if (!e) {
-        e = { thread: t.id, path: pathOfK[k], count: 0, cpu: 0, wall: 0 };
-        byPath.set(pathOfK[k], e);
-        entries.push(e);
+    for (let l = 0; l < sets.length; l++) {
+      const sum = sums[t.id * sets.length + l];
+      if (!sum) continue;
+      const byPath = new Map<number, (typeof entries)[number]>();
+      for (let k = 0; k < sum.count.length; k++) {
+        if (sum.count[k] === 0) continue;
+        let e = byPath.get(pathOfK[k]);
+        if (!e) {
+          e = { thread: t.id, labels: l, path: pathOfK[k], count: 0, cpu: 0, wall: 0 };
+          byPath.set(pathOfK[k], e);
+          entries.push(e);
+        }
+        e.count += sum.count[k];
+        e.cpu += sum.cpu[k];
+        e.wall += sum.wall[k];
       }
-      e.count += sum.count[k];
-      e.cpu += sum.cpu[k];
-      e.wall += sum.wall[k];
     }
   }
 
@@ -135,7 +143,15 @@ export function toPprof(p: Profile, o: ExportOptions = {}): Uint8Array {
       new Label({ key: keys.name, str: str(t.name) }),
     ]);
   }
-  const samples = entries.map((e) => new Sample({ locationId: paths[e.path], value: [e.count, e.cpu * 1000, e.wall * 1000], label: threadLabels.get(e.thread) }));
+  const sampleLabels = sets.map((set) => set.map(([k, v]) => new Label({ key: str(k), str: str(v) })));
+  const samples = entries.map(
+    (e) =>
+      new Sample({
+        locationId: paths[e.path],
+        value: [e.count, e.cpu * 1000, e.wall * 1000],
+        label: e.labels === 0 ? threadLabels.get(e.thread) : [...threadLabels.get(e.thread)!, ...sampleLabels[e.labels]],
+      }),
+  );
 
   const mode = String(metaValue(p, "mode") ?? "");
   const periodUs = Number(metaValue(p, "period_us") ?? 0);

@@ -14,11 +14,34 @@ import { threadBuckets } from "./buckets.js";
 export const EXPORTER = "vmprof-convert 0.1.0";
 
 /**
+ * Past this many bytes of time-ordered samples, "auto" merges them by path instead: speedscope's
+ * viewer parses the whole file as one string in the browser (at most 512 MiB in Chromium, and slow
+ * long before), so a bigger file would not open at all.
+ */
+export const SPEEDSCOPE_TIME_ORDER_LIMIT = 256 * 1024 * 1024;
+
+/** How samples are laid out: in time order (runs of one path merged), merged by path, or time order unless too big. */
+export type SpeedscopeOrder = "auto" | "time" | "merged";
+
+/** Options of the speedscope export. */
+export interface SpeedscopeOptions extends ExportOptions {
+  /** Default "auto": time order unless its samples would exceed SPEEDSCOPE_TIME_ORDER_LIMIT bytes. */
+  order?: SpeedscopeOrder;
+  /** Told (one line) when "auto" merges. */
+  onNote?: (message: string) => void;
+  /** "auto"'s limit in bytes; default SPEEDSCOPE_TIME_ORDER_LIMIT. */
+  timeOrderLimit?: number;
+}
+
+/**
  * Yields the speedscope JSON of `p` in chunks of text and bytes. Consecutive samples of a thread with
  * the same path become one sample weighing their sum (speedscope's format allows it, and time order
- * is kept): a profile that stays in one place costs one entry, not one per sample.
+ * is kept): a profile that stays in one place costs one entry, not one per sample. With order
+ * "merged" (or "auto" past SPEEDSCOPE_TIME_ORDER_LIMIT), each thread has one sample per distinct path
+ * weighing all of its samples, sorted by path: every view but speedscope's "Time Order" is the same,
+ * and the file is as big as the number of distinct paths, not of samples.
  */
-export function* toSpeedscope(p: Profile, o: ExportOptions = {}): Generator<string | Uint8Array> {
+export function* toSpeedscope(p: Profile, o: SpeedscopeOptions = {}): Generator<string | Uint8Array> {
   const sel = select(p, o);
   const { column, keep } = sel;
   const s = p.samples;
@@ -57,7 +80,25 @@ export function* toSpeedscope(p: Profile, o: ExportOptions = {}): Generator<stri
     return (pathIx[key] = ix);
   };
   const weightOf = (i: number) => (column === null ? 1 : column[i]);
-  for (const t of sel.threads) for (const i of buckets.of(t.id)) if (weightOf(i) > 0) indexOf(s.stack[i], s.state[i]);
+  // The size the time-ordered samples would take: a path per run of one path, and a comma.
+  let timeOrderBytes = 0;
+  for (const t of sel.threads) {
+    let prev = -1;
+    for (const i of buckets.of(t.id)) {
+      if (weightOf(i) === 0) continue;
+      const path = indexOf(s.stack[i], s.state[i]);
+      if (path !== prev) timeOrderBytes += pathBytes[path].length + 1;
+      prev = path;
+    }
+  }
+  const order = o.order ?? "auto";
+  const merged = order === "merged" || (order === "auto" && timeOrderBytes > (o.timeOrderLimit ?? SPEEDSCOPE_TIME_ORDER_LIMIT));
+  if (merged && order === "auto") {
+    o.onNote?.(
+      `the samples in time order would take ${(timeOrderBytes / 2 ** 20).toFixed(1)} MiB, more than speedscope's viewer opens: ` +
+        `they are merged by stack instead (every view but Time Order is the same; --order time keeps time order)`,
+    );
+  }
 
   const unit = sel.weight === "samples" ? "none" : "microseconds";
   yield `{"$schema":${JSON.stringify(SPEEDSCOPE_SCHEMA)},"exporter":${JSON.stringify(EXPORTER)},"name":${JSON.stringify(basename(p.source))},"activeProfileIndex":0,`;
@@ -70,6 +111,12 @@ export function* toSpeedscope(p: Profile, o: ExportOptions = {}): Generator<stri
     let sum = 0;
     for (const i of ix) sum += weightOf(i);
     yield `${k > 0 ? "," : ""}{"type":"sampled","name":${JSON.stringify(threadTitle(p, t))},"unit":"${unit}","startValue":0,"endValue":${sum},"samples":[`;
+    if (merged) {
+      yield* mergedSamples(ix, (i) => pathIx[pathKey(s.stack[i], s.state[i])], weightOf, pathBytes);
+      done += ix.length;
+      o.onProgress?.(done / total);
+      continue;
+    }
     // Runs of one path are written once; their summed weights are kept for the "weights" array.
     // Paths are copied as bytes into large chunks: no string building per sample.
     let weights = new Float64Array(1024);
@@ -117,3 +164,24 @@ export function* toSpeedscope(p: Profile, o: ExportOptions = {}): Generator<stri
 
 /** Bytes per chunk of sample paths. */
 const CHUNK = 1 << 23;
+
+/** The rest of a thread's sampled profile with one sample per distinct path (sorted by its text), weighing the sum of its samples. */
+function* mergedSamples(ix: Iterable<number>, pathOf: (i: number) => number, weightOf: (i: number) => number, pathBytes: Buffer[]): Generator<string> {
+  const sums = new Float64Array(pathBytes.length);
+  for (const i of ix) sums[pathOf(i)] += weightOf(i);
+  const used: number[] = [];
+  for (let path = 0; path < sums.length; path++) if (sums[path] > 0) used.push(path);
+  used.sort((a, b) => Buffer.compare(pathBytes[a], pathBytes[b]));
+  for (let r = 0; r < used.length; r += 65536) {
+    const part: string[] = [];
+    for (let j = r; j < Math.min(used.length, r + 65536); j++) part.push(pathBytes[used[j]].toString("latin1"));
+    yield (r > 0 ? "," : "") + part.join(",");
+  }
+  yield `],"weights":[`;
+  for (let r = 0; r < used.length; r += 65536) {
+    const part: string[] = [];
+    for (let j = r; j < Math.min(used.length, r + 65536); j++) part.push(String(sums[used[j]]));
+    yield (r > 0 ? "," : "") + part.join(",");
+  }
+  yield "]}";
+}

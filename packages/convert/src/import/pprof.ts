@@ -3,7 +3,9 @@
  * one entry per sample, so a pprof sample of count N becomes N samples sharing its CPU and wall time,
  * laid end to end per thread from the profile's time_nanos (pprof keeps no per-sample times).
  * Threads and processes come from the labels "pid", "thread id" and "thread name" (and their
- * snake_case spellings), as vmprof-convert and @datadog/pprof write them. A Function's start_line is
+ * snake_case spellings), as vmprof-convert and @datadog/pprof write them; a sample's other labels
+ * with a string value become its label set (the first value of a key given twice; numeric labels
+ * are dropped). A Function's start_line is
  * its function's line; each Line's line and column (1-based) are where its frame was executing.
  */
 import { Profile as PprofProfile } from "pprof-format";
@@ -154,14 +156,32 @@ function importPprof(pp: PprofProfile, source: string, limits: ImportLimits = DE
     let pid = 0;
     let tid = 0;
     let tname = "";
-    for (const l of s.label) {
+    // Each of pid, tid and thread name comes from the first of its spellings the sample has (so a
+    // label of ours named "thread" stays a label beside "thread name"); the rest are the sample's labels.
+    const given = s.label.map((l) => {
       const key = str(l.key, `sample ${i}'s label`);
-      const text = num(l.str) !== 0 ? str(l.str, `sample ${i}'s label`) : "";
-      const value = text !== "" ? Number(text) : num(l.num);
-      if (labelKeys.pid.includes(key) && Number.isSafeInteger(value)) pid = value;
-      else if (labelKeys.tid.includes(key) && Number.isSafeInteger(value)) tid = value;
-      else if (labelKeys.name.includes(key)) tname = text;
-    }
+      const text = num(l.str) !== 0 ? str(l.str, `sample ${i}'s label`) : undefined;
+      return { key, text, value: text !== undefined ? Number(text) : num(l.num) };
+    });
+    const taken = new Set<number>();
+    const identity = (spellings: string[], ok: (g: (typeof given)[number]) => boolean) => {
+      for (const k of spellings) {
+        const at = given.findIndex((g) => g.key === k && ok(g));
+        if (at >= 0) {
+          taken.add(at);
+          return given[at];
+        }
+      }
+      return undefined;
+    };
+    pid = identity(labelKeys.pid, (g) => Number.isSafeInteger(g.value))?.value ?? 0;
+    tid = identity(labelKeys.tid, (g) => Number.isSafeInteger(g.value))?.value ?? 0;
+    tname = identity(labelKeys.name, () => true)?.text ?? "";
+    const own = new Map<string, string>();
+    given.forEach((g, k) => {
+      if (!taken.has(k) && g.text !== undefined && g.key !== "" && !own.has(g.key)) own.set(g.key, g.text);
+    });
+    const labels = own.size > 0 ? b.labelSet(own) : 0;
     const fns: number[] = [];
     const lines: number[] = [];
     const columns: number[] = [];
@@ -189,7 +209,7 @@ function importPprof(pp: PprofProfile, source: string, limits: ImportLimits = DE
       const wall = last ? wallTotal - wallEach * (count - 1) : wallEach;
       const cpu = last ? cpuTotal - cpuEach * (count - 1) : cpuEach;
       t.time += wallIx >= 0 ? wall : cpuIx >= 0 ? cpu : periodUs;
-      b.sample(t.id, t.time, wall, cpu, state, stack);
+      b.sample(t.id, t.time, wall, cpu, state, stack, labels);
     }
   }
   const meta: Record<string, string | number> = { samples: total, source_format: "pprof" };
