@@ -122,17 +122,20 @@ test("one profile per window reaches the server, with its time range, labels and
   }
 });
 
-test("to Pyroscope: each window as pprof on /ingest with the window's from and until", async () => {
+test("to Pyroscope: each window as pprof on /ingest with the window's from and until, one series per label set of its samples", async () => {
   const srv = await server({ status: 200 });
   const { u } = uploader({ url: srv.url, to: "pyroscope", name: "svc.cpu", labels: { env: "ci" } });
   await feed(u, 4);
   const stats = await u.finish(BASE + 4 * SECOND);
   assert.equal(stats.uploaded, 2);
+  // Half the samples carry route=/a; all carry the recording's label.app=demo and the upload's env=ci.
   assert.deepEqual(
     srv.seen.map((s) => [s.path, s.query.get("name"), Number(s.query.get("from")) - BASE / 1e6, Number(s.query.get("until")) - BASE / 1e6, s.query.get("format")]),
     [
-      ["/ingest", "svc.cpu{env=ci}", 0, 2, "pprof"],
-      ["/ingest", "svc.cpu{env=ci}", 2, 4, "pprof"],
+      ["/ingest", "svc.cpu{app=demo,env=ci}", 0, 2, "pprof"],
+      ["/ingest", "svc.cpu{app=demo,env=ci,route=/a}", 0, 2, "pprof"],
+      ["/ingest", "svc.cpu{app=demo,env=ci}", 2, 4, "pprof"],
+      ["/ingest", "svc.cpu{app=demo,env=ci,route=/a}", 2, 4, "pprof"],
     ],
   );
 });

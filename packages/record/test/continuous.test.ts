@@ -188,15 +188,19 @@ for (const major of ["22", "24", "26"]) {
   });
 }
 
-test("--to pyroscope: each window goes to Pyroscope's /ingest (the server's) as pprof, with its name, labels and time range", async () => {
+test("--to pyroscope: each window goes to Pyroscope's /ingest (the server's) as pprof, one series per label set, with its name, labels and time range", async () => {
   const r = await recordWatched(["--every", "1", "--upload", server.url, "--to", "pyroscope", "--name", "cont.cpu", "--label", "env=ci", "--", process.execPath, PROGRAM, "3", "0"]);
   assert.equal(r.status, 0, r.stderr);
   const list = await listed("cont.cpu");
-  assert.ok(Math.abs(list.length - 3) <= 1, `${list.length} windows`);
-  for (const w of list) assert.equal(w.labels.env, "ci");
   // Pyroscope's from is the window's start in whole seconds (rounded down): 1 s windows are one second apart.
-  for (let i = 1; i < list.length; i++) assert.equal(list[i].startTime, list[0].startTime + i * 1e6, `window ${i}`);
-  assert.match(r.stderr, new RegExp(`uploaded ${list.length} of ${list.length} windows`));
+  const starts = [...new Set(list.map((w) => w.startTime))].sort((a, b) => a - b);
+  assert.ok(Math.abs(starts.length - 3) <= 1, `${starts.length} windows`);
+  for (let i = 1; i < starts.length; i++) assert.equal(starts[i], starts[0] + i * 1e6, `window ${i}`);
+  assert.match(r.stderr, new RegExp(`uploaded ${starts.length} of ${starts.length} windows`));
+  // Each window's samples as one series per label set: the program's routes, each with the recorder's label.
+  for (const w of list) assert.equal(w.labels.env, "ci");
+  const routes = list.filter((w) => w.startTime === starts[1]).map((w) => w.labels.route);
+  assert.ok(routes.includes("/a") && routes.includes("/b"), JSON.stringify(routes));
 });
 
 test("an unreachable upload target: the program's output and exit status unchanged, one warning per dropped window, the recorder's memory bounded", async () => {
