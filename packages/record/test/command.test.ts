@@ -67,7 +67,9 @@ test("stdin, stdout, stderr, environment, NODE_OPTIONS and exit status pass thro
 });
 
 test("-o - writes the profile to stdout and the program's stdout to stderr", () => {
-  const r = record(["-o", "-", "--", "node", "-e", "console.log('from the program'); const e = Date.now() + 300; while (Date.now() < e);"], { cwd: dir });
+  // A fixed amount of work (about 0.4 s of CPU here), not 300 ms of wall time: a loaded machine gave
+  // that program 181 samples.
+  const r = record(["-o", "-", "--", "node", "-e", "console.log('from the program'); let x = 0; for (let i = 0; i < 4e7; i++) x += Math.sqrt(i) % 3;"], { cwd: dir });
   assert.equal(r.status, 0);
   assert.match(r.stderr.toString(), /from the program/);
   const p = decodeProfile(r.stdout, "stdout");
