@@ -22,26 +22,36 @@ async function recordServer(node: string, file: string): Promise<Profile> {
   let stderr = "";
   rec.stderr.on("data", (c) => (stderr += c));
   const exited = new Promise<number | null>((resolve) => rec.on("close", resolve));
-  const port = await new Promise<number>((resolve, reject) => {
-    rec.stdout.once("data", (d) => resolve(Number(String(d).trim())));
-    rec.once("close", () => reject(new Error(`the server ended before listening: ${stderr}`)));
-  });
-  const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
-  const get = (p: string) =>
-    new Promise<void>((resolve, reject) => {
-      http.get({ host: "127.0.0.1", port, path: p, agent }, (r) => {
-        r.resume();
-        r.on("end", () => (r.statusCode === 200 ? resolve() : reject(new Error(`${p}: ${r.statusCode}`))));
-      }).on("error", reject);
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      rec.stdout.once("data", (d) => {
+        const m = /^(\d+)\n/.exec(String(d));
+        if (m) resolve(Number(m[1]));
+        else reject(new Error(`the server printed ${JSON.stringify(String(d))}, not its port`));
+      });
+      rec.once("close", () => reject(new Error(`the server ended before listening: ${stderr}`)));
     });
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: CONCURRENCY }, async () => {
-      while (next < REQUESTS) await get(next++ % 2 === 0 ? "/a" : "/b");
-    }),
-  );
-  await get("/quit");
-  agent.destroy();
+    const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+    const get = (p: string) =>
+      new Promise<void>((resolve, reject) => {
+        http.get({ host: "127.0.0.1", port, path: p, agent }, (r) => {
+          r.resume();
+          r.on("end", () => (r.statusCode === 200 ? resolve() : reject(new Error(`${p}: ${r.statusCode}`))));
+        }).on("error", reject);
+      });
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: CONCURRENCY }, async () => {
+        while (next < REQUESTS) await get(next++ % 2 === 0 ? "/a" : "/b");
+      }),
+    );
+    await get("/quit");
+    agent.destroy();
+  } catch (e) {
+    // A failed run must not leave the server running (the test process would never end).
+    rec.kill("SIGTERM");
+    throw e;
+  }
   assert.equal(await exited, 0, stderr);
   return read(file);
 }
