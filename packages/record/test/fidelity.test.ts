@@ -264,7 +264,11 @@ test("the bundled example's tree is the source's: g called by h only; h's share 
         break;
       }
     }
-    assert.deepEqual([...callers.keys()], ["h"], `Node ${major}: g called by ${JSON.stringify(Object.fromEntries(callers))}`);
+    // h is g's only named caller. A stack walk that loses g's callers now and then leaves g at the
+    // root (a CI run on Node 24: 1 sample of 431): at most 1 % of g's samples.
+    const seen = `Node ${major}: g called by ${JSON.stringify(Object.fromEntries(callers))}`;
+    assert.deepEqual([...callers.keys()].filter((c) => c !== "(root)"), ["h"], seen);
+    assert.ok((callers.get("(root)") ?? 0) <= 0.01 * (callers.get("h") ?? 0), seen);
     const ours = shares(p);
     const line = `Node ${major}: ${fmt(ours, ["main", "f", "h", "g"])}`;
     assert.ok(share(ours, "main") > 85, line);
