@@ -239,7 +239,9 @@ export const v${i}: Array<U${i}<"q">> = [{ s: "q", n: ${i} }];
     const rate = mode === "cpu" ? p.samples.count / (cpuUs / 1e6) : p.samples.count / elapsed;
     const dropped = Number(p.meta.get("dropped_samples"));
     const line = `${mode}: ${p.samples.count} samples, ${rate.toFixed(0)}/s, ${dropped} dropped`;
-    assert.ok(p.samples.count > 1000, line);
+    // Enough samples for the rate to mean something (how many depends on the machine's speed: a CI
+    // machine checked the 60 modules in 0.92 s of CPU).
+    assert.ok(p.samples.count > 500, line);
     assert.ok(rate >= 950, line);
     assert.ok(dropped <= 0.005 * p.samples.count, line);
     const s = shares(p);
