@@ -5,7 +5,7 @@
  * streams to a file.
  */
 import { basename } from "node:path";
-import { STATE_SLOTS, functionInfo, functionLabel, pathKey, type Profile } from "@vmprof/format";
+import { STATE_SLOTS, functionInfo, functionLabel, type Profile } from "@vmprof/format";
 import { SPEEDSCOPE_SCHEMA } from "../import/speedscope.js";
 import { select, threadTitle, type ExportOptions } from "../select.js";
 import { threadBuckets } from "./buckets.js";
@@ -38,7 +38,7 @@ export interface SpeedscopeOptions extends ExportOptions {
  * the same path become one sample weighing their sum (speedscope's format allows it, and time order
  * is kept): a profile that stays in one place costs one entry, not one per sample. With order
  * "merged" (or "auto" past SPEEDSCOPE_TIME_ORDER_LIMIT), each thread has one sample per distinct path
- * weighing all of its samples, sorted by path: every view but speedscope's "Time Order" is the same,
+ * weighing all of its samples, in the order paths were first met: every view but speedscope's "Time Order" is the same,
  * and the file is as big as the number of distinct paths, not of samples.
  */
 export function* toSpeedscope(p: Profile, o: SpeedscopeOptions = {}): Generator<string | Uint8Array> {
@@ -50,11 +50,15 @@ export function* toSpeedscope(p: Profile, o: SpeedscopeOptions = {}): Generator<
   // hiding makes equal share one index, so their samples merge too.
   const frameIx = new Map<number, number>();
   const frames: string[] = [];
-  const pathIx = new Int32Array(p.stacks.count * STATE_SLOTS).fill(-1);
+  // Indexed state-major (state * stacks + stack), not by pathKey: nearly every sample is in one state,
+  // so the lookups per sample stay within one dense stretch of the array.
+  const nStacks = p.stacks.count;
+  const pathIx = new Int32Array(nStacks * STATE_SLOTS).fill(-1);
   const byText = new Map<string, number>();
   const pathBytes: Buffer[] = [];
+  let pathLength = new Int32Array(1024); // pathBytes[k].length, read per sample without touching the Buffer
   const indexOf = (stack: number, state: number): number => {
-    const key = pathKey(stack, state);
+    const key = state * nStacks + stack;
     if (pathIx[key] >= 0) return pathIx[key];
     const parts: number[] = [];
     for (const id of sel.paths.functions(stack, state)) {
@@ -76,20 +80,37 @@ export function* toSpeedscope(p: Profile, o: SpeedscopeOptions = {}): Generator<
     if (ix === undefined) {
       byText.set(text, (ix = pathBytes.length));
       pathBytes.push(Buffer.from(text));
+      if (ix === pathLength.length) {
+        const grown = new Int32Array(ix * 2);
+        grown.set(pathLength);
+        pathLength = grown;
+      }
+      pathLength[ix] = pathBytes[ix].length;
     }
     return (pathIx[key] = ix);
   };
-  const weightOf = (i: number) => (column === null ? 1 : column[i]);
-  // The size the time-ordered samples would take: a path per run of one path, and a comma.
+  // Each kept sample's path index, per thread in time order (aligned with its bucket), -1 for a
+  // sample of no weight; and the size the time-ordered samples would take: a path per run of one
+  // path, and a comma. The cache is read inline: this loop runs once per sample.
+  const pathsOf = new Map<number, Int32Array>();
   let timeOrderBytes = 0;
   for (const t of sel.threads) {
+    const ix = buckets.of(t.id);
+    const at = new Int32Array(ix.length);
     let prev = -1;
-    for (const i of buckets.of(t.id)) {
-      if (weightOf(i) === 0) continue;
-      const path = indexOf(s.stack[i], s.state[i]);
-      if (path !== prev) timeOrderBytes += pathBytes[path].length + 1;
+    for (let j = 0; j < ix.length; j++) {
+      const i = ix[j];
+      if (column !== null && column[i] === 0) {
+        at[j] = -1;
+        continue;
+      }
+      let path = pathIx[s.state[i] * nStacks + s.stack[i]];
+      if (path < 0) path = indexOf(s.stack[i], s.state[i]);
+      at[j] = path;
+      if (path !== prev) timeOrderBytes += pathLength[path] + 1;
       prev = path;
     }
+    pathsOf.set(t.id, at);
   }
   const order = o.order ?? "auto";
   const merged = order === "merged" || (order === "auto" && timeOrderBytes > (o.timeOrderLimit ?? SPEEDSCOPE_TIME_ORDER_LIMIT));
@@ -105,14 +126,16 @@ export function* toSpeedscope(p: Profile, o: SpeedscopeOptions = {}): Generator<
   yield `"shared":{"frames":[${frames.join(",")}]},"profiles":[`;
   const total = sel.threads.reduce((n, t) => n + buckets.of(t.id).length, 0) || 1;
   let done = 0;
-  const COMMA = Buffer.from(",");
+  const COMMA = 0x2c; // ","
   for (const [k, t] of sel.threads.entries()) {
     const ix = buckets.of(t.id);
+    const at = pathsOf.get(t.id)!;
     let sum = 0;
-    for (const i of ix) sum += weightOf(i);
+    if (column === null) sum = ix.length;
+    else for (let j = 0; j < ix.length; j++) sum += column[ix[j]];
     yield `${k > 0 ? "," : ""}{"type":"sampled","name":${JSON.stringify(threadTitle(p, t))},"unit":"${unit}","startValue":0,"endValue":${sum},"samples":[`;
     if (merged) {
-      yield* mergedSamples(ix, (i) => pathIx[pathKey(s.stack[i], s.state[i])], weightOf, pathBytes);
+      yield* mergedSamples(ix, at, column, pathBytes);
       done += ix.length;
       o.onProgress?.(done / total);
       continue;
@@ -124,11 +147,10 @@ export function* toSpeedscope(p: Profile, o: SpeedscopeOptions = {}): Generator<
     let out = Buffer.allocUnsafe(CHUNK);
     let pos = 0;
     let prev = -1;
-    for (const i of ix) {
-      done++;
-      const w = weightOf(i);
-      if (w === 0) continue;
-      const path = pathIx[pathKey(s.stack[i], s.state[i])];
+    for (let j = 0; j < ix.length; j++) {
+      const path = at[j];
+      if (path < 0) continue;
+      const w = column === null ? 1 : column[ix[j]];
       if (path === prev) {
         weights[runs - 1] += w;
         continue;
@@ -145,11 +167,12 @@ export function* toSpeedscope(p: Profile, o: SpeedscopeOptions = {}): Generator<
         yield out.subarray(0, pos);
         out = Buffer.allocUnsafe(Math.max(CHUNK, b.length + 1));
         pos = 0;
-        o.onProgress?.(done / total);
+        o.onProgress?.((done + j) / total);
       }
-      if (runs > 1) pos += COMMA.copy(out, pos);
+      if (runs > 1) out[pos++] = COMMA;
       pos += b.copy(out, pos);
     }
+    done += ix.length;
     if (pos > 0) yield out.subarray(0, pos);
     yield `],"weights":[`;
     for (let r = 0; r < runs; r += 65536) {
@@ -165,13 +188,17 @@ export function* toSpeedscope(p: Profile, o: SpeedscopeOptions = {}): Generator<
 /** Bytes per chunk of sample paths. */
 const CHUNK = 1 << 23;
 
-/** The rest of a thread's sampled profile with one sample per distinct path (sorted by its text), weighing the sum of its samples. */
-function* mergedSamples(ix: Iterable<number>, pathOf: (i: number) => number, weightOf: (i: number) => number, pathBytes: Buffer[]): Generator<string> {
+/**
+ * The rest of a thread's sampled profile with one sample per distinct path (in the order paths were
+ * first met),
+ * weighing the sum of its samples. `at[j]` is the path of the thread's j-th kept sample `ix[j]`
+ * (-1: no weight); `column` its weights (null: 1 each).
+ */
+function* mergedSamples(ix: Uint32Array, at: Int32Array, column: ArrayLike<number> | null, pathBytes: Buffer[]): Generator<string> {
   const sums = new Float64Array(pathBytes.length);
-  for (const i of ix) sums[pathOf(i)] += weightOf(i);
+  for (let j = 0; j < ix.length; j++) if (at[j] >= 0) sums[at[j]] += column === null ? 1 : column[ix[j]];
   const used: number[] = [];
   for (let path = 0; path < sums.length; path++) if (sums[path] > 0) used.push(path);
-  used.sort((a, b) => Buffer.compare(pathBytes[a], pathBytes[b]));
   for (let r = 0; r < used.length; r += 65536) {
     const part: string[] = [];
     for (let j = r; j < Math.min(used.length, r + 65536); j++) part.push(pathBytes[used[j]].toString("latin1"));
