@@ -8,7 +8,7 @@ import { basename } from "node:path";
 import { STATE_SLOTS, functionInfo, functionLabel, type Profile } from "@vmprof/format";
 import { SPEEDSCOPE_SCHEMA } from "../import/speedscope.js";
 import { select, threadTitle, type ExportOptions } from "../select.js";
-import { threadBuckets } from "./buckets.js";
+import { bucketStarts } from "./buckets.js";
 
 /** The exporter's name and version, written into files that have a field for it. */
 export const EXPORTER = "vmprof-convert 0.1.0";
@@ -45,10 +45,9 @@ export function* toSpeedscope(p: Profile, o: SpeedscopeOptions = {}): Generator<
   const sel = select(p, o);
   const { column, keep } = sel;
   const s = p.samples;
-  const buckets = threadBuckets(p, keep);
   // Pass 1: the frames the kept samples use, and each distinct path's JSON text as bytes. Paths that
   // hiding makes equal share one index, so their samples merge too.
-  const frameIx = new Map<number, number>();
+  let frameIx = new Int32Array(p.functions.length + 64).fill(-1); // function id -> frame index
   const frames: string[] = [];
   // Indexed state-major (state * stacks + stack), not by pathKey: nearly every sample is in one state,
   // so the lookups per sample stay within one dense stretch of the array.
@@ -62,10 +61,15 @@ export function* toSpeedscope(p: Profile, o: SpeedscopeOptions = {}): Generator<
     if (pathIx[key] >= 0) return pathIx[key];
     const parts: number[] = [];
     for (const id of sel.paths.functions(stack, state)) {
-      let ix = frameIx.get(id);
-      if (ix === undefined) {
+      if (id >= frameIx.length) {
+        const grown = new Int32Array(id * 2 + 1).fill(-1);
+        grown.set(frameIx);
+        frameIx = grown;
+      }
+      let ix = frameIx[id];
+      if (ix < 0) {
         ix = frames.length;
-        frameIx.set(id, ix);
+        frameIx[id] = ix;
         const f = functionInfo(p, id);
         const frame: { name: string; file?: string; line?: number; col?: number } = { name: functionLabel(f) };
         if (f.file !== "") frame.file = f.file;
@@ -89,32 +93,34 @@ export function* toSpeedscope(p: Profile, o: SpeedscopeOptions = {}): Generator<
     }
     return (pathIx[key] = ix);
   };
-  // Each kept sample's path index, per thread in time order (aligned with its bucket), -1 for a
-  // sample of no weight; and the size the time-ordered samples would take: a path per run of one
-  // path, and a comma. The cache is read inline: this loop runs once per sample.
-  const pathsOf = new Map<number, Int32Array>();
+  // One pass in file order groups the kept samples by thread (time order within each) and finds each
+  // one's path index (-1: no weight), in arrays aligned by position; it also adds up the size the
+  // time-ordered samples would take: a path per run of one path, and a comma. The cache of path
+  // indexes is read inline: this loop runs once per sample.
+  const start = bucketStarts(p, keep);
+  const order = new Uint32Array(start[start.length - 1]);
+  const at = new Int32Array(order.length);
+  const fill = start.slice();
+  const prevOf = new Int32Array(p.threads.length + 1).fill(-1);
   let timeOrderBytes = 0;
-  for (const t of sel.threads) {
-    const ix = buckets.of(t.id);
-    const at = new Int32Array(ix.length);
-    let prev = -1;
-    for (let j = 0; j < ix.length; j++) {
-      const i = ix[j];
-      if (column !== null && column[i] === 0) {
-        at[j] = -1;
-        continue;
-      }
-      let path = pathIx[s.state[i] * nStacks + s.stack[i]];
-      if (path < 0) path = indexOf(s.stack[i], s.state[i]);
-      at[j] = path;
-      if (path !== prev) timeOrderBytes += pathLength[path] + 1;
-      prev = path;
+  for (let i = 0; i < s.count; i++) {
+    if (keep[i] !== 1) continue;
+    const thread = s.thread[i];
+    const j = fill[thread]++;
+    order[j] = i;
+    if (column !== null && column[i] === 0) {
+      at[j] = -1;
+      continue;
     }
-    pathsOf.set(t.id, at);
+    let path = pathIx[s.state[i] * nStacks + s.stack[i]];
+    if (path < 0) path = indexOf(s.stack[i], s.state[i]);
+    at[j] = path;
+    if (path !== prevOf[thread]) timeOrderBytes += pathLength[path] + 1;
+    prevOf[thread] = path;
   }
-  const order = o.order ?? "auto";
-  const merged = order === "merged" || (order === "auto" && timeOrderBytes > (o.timeOrderLimit ?? SPEEDSCOPE_TIME_ORDER_LIMIT));
-  if (merged && order === "auto") {
+  const layout = o.order ?? "auto";
+  const merged = layout === "merged" || (layout === "auto" && timeOrderBytes > (o.timeOrderLimit ?? SPEEDSCOPE_TIME_ORDER_LIMIT));
+  if (merged && layout === "auto") {
     o.onNote?.(
       `the samples in time order would take ${(timeOrderBytes / 2 ** 20).toFixed(1)} MiB, more than speedscope's viewer opens: ` +
         `they are merged by stack instead (every view but Time Order is the same; --order time keeps time order)`,
@@ -124,18 +130,18 @@ export function* toSpeedscope(p: Profile, o: SpeedscopeOptions = {}): Generator<
   const unit = sel.weight === "samples" ? "none" : "microseconds";
   yield `{"$schema":${JSON.stringify(SPEEDSCOPE_SCHEMA)},"exporter":${JSON.stringify(EXPORTER)},"name":${JSON.stringify(basename(p.source))},"activeProfileIndex":0,`;
   yield `"shared":{"frames":[${frames.join(",")}]},"profiles":[`;
-  const total = sel.threads.reduce((n, t) => n + buckets.of(t.id).length, 0) || 1;
+  const total = order.length || 1;
   let done = 0;
   const COMMA = 0x2c; // ","
   for (const [k, t] of sel.threads.entries()) {
-    const ix = buckets.of(t.id);
-    const at = pathsOf.get(t.id)!;
+    const ix = order.subarray(start[t.id], start[t.id + 1]);
+    const paths = at.subarray(start[t.id], start[t.id + 1]);
     let sum = 0;
     if (column === null) sum = ix.length;
     else for (let j = 0; j < ix.length; j++) sum += column[ix[j]];
     yield `${k > 0 ? "," : ""}{"type":"sampled","name":${JSON.stringify(threadTitle(p, t))},"unit":"${unit}","startValue":0,"endValue":${sum},"samples":[`;
     if (merged) {
-      yield* mergedSamples(ix, at, column, pathBytes);
+      yield* mergedSamples(ix, paths, column, pathBytes);
       done += ix.length;
       o.onProgress?.(done / total);
       continue;
@@ -148,7 +154,7 @@ export function* toSpeedscope(p: Profile, o: SpeedscopeOptions = {}): Generator<
     let pos = 0;
     let prev = -1;
     for (let j = 0; j < ix.length; j++) {
-      const path = at[j];
+      const path = paths[j];
       if (path < 0) continue;
       const w = column === null ? 1 : column[ix[j]];
       if (path === prev) {
