@@ -1,11 +1,12 @@
 /** The `vmprof-convert` command: flags in, one library call (convert or serveViewer), bytes out. */
 import { Args, Command, Flags } from "@oclif/core";
 import type { PathFilter, Selection, Weight } from "@vmprof/format";
-import { OUTPUT_FORMATS, convert, readInputs, type OutputFormat } from "./convert.js";
-import type { SpeedscopeOrder } from "./export/speedscope.js";
+import { FLAGS } from "./command-flags.js";
+import { readInputs } from "./convert.js";
 import { ConvertError } from "./errors.js";
-import { SELECTION_FLAGS, parseSelectionFlags, type SelectionFlagValues } from "./flags.js";
+import { parseSelectionFlags, type FlagValues, type SelectionFlagValues } from "./flags.js";
 import { oclifFlags } from "./oclif-flags.js";
+import { runConvert } from "./run.js";
 import { openBrowser, serveViewer } from "./open.js";
 import type { SourceOptions } from "./read.js";
 
@@ -27,54 +28,27 @@ export default class ConvertCommand extends Command {
   static override args = { input: Args.string({ ignoreStdin: true, description: 'Profile to read; "-" or absent: stdin. Several: merged into one profile, then converted.' }) };
   static override strict = false;
   static override flags = {
-    to: Flags.string({ summary: "Output format [default: from the -o file's name].", options: [...OUTPUT_FORMATS] }),
-    output: Flags.string({ char: "o", summary: 'Write here instead of stdout ("-": stdout).', helpValue: "FILE" }),
-    open: Flags.boolean({ summary: "Show the profile in speedscope's bundled viewer, served on 127.0.0.1; prints the URL and serves until interrupted.", exclusive: ["to", "output"] }),
-    diff: Flags.string({
-      summary: "A differential flame graph against this base profile (any readable format): widths from INPUT, each frame red where its share grew, blue where it shrank. SVG only.",
-      helpValue: "BASE",
-    }),
-    lines: Flags.boolean({ summary: 'Collapsed stacks: write each frame as "NAME FILE:LINE", the line it was executing (other formats carry lines already).' }),
-    order: Flags.string({
-      summary:
-        "speedscope: samples in time order (time), or one per distinct stack with their summed weight (merged: every view but Time Order is the same, and the file grows with stacks, not samples). Default auto: merged only when time order would exceed 256 MiB, past what speedscope's viewer opens.",
-      options: ["auto", "time", "merged"],
-    }),
-    port: Flags.integer({ summary: "--open: port to serve on [default: any free port].", min: 0, max: 65535, dependsOn: ["open"] }),
-    ...oclifFlags(SELECTION_FLAGS),
+    ...oclifFlags(FLAGS),
+    port: Flags.integer({ summary: FLAGS.port.summary, min: 0, max: 65535, dependsOn: ["open"] }),
   };
 
   async run(): Promise<void> {
     const { args, argv, flags } = await this.parse(ConvertCommand);
     const inputs = argv as string[];
-    try {
-      const { weight, selection, filter, sources } = parseSelectionFlags(flags as SelectionFlagValues);
-      if (flags.open) {
+    if (flags.open) {
+      try {
+        const { weight, selection, filter, sources } = parseSelectionFlags(flags as SelectionFlagValues);
         if (flags.diff !== undefined) throw new ConvertError("--diff writes an SVG; it does not go with --open");
-        await this.open(inputs.length > 1 ? inputs : [args.input], { weight, selection, filter, sources, port: flags.port });
-        return;
+        await this.open(inputs.length > 1 ? inputs : [args.input], { weight, selection, filter, sources, port: flags.port as number | undefined });
+      } catch (e) {
+        if (!(e instanceof ConvertError)) throw e;
+        process.stderr.write(`vmprof-convert: ${e.message}\n`);
+        this.exit(2);
       }
-      await convert({
-        input: args.input,
-        inputs,
-        stdin: process.stdin,
-        to: flags.to as OutputFormat | undefined,
-        output: flags.output,
-        weight,
-        selection,
-        filter,
-        lines: flags.lines,
-        order: flags.order as SpeedscopeOrder | undefined,
-        diff: flags.diff,
-        sources,
-        stdout: process.stdout,
-        stderr: process.stderr,
-      });
-    } catch (e) {
-      if (!(e instanceof ConvertError)) throw e;
-      process.stderr.write(`vmprof-convert: ${e.message}\n`);
-      this.exit(2);
+      return;
     }
+    const status = await runConvert(flags as FlagValues, inputs.length > 0 ? inputs : args.input !== undefined ? [args.input] : []);
+    if (status !== 0) this.exit(status);
   }
 
   private async open(inputs: (string | undefined)[], o: { weight?: Weight; selection: Selection; filter: PathFilter; sources: SourceOptions; port?: number }): Promise<void> {
