@@ -201,3 +201,19 @@ export function sourceOptions(v: SelectionFlagValues): SourceOptions {
   }
   return dirs.length > 0 ? { dirs } : {};
 }
+
+/**
+ * The whole of a command's bin script (vmprof-convert, vmprof-report, vmprof-record): runs `fast` on
+ * the command line's arguments and sets the exit status to what it resolves to; when it resolves to
+ * undefined, hands over to oclif (help, and every parse error), which is only loaded then. `dir` is
+ * the bin script's import.meta.url, from which oclif finds the command's package.
+ */
+export async function runCommandLine(fast: (argv: string[]) => Promise<number | undefined>, dir: string): Promise<void> {
+  const status = await fast(process.argv.slice(2));
+  if (status !== undefined) {
+    process.exitCode = status;
+    return;
+  }
+  const { execute } = await import("@oclif/core");
+  await execute({ dir });
+}

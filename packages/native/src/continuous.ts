@@ -17,6 +17,7 @@
  * progress is then not sent.
  */
 import fs from "node:fs";
+import type { ContinuousStats } from "@vmprof/client";
 import { Worker } from "node:worker_threads";
 import addon from "./addon.cjs";
 import { enable } from "./index.js";
@@ -41,22 +42,8 @@ export interface ContinuousOptions {
   maxDepth?: number;
 }
 
-/** What happened to the windows (as @vmprof/client's ContinuousStats). */
-export interface ContinuousStats {
-  /** Windows cut that had samples; windows without any are not sent (`empty`). */
-  windows: number;
-  empty: number;
-  uploaded: number;
-  /** Dropped after their retries failed. */
-  failed: number;
-  /** Pushed out of the queue by newer windows, or unsent when `stop()` stopped waiting. */
-  overflowed: number;
-  samples: number;
-  uploadedSamples: number;
-  late: number;
-  maxHeld: number;
-  maxHeldBytes: number;
-}
+/** What happened to the windows: @vmprof/client's, whose uploader the worker runs. */
+export type { ContinuousStats };
 
 /** A running continuous profile. */
 export interface ContinuousHandle {
