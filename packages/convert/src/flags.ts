@@ -6,7 +6,8 @@
  */
 import { statSync } from "node:fs";
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { parseLabel, type PathFilter, type Selection, type Weight } from "@vmprof/format";
+import type { PathFilter, Selection, Weight } from "@vmprof/format";
+import { parseLabel } from "@vmprof/format/labels";
 import { ConvertError } from "./errors.js";
 import type { SourceOptions } from "./read.js";
 

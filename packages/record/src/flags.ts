@@ -3,7 +3,7 @@
  * message) and a fast path (fast.ts) that starts the program without loading oclif, whose start-up
  * alone costs more than everything else the recorder does. Both hand the values to runRecord().
  */
-import { DEFAULT_MAX_DEPTH, DEFAULT_PERIOD } from "@vmprof/native";
+import { DEFAULT_MAX_DEPTH, DEFAULT_PERIOD } from "@vmprof/native/addon";
 import type { FlagSpec } from "vmprof-convert/flags";
 
 /** Every flag of vmprof-record. */

@@ -239,6 +239,10 @@ async function collect(o: RecordOptions, dir: string, rootPid: number, temp: str
     const done = JSON.parse(fs.readFileSync(path.join(dir, `${written[0].slice(0, -5)}.done`), "utf8")) as { samples: number; threads: number; mapped?: number };
     return { output: await takeSingle(o, path.join(dir, written[0]), temp, output, done.mapped), samples: done.samples, processes: 1, threads: done.threads };
   }
+  if (written.length === 0) {
+    o.log("no Node.js process ran under the profiler; no profile written");
+    return { samples: 0, processes: 0, threads: 0 };
+  }
   const { readProfileSync } = await import("@vmprof/format");
   const profiles: Profile[] = [];
   for (const n of written) {

@@ -3,7 +3,7 @@
  * uploads the profile. Shared by the oclif command and the fast path; loads the HTTP client only
  * when it is needed (labels or --upload).
  */
-import { DEFAULT_PERIOD } from "@vmprof/native";
+import { DEFAULT_PERIOD } from "@vmprof/native/addon";
 import type { FlagValues } from "vmprof-convert/flags";
 import { record, RecordUsageError } from "./record.js";
 
