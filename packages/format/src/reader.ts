@@ -535,7 +535,9 @@ export class ProfileDecoder {
       const run = v[k++];
       if (run < 1 || run > n - i) throw bad(`VM state run of ${run} does not fit ${n} samples`);
       if (st >= VM_STATE_NAMES.length) st = VmState.OTHER;
-      state.fill(st, base + i, base + i + run);
+      // Runs are mostly short: a loop costs less than a call to fill for each.
+      if (run < 32) for (let j = base + i; j < base + i + run; j++) state[j] = st;
+      else state.fill(st, base + i, base + i + run);
       i += run;
     }
     if (k + n > nv) throw bad("samples body ends inside the stacks");
