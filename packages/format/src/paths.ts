@@ -61,22 +61,38 @@ export class SamplePaths {
     return this.get(stack, state).functions;
   }
 
+  /** Each frame's function and tier by frame id, dense: the walk below reads no frame objects. */
+  private frameFunction?: Uint32Array;
+  private frameTier?: Uint8Array;
+
   private compute(stack: number, state: number): SamplePath {
     const p = this.p;
+    if (this.frameFunction === undefined || this.frameFunction.length <= p.frames.length) {
+      const fn = new Uint32Array(p.frames.length + 1);
+      const tier = new Uint8Array(p.frames.length + 1);
+      for (let f = 0; f < p.frames.length; f++) {
+        fn[f + 1] = p.frames[f].function;
+        tier[f + 1] = p.frames[f].tier;
+      }
+      this.frameFunction = fn;
+      this.frameTier = tier;
+    }
+    const frameFunction = this.frameFunction;
+    const frameTier = this.frameTier!;
+    const { parent, frame } = p.stacks;
     let depth = 0;
-    for (let s = stack; s !== 0; s = p.stacks.parent[s]) depth++;
+    for (let s = stack; s !== 0; s = parent[s]) depth++;
     const leaf = hasStateLeaf(stack, state);
     const len = depth + (leaf ? 1 : 0);
     const functions = new Uint32Array(len);
     const tiers = new Uint8Array(len);
     const frames = new Uint32Array(len);
     let i = depth - 1;
-    for (let s = stack; s !== 0; s = p.stacks.parent[s]) {
-      const frameId = p.stacks.frame[s];
-      const fr = p.frames[frameId - 1];
+    for (let s = stack; s !== 0; s = parent[s]) {
+      const frameId = frame[s];
       frames[i] = frameId;
-      functions[i] = fr.function;
-      tiers[i--] = fr.tier;
+      functions[i] = frameFunction[frameId];
+      tiers[i--] = frameTier[frameId];
     }
     if (leaf) functions[depth] = stateFunctionId(p, state);
     const hidden = this.hidden;

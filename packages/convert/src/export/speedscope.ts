@@ -103,17 +103,18 @@ export function* toSpeedscope(p: Profile, o: SpeedscopeOptions = {}): Generator<
   const fill = start.slice();
   const prevOf = new Int32Array(p.threads.length + 1).fill(-1);
   let timeOrderBytes = 0;
-  for (let i = 0; i < s.count; i++) {
+  const { stack: stackOf, state: stateOf, thread: threadOf } = s; // locals: the loop reads no object fields
+  for (let i = 0, n = s.count; i < n; i++) {
     if (keep[i] !== 1) continue;
-    const thread = s.thread[i];
+    const thread = threadOf[i];
     const j = fill[thread]++;
     order[j] = i;
     if (column !== null && column[i] === 0) {
       at[j] = -1;
       continue;
     }
-    let path = pathIx[s.state[i] * nStacks + s.stack[i]];
-    if (path < 0) path = indexOf(s.stack[i], s.state[i]);
+    let path = pathIx[stateOf[i] * nStacks + stackOf[i]];
+    if (path < 0) path = indexOf(stackOf[i], stateOf[i]);
     at[j] = path;
     if (path !== prevOf[thread]) timeOrderBytes += pathLength[path] + 1;
     prevOf[thread] = path;
