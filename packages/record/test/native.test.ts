@@ -1,0 +1,223 @@
+/**
+ * Native frames (vmprof-record --native) on real native work, on every supported Node: zlib, OpenSSL,
+ * a C addon of ours and the read system call, each under the JS function that called it, with shares
+ * within 5 points of Linux perf (`perf record --call-graph dwarf`, the reference for native stacks:
+ * frame pointers alone miss zlib's and OpenSSL's frames) on the same program; V8's regexp compiler
+ * under its JS caller; and bad input: a corrupted frame-pointer chain, a stripped library, a library
+ * unloaded (dlclose) while the program runs.
+ *
+ * perf needs perf_event_open: when it is refused (a container's perf_event_paranoid), the setup sets
+ * /proc/sys/kernel/perf_event_paranoid to -1 if it runs as root, and says so; otherwise it fails.
+ */
+import assert from "node:assert/strict";
+import { execFileSync, spawnSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { before, test } from "node:test";
+import { FunctionKind, SamplePaths, functionInfo, metaValue, nativeMappings, type Profile } from "@vmprof/format";
+import { BIN, fixture, nodeBinary, read, record, tempDir } from "./helpers.js";
+
+const dir = tempDir();
+const WORK = fixture("native/work.cjs");
+const MAJORS = ["20", "22", "24", "26"];
+/** CPU time each workload runs for, ms. */
+const CPU_MS = 1500;
+
+/** A sample as both tools give it: when (µs, any origin) and its frames' names (any order). */
+interface Stack {
+  time: number;
+  names: string[];
+}
+
+/** The profile's samples as names, root first. */
+function samplePaths(p: Profile): Stack[] {
+  const paths = new SamplePaths(p);
+  const names = new Map<string, string[]>();
+  const out: Stack[] = [];
+  for (let i = 0; i < p.samples.count; i++) {
+    const key = `${p.samples.stack[i]}:${p.samples.state[i]}`;
+    let path = names.get(key);
+    if (!path) names.set(key, (path = Array.from(paths.functions(p.samples.stack[i], p.samples.state[i]), (id) => functionInfo(p, id).name)));
+    out.push({ time: p.samples.time[i], names: path });
+  }
+  return out;
+}
+
+/** True when the path holds `caller` and, below it, a frame matching `target` (any caller: ""). */
+function under(path: string[], caller: string, target: RegExp): boolean {
+  const c = caller === "" ? -1 : path.indexOf(caller);
+  if (caller !== "" && c < 0) return false;
+  for (let k = c + 1; k < path.length; k++) if (target.test(path[k])) return true;
+  return false;
+}
+
+/**
+ * Percent of the samples of the workload's window (from the first to the last sample with a frame
+ * matching `window`: start-up, the tools' own set-up and the exit left out, for both tools alike)
+ * that `match` holds.
+ */
+function shareInWindow(stacks: Stack[], window: RegExp, match: (names: string[]) => boolean): { share: number; samples: number } {
+  const inside = stacks.filter((s) => s.names.some((n) => window.test(n)));
+  if (inside.length === 0) return { share: 0, samples: 0 };
+  const from = inside[0].time;
+  const to = inside[inside.length - 1].time;
+  const all = stacks.filter((s) => s.time >= from && s.time <= to);
+  return { share: (100 * all.filter((s) => match(s.names)).length) / all.length, samples: all.length };
+}
+
+/** Percent of all samples that hold `caller` and below it `target`. */
+function shareUnder(stacks: Stack[], caller: string, target: RegExp): number {
+  return (100 * stacks.filter((s) => under(s.names, caller, target)).length) / stacks.length;
+}
+
+/** perf's samples of the main thread (pid == tid): time in µs, frames innermost first. */
+function perfStacks(data: string): Stack[] {
+  const text = execFileSync("perf", ["script", "--no-inline", "-i", data, "-F", "pid,tid,time,ip,sym"], { encoding: "utf8", maxBuffer: 1 << 30, stdio: ["ignore", "pipe", "ignore"] });
+  const out: Stack[] = [];
+  for (const block of text.split(/\n\s*\n/)) {
+    const lines = block.split("\n").filter((l) => l.trim() !== "");
+    const head = /^\s*(\d+)\/(\d+)\s+([\d.]+):/.exec(lines[0] ?? "");
+    if (!head || head[1] !== head[2]) continue;
+    out.push({ time: Number(head[3]) * 1e6, names: lines.slice(1).map((l) => l.trim().replace(/^[0-9a-f]+ /, "")) });
+  }
+  return out;
+}
+
+let perfNote = "";
+before(() => {
+  // The addon and the plugin: plain C against Node-API, built once with the system compiler, loaded by every Node.
+  const include = [path.resolve(path.dirname(process.execPath), "../include/node"), "/usr/include/node"].find((d) => fs.existsSync(path.join(d, "node_api.h")));
+  assert.ok(include, "node_api.h not found (Node's headers: /usr/include/node)");
+  const cc = (args: string[]) => execFileSync("cc", args, { stdio: "inherit" });
+  cc(["-shared", "-fPIC", "-O2", "-DNODE_GYP_MODULE_NAME=burn", `-I${include}`, fixture("native/burn.c"), "-o", path.join(dir, "burn.node"), "-ldl"]);
+  cc(["-shared", "-fPIC", "-O2", fixture("native/plugin.c"), "-o", path.join(dir, "plugin.so")]);
+  cc(["-shared", "-fPIC", "-O2", fixture("native/plugin.c"), "-o", path.join(dir, "plugin-stripped.so")]);
+  execFileSync("strip", ["--strip-all", path.join(dir, "plugin-stripped.so")]);
+  // perf itself.
+  const probe = () => spawnSync("perf", ["record", "-q", "-e", "cpu-clock", "-o", path.join(dir, "probe.data"), "--", "true"], { encoding: "utf8" });
+  let r = probe();
+  if (r.status !== 0 && process.getuid?.() === 0) {
+    const was = fs.readFileSync("/proc/sys/kernel/perf_event_paranoid", "utf8").trim();
+    fs.writeFileSync("/proc/sys/kernel/perf_event_paranoid", "-1");
+    perfNote = `perf_event_paranoid was ${was}: set to -1 for perf`;
+    console.log(`# ${perfNote}`);
+    r = probe();
+  }
+  assert.equal(r.status, 0, `perf record cannot run here: ${r.stderr}`);
+});
+
+/** Records `workload` with --native under Node `major` and returns the profile. */
+function recordNative(major: string, workload: string, extra: string[] = []): Profile {
+  const file = path.join(dir, `${workload}-${major}.prof`);
+  const r = record(["--native", ...extra, "-o", file, "--", nodeBinary(major), WORK, workload, String(CPU_MS), dir]);
+  assert.equal(r.status, 0, r.stderr.toString());
+  assert.match(r.stdout.toString(), new RegExp(`${workload} done`));
+  return read(file);
+}
+
+/** The same program under perf: DWARF call graphs, JS names from --perf-basic-prof. */
+function perfRecord(major: string, workload: string): Stack[] {
+  const data = path.join(dir, `${workload}-${major}.perf`);
+  const r = spawnSync(
+    "perf",
+    ["record", "-q", "-e", "cpu-clock", "-F", "999", "--call-graph", "dwarf,16384", "-o", data, "--", nodeBinary(major), "--perf-basic-prof", "--interpreted-frames-native-stack", WORK, workload, String(CPU_MS), dir],
+    { encoding: "utf8", timeout: 120_000 },
+  );
+  assert.equal(r.status, 0, r.stderr);
+  const stacks = perfStacks(data);
+  fs.rmSync(data, { force: true });
+  for (const f of fs.readdirSync("/tmp")) if (/^perf-\d+\.map$/.test(f) && fs.statSync(path.join("/tmp", f)).mtimeMs > Date.now() - 600_000) fs.rmSync(path.join("/tmp", f), { force: true });
+  return stacks;
+}
+
+/** What each workload must show: the JS caller, and native functions found under it (both tools). */
+const WORKLOADS: { workload: string; caller: string; targets: RegExp[] }[] = [
+  { workload: "zlib", caller: "compressLoop", targets: [/^deflate_slow$/, /^longest_match$/] },
+  { workload: "pbkdf2", caller: "deriveLoop", targets: [/^PKCS5_PBKDF2_HMAC$/, /^sha256_block_data_order/] },
+  { workload: "addon", caller: "addonLoop", targets: [/^vmprof_test_burn$/] },
+  { workload: "readfile", caller: "readLoop", targets: [/^(__GI_)?(__libc_|__)?read$/] },
+];
+
+for (const major of MAJORS) {
+  for (const { workload, caller, targets } of WORKLOADS) {
+    test(`Node ${major}, ${workload}: native frames under ${caller} name ${targets.map((t) => t.source).join(", ")} within 5 points of perf`, () => {
+      const p = recordNative(major, workload);
+      assert.equal(metaValue(p, "native_frames"), "libunwind");
+      const paths = samplePaths(p);
+      const stacks = perfRecord(major, workload);
+      assert.ok(stacks.length > 500, `perf: ${stacks.length} samples of the main thread`);
+      for (const target of targets) {
+        // perf's DWARF walk stops at the first JIT frame (JIT code has no unwind tables), so it cannot
+        // see the JS caller; ours must have the native frames under it.
+        const ours = shareInWindow(paths, targets[0], (names) => under(names, caller, target));
+        const theirs = shareInWindow(stacks, targets[0], (names) => under(names, "", target));
+        console.log(`# node ${major} ${workload} ${target.source}: vmprof ${ours.share.toFixed(1)}% under ${caller} (${ours.samples} samples), perf ${theirs.share.toFixed(1)}% (${theirs.samples})`);
+        assert.ok(theirs.share > 10, `perf sees ${target} in only ${theirs.share.toFixed(1)}% of samples: the workload is not doing its native work`);
+        assert.ok(Math.abs(ours.share - theirs.share) <= 5, `${target}: vmprof ${ours.share.toFixed(1)}% vs perf ${theirs.share.toFixed(1)}%`);
+      }
+      // The native functions came from files the profile names, with their mappings.
+      const files = new Set(nativeMappings(p).map((m) => m.file));
+      assert.ok([...files].some((f) => f === fs.realpathSync(nodeBinary(major)) || f.endsWith("/node")), [...files].join(", "));
+      if (workload === "addon") assert.ok(files.has(path.join(dir, "burn.node")), [...files].join(", "));
+    });
+  }
+
+  test(`Node ${major}: V8's regexp compiler is visible under the JS caller`, () => {
+    const p = recordNative(major, "regexp");
+    const paths = samplePaths(p);
+    const runtime = shareUnder(paths, "regexpLoop", /^v8::internal::Runtime_/);
+    const compiler = shareUnder(paths, "regexpLoop", /^v8::internal::(RegExp|RegExpImpl|RegExpCompiler)\b|^v8::internal::\w*(Node|Compiler)::/);
+    console.log(`# node ${major} regexp: Runtime_* ${runtime.toFixed(1)}%, regexp compiler ${compiler.toFixed(1)}% under regexpLoop`);
+    assert.ok(runtime > 30, `Runtime_* under regexpLoop: ${runtime.toFixed(1)}%`);
+    assert.ok(compiler > 30, `regexp compiler under regexpLoop: ${compiler.toFixed(1)}%`);
+  });
+
+  test(`Node ${major}: a corrupted frame-pointer chain keeps the frame found, marks the rest unknown, and the program runs on`, () => {
+    const p = recordNative(major, "corrupt");
+    const paths = samplePaths(p);
+    let marked = 0;
+    for (const { names: path } of paths) {
+      const at = path.indexOf("vmprof_test_burn_corrupt");
+      if (at > 0 && path[at - 1] === "(unknown native)" && path.includes("corruptLoop")) marked++;
+    }
+    const share = (100 * marked) / paths.length;
+    console.log(`# node ${major} corrupt: ${share.toFixed(1)}% of samples corruptLoop > (unknown native) > vmprof_test_burn_corrupt`);
+    assert.ok(share > 70, `${share.toFixed(1)}%`);
+  });
+
+  test(`Node ${major}: a stripped library is named by file offsets, an unloaded one still by its symbols`, () => {
+    const stripped = samplePaths(recordNative(major, "stripped"));
+    const offsets = shareUnder(stripped, "strippedLoop", /^plugin-stripped\.so\+0x[0-9a-f]+$/);
+    assert.ok(offsets > 70, `plugin-stripped.so+0x... under strippedLoop: ${offsets.toFixed(1)}%`);
+    const p = recordNative(major, "plugin");
+    const unloaded = samplePaths(p);
+    const named = shareUnder(unloaded, "pluginLoop", /^plugin_hot_loop$/);
+    const unknown = shareUnder(unloaded, "pluginLoop", /^\(unknown native\)$/);
+    console.log(`# node ${major} plugin: stripped offsets ${offsets.toFixed(1)}%; unloaded: named ${named.toFixed(1)}%, unknown ${unknown.toFixed(1)}%`);
+    assert.ok(named > 30, `plugin_hot_loop under pluginLoop: ${named.toFixed(1)}%`);
+    assert.ok(unknown < 5, `(unknown native) under pluginLoop: ${unknown.toFixed(1)}%`);
+    assert.ok(nativeMappings(p).some((m) => m.file === path.join(dir, "plugin.so")));
+  });
+}
+
+test("--no-native folds native frames into their JS callers; pprof names each binary in a Mapping", () => {
+  const file = path.join(dir, "zlib-20.prof");
+  if (!fs.existsSync(file)) recordNative("20", "zlib");
+  const p = read(file);
+  assert.ok(p.functions.some((f) => f.kind === FunctionKind.NATIVE));
+  const report = (args: string[]) => execFileSync(process.execPath, [path.resolve(BIN, "../../../report/bin/run.js"), ...args, file], { encoding: "utf8" });
+  const withNative = report(["--flat"]);
+  const without = report(["--flat", "--no-native"]);
+  assert.match(withNative, /deflate_slow/);
+  assert.doesNotMatch(without, /deflate_slow|longest_match|node::Start/);
+  // compressLoop's cumulative share is the same either way; its self share takes the native time.
+  const row = (text: string, name: string) => text.split("\n").find((l) => l.includes(` ${name} `)) ?? "";
+  assert.match(row(without, "compressLoop"), /\d/, without);
+  const pb = path.join(dir, "zlib.pb.gz");
+  execFileSync(process.execPath, [path.resolve(BIN, "../../../convert/bin/run.js"), "--to", "pprof", "-o", pb, file]);
+  const raw = execFileSync("go", ["tool", "pprof", "-raw", pb], { encoding: "utf8" });
+  const mappings = raw.slice(raw.indexOf("Mappings"));
+  assert.match(mappings, /\/libc\.so\.6 [0-9a-f]{40}/, mappings);
+  const top = execFileSync("go", ["tool", "pprof", "-top", pb], { encoding: "utf8" });
+  assert.match(top, /longest_match/);
+});
