@@ -129,6 +129,8 @@ bool AddThread(v8::Isolate* isolate, const std::string& name, uint8_t kind, std:
   ts->head = 0;
   ts->tail = 0;
   for (auto& d : ts->dropped) d = 0;
+  ts->handler_ns = 0;
+  ts->handler_samples = 0;
   ts->thread_written = false;
   ts->last_time_us = (MonoNs() - s->mono0_ns) / 1000;
   ts->last_cpu_ns = ClockNs(CLOCK_THREAD_CPUTIME_ID);

@@ -124,11 +124,31 @@ NativeWalk UnwindNative(v8::Isolate* isolate, NativeThread* nt, const ucontext_t
   // on from there. Should it meet V8 code again (C++ called from JS, calling JS), the frames found so
   // far were a middle segment: they are dropped and the walk goes on below, so what is kept is the
   // bottom segment, down to main or the thread's start.
+  bool first_segment = true;
+  uintptr_t key_pc = 0, key_sp = 0;
+  auto remember = [&]() {
+    nt->outer_key_pc = key_pc;
+    nt->outer_key_sp = key_sp;
+    nt->outer_count = w.outer;
+    nt->outer_end = w.outer_end;
+    for (uint32_t i = 0; i < w.outer; i++) nt->outer_pcs[i] = outer[i];
+  };
   for (;;) {
     if (!v8::Unwinder::TryUnwindV8Frames(nt->entry_stubs, pages, cp, &rs, reinterpret_cast<const void*>(nt->stack_hi))) {
       w.outer = 0;
       w.outer_end = kNativeBroken;
       return w;
+    }
+    if (first_segment) {
+      first_segment = false;
+      key_pc = reinterpret_cast<uintptr_t>(rs.pc);
+      key_sp = reinterpret_cast<uintptr_t>(rs.sp);
+      if (key_pc == nt->outer_key_pc && key_sp == nt->outer_key_sp && key_pc != 0) {
+        w.outer = nt->outer_count;
+        w.outer_end = nt->outer_end;
+        for (uint32_t i = 0; i < w.outer; i++) outer[i] = nt->outer_pcs[i];
+        return w;
+      }
     }
     w.outer = 0;
     w.outer_end = kNativeComplete;
@@ -155,6 +175,7 @@ NativeWalk UnwindNative(v8::Isolate* isolate, NativeThread* nt, const ucontext_t
       else w.outer_end = kNativeTruncated;
       if (++steps > kMaxNativeSteps) {
         if (w.outer_end == kNativeComplete) w.outer_end = kNativeTruncated;
+        remember();
         return w;
       }
       int r = u.step(cursor);
@@ -164,7 +185,10 @@ NativeWalk UnwindNative(v8::Isolate* isolate, NativeThread* nt, const ucontext_t
         break;
       }
     }
-    if (!again) return w;
+    if (!again) {
+      remember();
+      return w;
+    }
   }
 #else
   (void)isolate; (void)uc; (void)inner; (void)outer; (void)cp;
@@ -177,6 +201,7 @@ namespace {
 
 // Signal handler: copies one sample into the thread's ring.
 void TakeSample(ThreadState* ts, void* context, uint64_t tick_us) {
+  uint64_t t0 = ts->native ? MonoNs() : 0;  // the vDSO's clock: cheap, unlike the thread CPU clock
   uint64_t seq = ts->seq.fetch_add(1, std::memory_order_relaxed);
   uint64_t cpu = ClockNs(CLOCK_THREAD_CPUTIME_ID);
   v8::RegisterState regs;
@@ -228,6 +253,11 @@ void TakeSample(ThreadState* ts, void* context, uint64_t tick_us) {
   for (uint32_t i = 0; i < walk.inner; i++) ring[(at++) & mask] = inner[i];
   for (uint32_t i = 0; i < walk.outer; i++) ring[(at++) & mask] = outer[i];
   ts->head.store(at, std::memory_order_release);
+  if (ts->native) {
+    uint64_t spent = MonoNs() - t0;
+    ts->handler_ns.fetch_add(spent, std::memory_order_relaxed);
+    ts->handler_samples.fetch_add(1, std::memory_order_relaxed);
+  }
 }
 
 // Signal handler for the sample signal. Ours carry kTickMagic and come from this process; anything

@@ -87,6 +87,9 @@ struct ThreadState {
   // before sampling starts, used by the handler only; its pcs are gathered in native_pcs.
   std::unique_ptr<NativeThread> native;
   uint64_t native_pcs[kMaxInnerNative + kMaxOuterNative] = {};
+  // Native sessions: the time the handler spent taking samples (GetStackSample, the unwind, the copy;
+  // monotonic clock, ns), and how many; written by the handler, read by the writer at the end.
+  std::atomic<uint64_t> handler_ns{0}, handler_samples{0};
   std::atomic<uint64_t> dropped[kDropReasons] = {};
   // Signals queued by the sampler thread and taken by the handler.
   std::atomic<uint64_t> sent{0}, received{0};

@@ -48,6 +48,13 @@ struct NativeThread {
   v8::MemoryRange code_pages[kCodePages];
   unw_cursor_t cursor;
   ucontext_t context;  // the interrupted registers, edited to restart below a JS segment
+  // The previous sample's outer walk, keyed by the C++ frame found below its innermost JS segment
+  // (return address and stack pointer): while that frame is live, every frame below it is the same,
+  // so a sample that finds it again copies the walk instead of redoing it.
+  uintptr_t outer_key_pc = 0, outer_key_sp = 0;
+  uint32_t outer_count = 0;
+  NativeEnd outer_end = kNativeComplete;
+  uint64_t outer_pcs[kMaxOuterNative] = {};
 };
 
 // JS thread. Loads libunwind (once per process) and sets its per-thread cache policy. False with

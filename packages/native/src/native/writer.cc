@@ -360,6 +360,13 @@ void Finish(Session* s) {
   meta.push_back({"jit_events_lost", integer(g_jit_events_lost.load())});
   meta.push_back({"unresolved_frames", integer(s->unresolved_frames)});
   if (s->symbols) {
+    uint64_t ns = 0, n = 0;
+    for (ThreadState* ts : s->threads) {
+      ns += ts->handler_ns.load();
+      n += ts->handler_samples.load();
+    }
+    // What taking one sample cost the sampled thread (its CPU time in the handler), ns on average.
+    if (n > 0) meta.push_back({"native_sample_cost_ns", integer(ns / n)});
     meta.push_back({"native_symbolized", integer(s->symbols->symbolized())});
     meta.push_back({"native_unsymbolized", integer(s->symbols->unsymbolized())});
   }
