@@ -1,15 +1,15 @@
 /**
  * The path of a sample: what every view and exporter walks. A sample's path is its stack's functions,
  * root first, plus its VM state's pseudo-function as the leaf unless it ran JS with frames (so GC,
- * idle and native time have a leaf, and a JS sample with no frames counts as "(unknown)") or its
- * innermost frame is a native function (recorded with native frames: the C++ function says more
- * than the state), without the functions a filter hides. This file is the only place that rule is
- * written.
+ * idle and native time have a leaf, and a JS sample with no frames counts as "(unknown)") or, in a
+ * recording with native frames (`native_frames` metadata), its innermost frame is a native function
+ * (the C++ function says more than the state), without the functions a filter hides. This file is
+ * the only place that rule is written.
  */
 import { FunctionKind, VmState } from "./constants.js";
 import { stateFunctionId } from "./functions.js";
 import { pathKey, pathKeyStack, pathKeyState } from "./keys.js";
-import type { Profile } from "./model.js";
+import { metaValue, type Profile } from "./model.js";
 
 /**
  * True when a sample of (stack, state) may end in its state's pseudo-function: it does unless it ran
@@ -26,6 +26,7 @@ export function hasStateLeaf(stack: number, state: number): boolean {
  */
 export function endsInStateLeaf(p: Profile, stack: number, state: number, hidden?: Uint8Array): boolean {
   if (!hasStateLeaf(stack, state)) return false;
+  if (metaValue(p, "native_frames") === undefined) return true;
   for (let s = stack; s !== 0; s = p.stacks.parent[s]) {
     const fn = p.frames[p.stacks.frame[s] - 1].function;
     if (hidden && hidden[fn] === 1) continue;
