@@ -7,6 +7,9 @@
 //   writer.cc   the writer thread ("vmprof-writer"): drain, resolve, intern, encode, write
 //   session.cc  the API called from JS (Start, AddThread, Stop), on the caller's JS thread
 //   labels.cc   the label-set registry: interned on JS threads, read by the writer (never the handler)
+//   unwind.cc   native frames: loads libunwind and warms it up on each JS thread (JS threads only;
+//               the handler's walk, UnwindNative, is in signal.cc)
+//   symbols.cc  native frames: pcs to ELF symbols (the writer)
 #pragma once
 
 #include <signal.h>
