@@ -20,7 +20,7 @@ export const FLAGS: Record<string, FlagSpec> = {
   native: {
     type: "boolean",
     summary:
-      "Also record native frames (C++ of Node, V8's runtime, addons, zlib, OpenSSL, libc) between the running code and the JS that called it, and below the outermost JS frame, named from the ELF symbols when the recording ends. Needs libunwind (Debian: libunwind8). Linux x86-64.",
+      "Also record native frames (C++ of Node, V8's runtime, addons, zlib, OpenSSL, libc) between the running code and the JS that called it, and below the outermost JS frame, named from the ELF symbols by the sampler's writer thread (never the signal handler), so the file is named at every point. Needs libunwind (Debian: libunwind8). Linux x86-64.",
     default: false,
   },
   argv: { type: "boolean", summary: "Store the command lines (secret-looking values redacted).", default: true, allowNo: true },
