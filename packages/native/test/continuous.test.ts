@@ -167,7 +167,11 @@ test("an unreachable server: the program runs to its end with its own output and
   assert.ok(stats.windows >= 3 && stats.failed + stats.overflowed === stats.windows, statsLine);
   assert.ok(stats.maxHeld <= 4, `held ${stats.maxHeld} windows`);
   const warnings = r.stderr.split("\n").filter((l) => l.includes("VmprofWarning"));
-  assert.match(warnings[0], /VmprofWarning: vmprof: window \d+ \(.*\) not sent .*: cannot reach http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\); dropped/);
+  // Each window is dropped after its retries, or (on a loaded machine, retries outlasting the
+  // windows) pushed out of the queue; at least one says why it could not be sent.
+  const refused = /VmprofWarning: vmprof: window \d+ \(.*\) not sent .*: cannot reach http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\); dropped/;
+  assert.ok(warnings.some((w) => refused.test(w)), r.stderr);
+  for (const w of warnings) assert.match(w, /VmprofWarning: vmprof: (window \d+ \(.*\) not sent|\d+ windows? still unsent|\d+ windows in a row were not sent)/);
   assert.ok(warnings.length <= 5, r.stderr);
   // stop() waits for the last window's attempt, not for retries of every window: 4 s of work, a few seconds more at most.
   assert.ok(r.ms < 4000 + 6000, `${r.ms} ms`);
