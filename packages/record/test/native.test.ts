@@ -11,7 +11,7 @@
  * /proc/sys/kernel/perf_event_paranoid to -1 if it runs as root, and says so; otherwise it fails.
  */
 import assert from "node:assert/strict";
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { before, test } from "node:test";
@@ -285,4 +285,19 @@ test("--no-native folds native frames into their JS callers; collapsed and speed
   assert.match(mappings, /\/libc\.so\.6 [0-9a-f]{40}/, mappings);
   const top = execFileSync("go", ["tool", "pprof", "-top", pb], { encoding: "utf8" });
   assert.match(top, /longest_match/);
+});
+
+test("--pid --native: attached to a running program, its native frames are recorded too", async () => {
+  const program = spawn(process.execPath, [WORK, "zlib", "20000", dir], { stdio: ["ignore", "pipe", "pipe"] });
+  try {
+    await new Promise((r) => setTimeout(r, 1000));
+    const file = path.join(dir, "attached.prof");
+    const r = record(["--pid", String(program.pid), "--native", "--duration", "1", "-o", file]);
+    assert.equal(r.status, 0, r.stderr.toString());
+    const paths = samplePaths(read(file));
+    const share = shareUnder(paths, "compressLoop", /^deflate_slow$/);
+    assert.ok(share > 80, `deflate_slow under compressLoop: ${share.toFixed(1)}%`);
+  } finally {
+    program.kill();
+  }
 });
