@@ -19,20 +19,14 @@ export function hasStateLeaf(stack: number, state: number): boolean {
   return state !== VmState.JS || stack === 0;
 }
 
-/** True when `p` was recorded with native frames (its `native_frames` metadata). */
-export function hasNativeFrames(p: Profile): boolean {
-  return metaValue(p, "native_frames") !== undefined;
-}
-
 /**
  * True when the path of (stack, state) in `p` ends in its state's pseudo-function (see the rule
  * above). The innermost frame that counts is the innermost one `hidden` (index: function id) keeps:
  * with every native function hidden, a path is what a recording without native frames gives.
- * `native` is hasNativeFrames(p), for callers that ask for many paths.
  */
-export function endsInStateLeaf(p: Profile, stack: number, state: number, hidden?: Uint8Array, native = hasNativeFrames(p)): boolean {
+export function endsInStateLeaf(p: Profile, stack: number, state: number, hidden?: Uint8Array): boolean {
   if (!hasStateLeaf(stack, state)) return false;
-  if (!native) return true;
+  if (metaValue(p, "native_frames") === undefined) return true;
   for (let s = stack; s !== 0; s = p.stacks.parent[s]) {
     const fn = p.frames[p.stacks.frame[s] - 1].function;
     if (hidden && hidden[fn] === 1) continue;
@@ -55,15 +49,12 @@ export interface SamplePath {
 /** The paths of a profile's (stack, state) pairs under one set of hidden functions, computed once each. */
 export class SamplePaths {
   private readonly cache = new Map<number, SamplePath>();
-  private readonly native: boolean;
 
   /** `hidden` (index: function id) marks functions removed from every path. */
   constructor(
     readonly p: Profile,
     readonly hidden?: Uint8Array,
-  ) {
-    this.native = hasNativeFrames(p);
-  }
+  ) {}
 
   /** The path of (stack, state). Cached: do not modify the arrays. */
   get(stack: number, state: number): SamplePath {
@@ -112,7 +103,7 @@ export class SamplePaths {
     const { parent, frame } = p.stacks;
     let depth = 0;
     for (let s = stack; s !== 0; s = parent[s]) depth++;
-    const leaf = endsInStateLeaf(p, stack, state, this.hidden, this.native);
+    const leaf = endsInStateLeaf(p, stack, state, this.hidden);
     const len = depth + (leaf ? 1 : 0);
     const functions = new Uint32Array(len);
     const tiers = new Uint8Array(len);

@@ -6,7 +6,7 @@ import { FunctionKind } from "./constants.js";
 import { functionIdLimit, matchFunctions, stateFunctionId } from "./functions.js";
 import { SampleLabels } from "./labels.js";
 import type { Profile } from "./model.js";
-import { endsInStateLeaf, hasNativeFrames } from "./paths.js";
+import { endsInStateLeaf } from "./paths.js";
 
 /** Which samples a query looks at. Empty or absent fields select everything. */
 export interface Selection {
@@ -93,9 +93,8 @@ function stacksThrough(p: Profile, mask: Uint8Array): Uint8Array {
 export function selectSamples(p: Profile, selection: Selection = {}, filter: PathFilter = {}): Uint8Array {
   const mask = selectThreads(p, selection);
   // A sample's path is its stack plus, unless it is a JS sample with frames, its state's pseudo-function.
-  const native = hasNativeFrames(p);
   const onPath = (fnMask: Uint8Array, through: Uint8Array, st: number, state: number) =>
-    through[st] === 1 || (endsInStateLeaf(p, st, state, undefined, native) && fnMask[stateFunctionId(p, state)] === 1);
+    through[st] === 1 || (endsInStateLeaf(p, st, state) && fnMask[stateFunctionId(p, state)] === 1);
   const focusMask = filter.focus ? matchFunctions(p, filter.focus) : null;
   const focusThrough = focusMask ? stacksThrough(p, focusMask) : null;
   const ignoreMask = filter.ignore ? matchFunctions(p, filter.ignore) : null;
