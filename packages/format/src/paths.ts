@@ -1,38 +1,17 @@
 /**
  * The path of a sample: what every view and exporter walks. A sample's path is its stack's functions,
  * root first, plus its VM state's pseudo-function as the leaf unless it ran JS with frames (so GC,
- * idle and native time have a leaf, and a JS sample with no frames counts as "(unknown)") or, in a
- * recording with native frames (`native_frames` metadata), its innermost frame is a native function
- * (the C++ function says more than the state), without the functions a filter hides. This file is
- * the only place that rule is written.
+ * idle and native time have a leaf, and a JS sample with no frames counts as "(unknown)"), without
+ * the functions a filter hides. This file is the only place that rule is written.
  */
-import { FunctionKind, VmState } from "./constants.js";
+import { VmState } from "./constants.js";
 import { stateFunctionId } from "./functions.js";
 import { pathKey, pathKeyStack, pathKeyState } from "./keys.js";
-import { metaValue, type Profile } from "./model.js";
+import type { Profile } from "./model.js";
 
-/**
- * True when a sample of (stack, state) may end in its state's pseudo-function: it does unless it ran
- * JS with frames, or (`endsInStateLeaf`) its innermost frame is native.
- */
+/** True when a sample of (stack, state) ends in its state's pseudo-function. */
 export function hasStateLeaf(stack: number, state: number): boolean {
   return state !== VmState.JS || stack === 0;
-}
-
-/**
- * True when the path of (stack, state) in `p` ends in its state's pseudo-function (see the rule
- * above). The innermost frame that counts is the innermost one `hidden` (index: function id) keeps:
- * with every native function hidden, a path is what a recording without native frames gives.
- */
-export function endsInStateLeaf(p: Profile, stack: number, state: number, hidden?: Uint8Array): boolean {
-  if (!hasStateLeaf(stack, state)) return false;
-  if (metaValue(p, "native_frames") === undefined) return true;
-  for (let s = stack; s !== 0; s = p.stacks.parent[s]) {
-    const fn = p.frames[p.stacks.frame[s] - 1].function;
-    if (hidden && hidden[fn] === 1) continue;
-    return p.functions[fn - 1].kind !== FunctionKind.NATIVE;
-  }
-  return true;
 }
 
 /**
@@ -103,7 +82,7 @@ export class SamplePaths {
     const { parent, frame } = p.stacks;
     let depth = 0;
     for (let s = stack; s !== 0; s = parent[s]) depth++;
-    const leaf = endsInStateLeaf(p, stack, state, this.hidden);
+    const leaf = hasStateLeaf(stack, state);
     const len = depth + (leaf ? 1 : 0);
     const functions = new Uint32Array(len);
     const tiers = new Uint8Array(len);
