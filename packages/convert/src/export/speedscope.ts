@@ -38,26 +38,27 @@ export interface SpeedscopeOptions extends ExportOptions {
  * the same path become one sample weighing their sum (speedscope's format allows it, and time order
  * is kept): a profile that stays in one place costs one entry, not one per sample. With order
  * "merged" (or "auto" past SPEEDSCOPE_TIME_ORDER_LIMIT), each thread has one sample per distinct path
- * weighing all of its samples, in the order paths were first met: every view but speedscope's "Time Order" is the same,
- * and the file is as big as the number of distinct paths, not of samples.
+ * weighing all of its samples, in the order paths were first met: every view but speedscope's "Time
+ * Order" is the same, and the file is as big as the number of distinct paths, not of samples.
  */
 export function* toSpeedscope(p: Profile, o: SpeedscopeOptions = {}): Generator<string | Uint8Array> {
   const sel = select(p, o);
   const { column, keep } = sel;
   const s = p.samples;
-  // Pass 1: the frames the kept samples use, and each distinct path's JSON text as bytes. Paths that
-  // hiding makes equal share one index, so their samples merge too.
+  // The frames the kept samples use, and each distinct path's JSON text as bytes (indexOf, called on
+  // a path's first sample). Paths that hiding makes equal share one index, so their samples merge too.
   let frameIx = new Int32Array(p.functions.length + 64).fill(-1); // function id -> frame index
   const frames: string[] = [];
   // Indexed state-major (state * stacks + stack), not by pathKey: nearly every sample is in one state,
   // so the lookups per sample stay within one dense stretch of the array.
   const nStacks = p.stacks.count;
   const pathIx = new Int32Array(nStacks * STATE_SLOTS).fill(-1);
+  const slot = (stack: number, state: number) => state * nStacks + stack;
   const byText = new Map<string, number>();
   const pathBytes: Buffer[] = [];
   let pathLength = new Int32Array(1024); // pathBytes[k].length, read per sample without touching the Buffer
   const indexOf = (stack: number, state: number): number => {
-    const key = state * nStacks + stack;
+    const key = slot(stack, state);
     if (pathIx[key] >= 0) return pathIx[key];
     const parts: number[] = [];
     for (const id of sel.paths.functions(stack, state)) {
@@ -113,7 +114,7 @@ export function* toSpeedscope(p: Profile, o: SpeedscopeOptions = {}): Generator<
       at[j] = -1;
       continue;
     }
-    let path = pathIx[stateOf[i] * nStacks + stackOf[i]];
+    let path = pathIx[slot(stackOf[i], stateOf[i])];
     if (path < 0) path = indexOf(stackOf[i], stateOf[i]);
     at[j] = path;
     if (path !== prevOf[thread]) timeOrderBytes += pathLength[path] + 1;
@@ -197,8 +198,7 @@ const CHUNK = 1 << 23;
 
 /**
  * The rest of a thread's sampled profile with one sample per distinct path (in the order paths were
- * first met),
- * weighing the sum of its samples. `at[j]` is the path of the thread's j-th kept sample `ix[j]`
+ * first met), weighing the sum of its samples. `at[j]` is the path of the thread's j-th kept sample `ix[j]`
  * (-1: no weight); `column` its weights (null: 1 each).
  */
 function* mergedSamples(ix: Uint32Array, at: Int32Array, column: ArrayLike<number> | null, pathBytes: Buffer[]): Generator<string> {
