@@ -11,8 +11,11 @@
         "src/native/writer.cc",
         "src/native/codemap.cc",
         "src/native/encoder.cc",
-        "src/native/labels.cc"
+        "src/native/labels.cc",
+        "src/native/unwind.cc",
+        "src/native/symbols.cc"
       ],
+      "libraries": ["-ldl"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "cflags!": ["-fno-exceptions"],

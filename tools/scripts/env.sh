@@ -6,12 +6,15 @@ if [ -d /usr/include/node ] && [ -z "${npm_config_nodedir:-}" ]; then export npm
 # prebuilt binary); Go (`go tool pprof`) and Chromium, the real consumers the convert tests feed our
 # pprof, speedscope and SVG output to; PostgreSQL, which the server's storage tests start a throwaway
 # cluster of (its binaries are under /usr/lib/postgresql/VERSION/bin, not on PATH; the Debian
-# package's own cluster is not used).
+# package's own cluster is not used). libunwind-dev, linux-perf and binutils: see below.
 missing=()
-for pair in g++:g++ make:make python3:python3 go:golang-go chromium:chromium; do
+for pair in g++:g++ make:make python3:python3 go:golang-go chromium:chromium perf:linux-perf strip:binutils; do
   command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
 done
 compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null || missing+=(postgresql)
+# Native frames (vmprof-record --native): libunwind's headers to build the sampler, its library to run
+# it; the native tests compare with perf (linux-perf) and strip a library (binutils).
+[ -f /usr/include/libunwind.h ] || [ -f /usr/include/x86_64-linux-gnu/libunwind.h ] || missing+=(libunwind-dev)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "installing from Debian: ${missing[*]}" >&2

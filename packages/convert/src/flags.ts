@@ -102,6 +102,7 @@ export const SELECTION_FLAGS: Record<string, FlagSpec> = {
   ignore: { type: "string", summary: "Drop samples through a function matching this regular expression.", helpValue: "REGEX" },
   hide: { type: "string", summary: "Remove matching frames, giving their time to their callers.", helpValue: "REGEX" },
   internals: { type: "boolean", summary: "Keep Node's internal (node:) functions; --no-internals folds them into their callers.", allowNo: true },
+  native: { type: "boolean", summary: "Keep native frames (of a recording made with vmprof-record --native); --no-native folds them into their JS callers.", allowNo: true },
   "source-maps": {
     type: "string",
     summary: "Resolve source maps again, also looking in DIR (repeatable or comma-separated): for a profile recorded elsewhere.",
@@ -125,6 +126,7 @@ export interface SelectionFlagValues {
   ignore?: string;
   hide?: string;
   internals?: boolean;
+  native?: boolean;
   "source-maps"?: string[];
   "no-source-maps"?: boolean;
 }
@@ -181,7 +183,7 @@ export function parseSelectionFlags(v: SelectionFlagValues, names: { start: stri
       to: to !== undefined ? to * 1e6 : undefined,
       labels: v.label?.map(labelFlag),
     },
-    filter: { focus: pattern("focus", v.focus), ignore: pattern("ignore", v.ignore), hide: pattern("hide", v.hide), hideInternals: v.internals === false },
+    filter: { focus: pattern("focus", v.focus), ignore: pattern("ignore", v.ignore), hide: pattern("hide", v.hide), hideInternals: v.internals === false, hideNative: v.native === false },
     sources: sourceOptions(v),
   };
 }

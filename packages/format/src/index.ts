@@ -13,6 +13,7 @@ export * from "./keys.js";
 export * from "./functions.js";
 export * from "./select.js";
 export * from "./paths.js";
+export * from "./native.js";
 export * from "./aggregate.js";
 export * from "./tables.js";
 export * from "./lines.js";

@@ -1,17 +1,44 @@
 /**
  * The path of a sample: what every view and exporter walks. A sample's path is its stack's functions,
  * root first, plus its VM state's pseudo-function as the leaf unless it ran JS with frames (so GC,
- * idle and native time have a leaf, and a JS sample with no frames counts as "(unknown)"), without
- * the functions a filter hides. This file is the only place that rule is written.
+ * idle and native time have a leaf, and a JS sample with no frames counts as "(unknown)") or, in a
+ * recording with native frames (`native_frames` metadata), its innermost frame is a native function
+ * (the C++ function says more than the state), without the functions a filter hides. This file is
+ * the only place that rule is written.
  */
-import { VmState } from "./constants.js";
+import { FunctionKind, VmState } from "./constants.js";
 import { stateFunctionId } from "./functions.js";
 import { pathKey, pathKeyStack, pathKeyState } from "./keys.js";
-import type { Profile } from "./model.js";
+import { metaValue, type Profile } from "./model.js";
 
-/** True when a sample of (stack, state) ends in its state's pseudo-function. */
+/**
+ * True when a sample of (stack, state) may end in its state's pseudo-function: it does unless it ran
+ * JS with frames, or (`endsInStateLeaf`) its innermost frame is native.
+ */
 export function hasStateLeaf(stack: number, state: number): boolean {
   return state !== VmState.JS || stack === 0;
+}
+
+/** True when `p` was recorded with native frames (its `native_frames` metadata). */
+export function hasNativeFrames(p: Profile): boolean {
+  return metaValue(p, "native_frames") !== undefined;
+}
+
+/**
+ * True when the path of (stack, state) in `p` ends in its state's pseudo-function (see the rule
+ * above). The innermost frame that counts is the innermost one `hidden` (index: function id) keeps:
+ * with every native function hidden, a path is what a recording without native frames gives.
+ * `native` is hasNativeFrames(p), for callers that ask for many paths.
+ */
+export function endsInStateLeaf(p: Profile, stack: number, state: number, hidden?: Uint8Array, native = hasNativeFrames(p)): boolean {
+  if (!hasStateLeaf(stack, state)) return false;
+  if (!native) return true;
+  for (let s = stack; s !== 0; s = p.stacks.parent[s]) {
+    const fn = p.frames[p.stacks.frame[s] - 1].function;
+    if (hidden && hidden[fn] === 1) continue;
+    return p.functions[fn - 1].kind !== FunctionKind.NATIVE;
+  }
+  return true;
 }
 
 /**
@@ -28,12 +55,15 @@ export interface SamplePath {
 /** The paths of a profile's (stack, state) pairs under one set of hidden functions, computed once each. */
 export class SamplePaths {
   private readonly cache = new Map<number, SamplePath>();
+  private readonly native: boolean;
 
   /** `hidden` (index: function id) marks functions removed from every path. */
   constructor(
     readonly p: Profile,
     readonly hidden?: Uint8Array,
-  ) {}
+  ) {
+    this.native = hasNativeFrames(p);
+  }
 
   /** The path of (stack, state). Cached: do not modify the arrays. */
   get(stack: number, state: number): SamplePath {
@@ -82,7 +112,7 @@ export class SamplePaths {
     const { parent, frame } = p.stacks;
     let depth = 0;
     for (let s = stack; s !== 0; s = parent[s]) depth++;
-    const leaf = hasStateLeaf(stack, state);
+    const leaf = endsInStateLeaf(p, stack, state, this.hidden, this.native);
     const len = depth + (leaf ? 1 : 0);
     const functions = new Uint32Array(len);
     const tiers = new Uint8Array(len);

@@ -2,10 +2,11 @@
  * Selection: which samples a query looks at (processes, threads, a time range, focus and ignore by
  * function) and which frames it shows (hide, Node internals). Every view and exporter selects here.
  */
-import { VmState } from "./constants.js";
+import { FunctionKind } from "./constants.js";
 import { functionIdLimit, matchFunctions, stateFunctionId } from "./functions.js";
 import { SampleLabels } from "./labels.js";
 import type { Profile } from "./model.js";
+import { endsInStateLeaf, hasNativeFrames } from "./paths.js";
 
 /** Which samples a query looks at. Empty or absent fields select everything. */
 export interface Selection {
@@ -36,6 +37,8 @@ export interface PathFilter {
   hide?: RegExp;
   /** Remove Node's own JS frames (files starting with "node:"), folding them into their callers. */
   hideInternals?: boolean;
+  /** Hide native functions (C++ frames of a recording with native frames): paths as without them. */
+  hideNative?: boolean;
 }
 
 /** A selection that names a process or thread the profile does not have. */
@@ -46,7 +49,7 @@ export class SelectionError extends Error {
 /** True when a selection or filter narrows anything (an empty one selects the whole profile). */
 export function selects(sel: Selection = {}, filter: PathFilter = {}): boolean {
   const narrows = Object.values(sel).some((v) => v !== undefined && (!Array.isArray(v) || v.length > 0));
-  return narrows || filter.focus !== undefined || filter.ignore !== undefined || filter.hide !== undefined || filter.hideInternals === true;
+  return narrows || filter.focus !== undefined || filter.ignore !== undefined || filter.hide !== undefined || filter.hideInternals === true || filter.hideNative === true;
 }
 
 /** Resolves a Selection to a per-thread mask (index: thread id). Throws SelectionError for unknown names. */
@@ -90,8 +93,9 @@ function stacksThrough(p: Profile, mask: Uint8Array): Uint8Array {
 export function selectSamples(p: Profile, selection: Selection = {}, filter: PathFilter = {}): Uint8Array {
   const mask = selectThreads(p, selection);
   // A sample's path is its stack plus, unless it is a JS sample with frames, its state's pseudo-function.
+  const native = hasNativeFrames(p);
   const onPath = (fnMask: Uint8Array, through: Uint8Array, st: number, state: number) =>
-    through[st] === 1 || ((state !== VmState.JS || st === 0) && fnMask[stateFunctionId(p, state)] === 1);
+    through[st] === 1 || (endsInStateLeaf(p, st, state, undefined, native) && fnMask[stateFunctionId(p, state)] === 1);
   const focusMask = filter.focus ? matchFunctions(p, filter.focus) : null;
   const focusThrough = focusMask ? stacksThrough(p, focusMask) : null;
   const ignoreMask = filter.ignore ? matchFunctions(p, filter.ignore) : null;
@@ -115,8 +119,9 @@ export function selectSamples(p: Profile, selection: Selection = {}, filter: Pat
 
 /** The functions (index: function id) the filter's hide and hideInternals remove from paths; undefined for none. */
 export function hiddenFunctions(p: Profile, filter: PathFilter = {}): Uint8Array | undefined {
-  if (!filter.hide && !filter.hideInternals) return undefined;
+  if (!filter.hide && !filter.hideInternals && !filter.hideNative) return undefined;
   const hidden = filter.hide ? matchFunctions(p, filter.hide) : new Uint8Array(functionIdLimit(p));
   if (filter.hideInternals) for (const f of p.functions) if (f.file.startsWith("node:")) hidden[f.id] = 1;
+  if (filter.hideNative) for (const f of p.functions) if (f.kind === FunctionKind.NATIVE) hidden[f.id] = 1;
   return hidden;
 }

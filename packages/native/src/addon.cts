@@ -27,7 +27,7 @@ export type MetaValue = string | number | string[];
 /** The native binding (build/Release/vmprof.node). */
 export interface Addon {
   /** `controlFd`: the read end of a pipe or FIFO; when its last writer closes, the session finishes on its own (END written). */
-  start(fd: number, options: { periodUs: number; mode: "cpu" | "wall"; maxDepth: number; compress?: boolean; lines?: boolean; controlFd?: number }, meta: [string, MetaValue][], processName: string): void;
+  start(fd: number, options: { periodUs: number; mode: "cpu" | "wall"; maxDepth: number; compress?: boolean; lines?: boolean; native?: boolean; controlFd?: number }, meta: [string, MetaValue][], processName: string): void;
   addThread(name: string, kind: number): void;
   /** Removes the calling thread's JIT code event handler once the session no longer samples it; false (nothing done) while it does. */
   releaseThread(): boolean;

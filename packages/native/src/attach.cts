@@ -33,6 +33,8 @@ export interface AttachConfig {
   maxDepth: number;
   /** Give frames their line and column. */
   lines: boolean;
+  /** Unwind and name native frames too (libunwind; see `enable`'s `native`). */
+  native?: boolean;
   /** Record the process's command line (redacted of secret-looking values). */
   argv: boolean;
   /** More metadata (the recorder's labels). */
@@ -183,7 +185,7 @@ export function start(config: AttachConfig): AttachStarted {
     control = fs.openSync(config.control, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
     const entries = addon.processMeta(config.argv ? meta.redactArgv(addon.commandLine()) : undefined);
     entries.push(...config.meta);
-    native.start(fd, { periodUs: config.periodUs, mode: config.mode, maxDepth: config.maxDepth, lines: config.lines, controlFd: control }, entries, addon.processName());
+    native.start(fd, { periodUs: config.periodUs, mode: config.mode, maxDepth: config.maxDepth, lines: config.lines, native: config.native === true, controlFd: control }, entries, addon.processName());
     native.addThread("main", 0);
   } catch (e) {
     if (native.isEnabled()) native.stop();

@@ -30,6 +30,13 @@ export interface EnableOptions {
   meta?: Record<string, string | number | string[]>;
   /** Store the command line (redacted of secret-looking values); default true. */
   argv?: boolean;
+  /**
+   * Also record native frames (default false): the C++ between the interrupted pc and the innermost
+   * JS frame, and below the outermost JS frame, unwound with libunwind (Debian: libunwind8; Linux
+   * x86-64) and named from the process's ELF symbols by the writer. `enable` throws when libunwind
+   * cannot be loaded.
+   */
+  native?: boolean;
 }
 
 /**
@@ -45,7 +52,7 @@ export function enable(fd: number, options: EnableOptions = {}): void {
   const native = loadAddon();
   const meta = addon.processMeta(options.argv === false ? undefined : redactArgv(addon.commandLine()));
   for (const [k, v] of Object.entries(options.meta ?? {})) meta.push([k, v]);
-  native.start(fd, { periodUs: Math.round(period * 1e6), mode, maxDepth: options.maxDepth ?? DEFAULT_MAX_DEPTH }, meta, addon.processName());
+  native.start(fd, { periodUs: Math.round(period * 1e6), mode, maxDepth: options.maxDepth ?? DEFAULT_MAX_DEPTH, native: options.native === true }, meta, addon.processName());
   try {
     native.addThread(threadName(), threadKind());
   } catch (e) {

@@ -55,7 +55,15 @@ function run(): void {
   const entries = addon.processMeta(env.VMPROF_NO_ARGV === "1" ? undefined : meta.redactArgv(addon.commandLine()));
   if (env.VMPROF_META) entries.push(...(JSON.parse(env.VMPROF_META) as [string, addon.MetaValue][]));
   const lines = env.VMPROF_LINES !== "0";
-  native.start(fd, { periodUs, mode, maxDepth, lines }, entries, addon.processName());
+  const nativeFrames = env.VMPROF_NATIVE === "1";
+  try {
+    native.start(fd, { periodUs, mode, maxDepth, lines, native: nativeFrames }, entries, addon.processName());
+  } catch (e) {
+    // A sampler that cannot start (libunwind missing for --native) is the recorder's usage error.
+    fs.writeFileSync(path.join(dir, `error-${process.pid}.txt`), `${(e as Error).message}\n`);
+    if (env.VMPROF_ALLOW_UNPROFILED === "1") return;
+    process.exit(2);
+  }
   native.addThread("main", 0);
   native.installTerminationHandlers();
   process.on("exit", () => {

@@ -409,6 +409,7 @@ export async function attach(o: AttachOptions): Promise<RecordResult> {
         mode: o.mode,
         maxDepth: o.maxDepth,
         lines: o.lines !== false,
+        native: o.native === true,
         argv: o.argv,
         meta: Object.entries(o.labels).map(([k, v]) => [`label.${k}`, v]),
       };

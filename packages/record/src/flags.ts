@@ -17,6 +17,12 @@ export const FLAGS: Record<string, FlagSpec> = {
   "max-depth": { type: "integer", summary: "Frames kept per sample (the innermost ones).", min: 1, max: 1024, default: DEFAULT_MAX_DEPTH },
   lines: { type: "boolean", summary: "Give each frame the line and column it was executing (--no-lines: functions only, smaller files).", default: true, allowNo: true },
   label: { type: "string", summary: "A key=value label stored in the profile's metadata (repeatable).", multiple: true },
+  native: {
+    type: "boolean",
+    summary:
+      "Also record native frames (C++ of Node, V8's runtime, addons, zlib, OpenSSL, libc) between the running code and the JS that called it, and below the outermost JS frame, named from the ELF symbols by the sampler's writer thread (never the signal handler), so the file is named at every point. Needs libunwind (Debian: libunwind8). Linux x86-64.",
+    default: false,
+  },
   argv: { type: "boolean", summary: "Store the command lines (secret-looking values redacted).", default: true, allowNo: true },
   children: { type: "boolean", summary: "Also profile Node child processes of the program.", default: true, allowNo: true },
   "source-maps": {

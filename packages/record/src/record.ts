@@ -26,6 +26,8 @@ export interface RecordOptions {
   maxDepth: number;
   /** Give frames the line and column they were executing (default true). */
   lines?: boolean;
+  /** Unwind and symbolize native frames too (default false; see vmprof-record --native). */
+  native?: boolean;
   /** Stored as `label.<key>` metadata. */
   labels: Record<string, string>;
   /** Store the command lines (redacted); false drops them. */
@@ -99,6 +101,7 @@ export async function record(o: RecordOptions): Promise<RecordResult> {
     VMPROF_MODE: o.mode,
     VMPROF_MAX_DEPTH: String(o.maxDepth),
     VMPROF_LINES: o.lines === false ? "0" : "1",
+    VMPROF_NATIVE: o.native ? "1" : "0",
     VMPROF_CHILDREN: o.children ? "1" : "0",
     VMPROF_NO_ARGV: o.argv ? "0" : "1",
     VMPROF_ALLOW_UNPROFILED: o.allowUnprofiled ? "1" : "0",

@@ -85,6 +85,7 @@ export async function runRecord(flags: FlagValues, command: string[]): Promise<n
       mode: flags.mode as "cpu" | "wall",
       maxDepth: flags["max-depth"] as number,
       lines: flags.lines !== false,
+      native: flags.native === true,
       labels,
       argv: flags.argv !== false,
       sourceMaps: flags["source-maps"] !== false,

@@ -6,6 +6,7 @@
  *   vmprof@10  vmprof-record --rate 10: the recorder's fixed costs (start, finish), to tell them from
  *              the per-sample cost
  *   vmprof-nl  vmprof-record --period 0.001 --no-lines: functions only, to show what lines cost
+ *   vmprof-nat vmprof-record --period 0.001 --native: C++ frames too (issue 18), its cost apart
  *   cpu-prof   node --cpu-prof --cpu-prof-interval 1000 (V8's CpuProfiler)
  *   datadog    @datadog/pprof's time profiler, intervalMicros 1000, CPU time and contexts on, its
  *              profile encoded at exit (as an agent would before upload)
@@ -45,8 +46,8 @@ process.prependListener("exit", () => { require("node:fs").writeFileSync(process
 );
 
 interface Run { ms: number; cpuS: number; rssKiB: number; samples?: number; rate?: number; bytesPerSample?: number }
-type Name = "plain" | "vmprof" | "vmprof-nl" | "vmprof@10" | "cpu-prof" | "datadog";
-const NAMES: Name[] = ["plain", "vmprof", "vmprof-nl", "vmprof@10", "cpu-prof", "datadog"];
+type Name = "plain" | "vmprof" | "vmprof-nl" | "vmprof-nat" | "vmprof@10" | "cpu-prof" | "datadog";
+const NAMES: Name[] = ["plain", "vmprof", "vmprof-nl", "vmprof-nat", "vmprof@10", "cpu-prof", "datadog"];
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const spread = (xs: number[]) => `${Math.min(...xs).toFixed(2)}..${Math.max(...xs).toFixed(2)}`;
 
@@ -70,10 +71,10 @@ function timed(cmd: string[], env: NodeJS.ProcessEnv): { ms: number; cpuS: numbe
 function run(name: Name, rounds: string, i: number): Run {
   const node = process.execPath;
   if (name === "plain") return timed([node, "--require", maxrss, workload, rounds], process.env);
-  if (name === "vmprof" || name === "vmprof@10" || name === "vmprof-nl") {
+  if (name === "vmprof" || name === "vmprof@10" || name === "vmprof-nl" || name === "vmprof-nat") {
     const out = join(dir, `v${i}.prof`);
     const env = { ...process.env, NODE_OPTIONS: `--require ${maxrss}` };
-    const rate = name === "vmprof" ? ["--period", "0.001"] : name === "vmprof-nl" ? ["--period", "0.001", "--no-lines"] : ["--rate", "10"];
+    const rate = { vmprof: ["--period", "0.001"], "vmprof-nl": ["--period", "0.001", "--no-lines"], "vmprof-nat": ["--period", "0.001", "--native"], "vmprof@10": ["--rate", "10"] }[name];
     const t = timed([node, recorder, ...rate, "-o", out, "--", node, workload, rounds], env);
     const p = readProfileSync(out);
     let cpuUs = 0;
@@ -134,6 +135,10 @@ for (const seconds of DURATIONS) {
   const dCpu = pair((r) => r.cpuS);
   const dWall = pair((r) => (r.ms / base) * 100);
   const bytes = median(v.map((r) => r.bytesPerSample!)) / median(runs["vmprof-nl"].map((r) => r.bytesPerSample!));
+  const nat = (f: (r: Run) => number) => runs["vmprof-nat"].map((r, k) => f(r) - f(v[k]));
+  const nCpu = nat((r) => r.cpuS);
+  const nWall = nat((r) => (r.ms / base) * 100);
+  console.log(`--native: +${median(nCpu).toFixed(3)} s CPU (${spread(nCpu)}), wall ${median(nWall).toFixed(2)} points (${spread(nWall)}) against vmprof without it, pairwise medians`);
   console.log(`lines: +${median(dCpu).toFixed(3)} s CPU (${spread(dCpu)}), wall ${median(dWall).toFixed(2)} points (${spread(dWall)}), bytes/sample x${bytes.toFixed(2)} against --no-lines, pairwise medians`);
 }
 rmSync(dir, { recursive: true, force: true });

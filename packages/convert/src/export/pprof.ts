@@ -9,10 +9,13 @@
  * and one Location per (function, line, column) its frames were executing, so `go tool pprof -list`
  * shows per-line costs (Line.line and Line.column 1-based, 0 when unknown); period,
  * time_nanos and duration_nanos from the recording. JIT tiers have no place in pprof and are dropped.
+ * Mapping 1 is the program; native functions (a recording with native frames) get one Mapping per
+ * file, with its address range, file offset and build id from the `native_mappings` metadata when
+ * the recording has it, and their Locations refer to it.
  */
 import { gzipSync } from "node:zlib";
 import { Function as PFunction, Label, Location, Mapping, Profile as PProfile, Sample, StringTable, ValueType, Line } from "pprof-format";
-import { STATE_SLOTS, effectiveLabelSets, functionInfo, metaValue, pathKey, pathKeyStack, pathKeyState, type Profile } from "@vmprof/format";
+import { FunctionKind, STATE_SLOTS, effectiveLabelSets, functionInfo, metaValue, nativeMappings, pathKey, pathKeyStack, pathKeyState, type Profile } from "@vmprof/format";
 import { select, type ExportOptions } from "../select.js";
 import { PathFrames } from "./frames.js";
 import { EXPORTER } from "./speedscope.js";
@@ -79,6 +82,41 @@ export function toPprof(p: Profile, o: ExportOptions = {}): Uint8Array {
     functionOf.set(key, id);
     return id;
   };
+  // Mapping 1: the program. Then one per file of native functions, in order of first use.
+  const program = metaValue(p, "argv");
+  const mappings: Mapping[] = [
+    new Mapping({
+      id: 1,
+      filename: str(Array.isArray(program) && program.length > 0 ? program[0] : "node"),
+      hasFunctions: true,
+      hasFilenames: true,
+      hasLineNumbers: true,
+    }),
+  ];
+  const recorded = new Map<string, ReturnType<typeof nativeMappings>[number]>();
+  for (const m of nativeMappings(p)) if (!recorded.has(m.file)) recorded.set(m.file, m);
+  const mappingOf = new Map<string, number>();
+  const mappingFor = (fnId: number): number => {
+    const f = fnId <= p.functions.length ? p.functions[fnId - 1] : undefined;
+    if (!f || f.kind !== FunctionKind.NATIVE || f.file === "") return 1;
+    let id = mappingOf.get(f.file);
+    if (id !== undefined) return id;
+    id = mappings.length + 1;
+    const m = recorded.get(f.file);
+    mappings.push(
+      new Mapping({
+        id,
+        memoryStart: m?.start ?? 0n,
+        memoryLimit: m?.end ?? 0n,
+        fileOffset: m?.offset ?? 0n,
+        filename: str(f.file),
+        buildId: str(m?.buildId ?? ""),
+        hasFunctions: true,
+      }),
+    );
+    mappingOf.set(f.file, id);
+    return id;
+  };
   const locations: Location[] = [];
   const locOf = new Map<string, number>();
   const location = (fnId: number, frameId: number): number => {
@@ -89,7 +127,7 @@ export function toPprof(p: Profile, o: ExportOptions = {}): Uint8Array {
     let id = locOf.get(key);
     if (id !== undefined) return id;
     id = locations.length + 1;
-    locations.push(new Location({ id, mappingId: 1, line: [new Line({ functionId: pfunction(fnId, fr?.file), line, column })] }));
+    locations.push(new Location({ id, mappingId: mappingFor(fnId), line: [new Line({ functionId: pfunction(fnId, fr?.file), line, column })] }));
     locOf.set(key, id);
     return id;
   };
@@ -158,7 +196,6 @@ export function toPprof(p: Profile, o: ExportOptions = {}): Uint8Array {
   const start = Number(metaValue(p, "start_time") ?? 0);
   const end = Number(metaValue(p, "end_time") ?? 0);
   const durationUs = end > start && start > 0 && !o.selection?.from && !o.selection?.to ? end - start : last > first ? last - first : 0;
-  const program = metaValue(p, "argv");
   const comments = [`${EXPORTER} from ${p.source}`];
   for (const k of ["node_version", "mode", "period_us"]) {
     const v = metaValue(p, k);
@@ -168,15 +205,7 @@ export function toPprof(p: Profile, o: ExportOptions = {}): Uint8Array {
   const profile = new PProfile({
     sampleType: types,
     sample: samples,
-    mapping: [
-      new Mapping({
-        id: 1,
-        filename: str(Array.isArray(program) && program.length > 0 ? program[0] : "node"),
-        hasFunctions: true,
-        hasFilenames: true,
-        hasLineNumbers: true,
-      }),
-    ],
+    mapping: mappings,
     location: locations,
     function: functions,
     stringTable: strings,

@@ -53,7 +53,7 @@ Napi::Object StatsObject(Napi::Env env, const vmprof::Stats& st) {
   return o;
 }
 
-// start(fd, {periodUs, mode, maxDepth, compress, lines, controlFd}, meta: [key, value][], processName)
+// start(fd, {periodUs, mode, maxDepth, compress, lines, native, controlFd}, meta: [key, value][], processName)
 Napi::Value Start(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 4 || !info[0].IsNumber() || !info[1].IsObject() || !info[2].IsArray() || !info[3].IsString())
@@ -65,6 +65,7 @@ Napi::Value Start(const Napi::CallbackInfo& info) {
   options.max_depth = o.Get("maxDepth").ToNumber().Uint32Value();
   options.compress = o.Get("compress").IsUndefined() || o.Get("compress").ToBoolean().Value();
   options.lines = o.Get("lines").IsUndefined() || o.Get("lines").ToBoolean().Value();
+  options.native = o.Get("native").ToBoolean().Value();
   if (o.Get("controlFd").IsNumber()) options.control_fd = o.Get("controlFd").ToNumber().Int32Value();
   if (options.period_us < 50) throw Napi::RangeError::New(env, "period must be at least 50 µs");
   std::string error;

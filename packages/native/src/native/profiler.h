@@ -23,6 +23,9 @@ struct Options {
   uint32_t max_depth = 256;  // frames kept per sample (innermost first); deeper stacks are cut
   bool compress = true;      // deflate SAMPLES bodies
   bool lines = true;         // give frames the line and column they were executing
+  // Unwind native frames too (libunwind, unwind.h): between the interrupted pc and the innermost JS
+  // frame, and below the outermost; symbolized by the writer from the process's ELF files.
+  bool native = false;
   // A descriptor the writer thread watches (the read end of a pipe or FIFO; -1: none). When its last
   // writer closes it (or dies), the writer finishes the session on its own (END written, sampling
   // stopped) without waiting for the JS thread, which may be busy; stop() then only joins and

@@ -49,9 +49,11 @@ bool Start(int fd, const Options& options, const MetaEntries& meta, const std::s
     return false;
   }
   if (!InstallSampleHandler(error)) return false;
+  if (options.native && !LoadUnwinder(error)) return false;
   auto* s = new Session();  // never freed: JIT handlers of live workers may still look at their state
   s->fd = fd;
   s->options = options;
+  if (options.native) s->symbols = std::make_unique<Symbolizer>(s->functions);
   if (s->options.max_depth == 0 || s->options.max_depth > kMaxDepthCap) s->options.max_depth = kMaxDepthCap;
   s->mono0_ns = MonoNs();
   uint64_t start_us = EpochUs();
@@ -62,6 +64,7 @@ bool Start(int fd, const Options& options, const MetaEntries& meta, const std::s
   all.push_back({"mode", MetaValue{MetaValue::kString, options.cpu_mode ? "cpu" : "wall", 0, {}}});
   all.push_back({"period_us", MetaValue{MetaValue::kInt, {}, static_cast<int64_t>(options.period_us), {}}});
   all.push_back({"max_depth", MetaValue{MetaValue::kInt, {}, static_cast<int64_t>(s->options.max_depth), {}}});
+  if (options.native) all.push_back({"native_frames", MetaValue{MetaValue::kString, "libunwind", 0, {}}});
   EncodeMeta(out, 0, all);
   EncodeProcess(out, static_cast<uint64_t>(getpid()), static_cast<uint64_t>(getppid()), start_us, process_name);
   if (!WriteAll(s, out.data)) {
@@ -126,11 +129,23 @@ bool AddThread(v8::Isolate* isolate, const std::string& name, uint8_t kind, std:
   ts->head = 0;
   ts->tail = 0;
   for (auto& d : ts->dropped) d = 0;
+  ts->handler_ns = 0;
+  ts->handler_samples = 0;
   ts->thread_written = false;
   ts->last_time_us = (MonoNs() - s->mono0_ns) / 1000;
   ts->last_cpu_ns = ClockNs(CLOCK_THREAD_CPUTIME_ID);
   ts->line_info.clear();
   ts->scripts_seen.clear();
+  // Not sampling yet: the handler, which runs on this thread, does not look at `native` now.
+  if (s->options.native) {
+    if (!ts->native) {
+      ts->native = std::make_unique<NativeThread>();
+      std::memset(static_cast<void*>(ts->native.get()), 0, sizeof(NativeThread));  // touched now: no page faults in the handler
+    }
+    WarmUpUnwinder(isolate, ts->native.get());
+  } else {
+    ts->native.reset();
+  }
   {
     std::lock_guard<std::mutex> l(s->mu);
     ts->codemap = std::make_unique<CodeMap>(s->functions);

@@ -1,6 +1,9 @@
-// The signal handlers. Everything in OnSampleSignal and TakeSample runs inside a signal handler on
-// the interrupted JS thread: no allocation, no locks, no V8 heap access beyond
-// Isolate::GetStackSample; only atomics, clock_gettime and the thread's preallocated buffers. The
+// The signal handlers. Everything in OnSampleSignal, TakeSample and UnwindNative runs inside a signal
+// handler on the interrupted JS thread: no allocation, no locks, no V8 heap access beyond
+// Isolate::GetStackSample (and, with native frames, Isolate::CopyCodePages and v8::Unwinder, both
+// signal-safe by contract, and libunwind's local-mode unw_init_local2/unw_step/unw_get_reg, loaded
+// and warmed up on this thread beforehand: unwind.h); only atomics, clock_gettime and the thread's
+// preallocated buffers. The
 // install/check functions below run on the JS thread (install) or the sampler thread (check).
 //
 // Why a real-time signal and not SIGPROF: SIGPROF is shared. V8's own CpuProfiler (--cpu-prof,
@@ -20,6 +23,7 @@
 
 #include "labels.h"
 #include "state.h"
+#include "unwind.h"
 
 namespace vmprof {
 
@@ -47,8 +51,157 @@ uint8_t FormatState(v8::StateTag s) {
   }
 }
 
+inline bool InV8(size_t pages, const v8::MemoryRange* code_pages, uintptr_t pc) {
+  return v8::Unwinder::PCIsInV8(pages, code_pages, reinterpret_cast<void*>(pc));
+}
+
+inline uintptr_t Reg(unw_cursor_t* cursor, unw_regnum_t reg) {
+  unw_word_t v = 0;
+  return g_unwinder.get_reg(cursor, reg, &v) == 0 ? static_cast<uintptr_t>(v) : 0;
+}
+
+// At most this many libunwind steps per sample, over all native segments: a corrupted stack that
+// loops costs a bounded time.
+constexpr uint32_t kMaxNativeSteps = 256;
+
+}  // namespace
+
+// Signal handler (unwind.h). libunwind in local mode, per-thread cache, warmed up on this thread
+// before its first signal (WarmUpUnwinder): no allocation here. Its unw_step validates each address
+// it reads (Debian builds it with conservative checks), so a corrupted frame ends the walk instead of
+// faulting; V8's own frames are crossed with v8::Unwinder, which is signal-safe by contract.
+NativeWalk UnwindNative(v8::Isolate* isolate, NativeThread* nt, const ucontext_t* uc, uint64_t* inner,
+                        uint64_t* outer) {
+  NativeWalk w;
+  const Unwinder& u = g_unwinder;
+  size_t pages = isolate->CopyCodePages(kCodePages, nt->code_pages);
+  if (pages > kCodePages) pages = kCodePages;
+  const v8::MemoryRange* cp = nt->code_pages;
+#if defined(__x86_64__)
+  uintptr_t pc = static_cast<uintptr_t>(uc->uc_mcontext.gregs[REG_RIP]);
+  v8::RegisterState rs;
+  rs.pc = reinterpret_cast<void*>(pc);
+  rs.sp = reinterpret_cast<void*>(uc->uc_mcontext.gregs[REG_RSP]);
+  rs.fp = reinterpret_cast<void*>(uc->uc_mcontext.gregs[REG_RBP]);
+  uint32_t steps = 0;
+  unw_cursor_t* cursor = &nt->cursor;
+  if (!InV8(pages, cp, pc)) {
+    // Inner: from the interrupted pc up to the first V8 code (a builtin such as CallApiCallback or
+    // CEntry, or JIT code), or the stack's end when no JS runs on this thread right now.
+    std::memcpy(&nt->context, uc, sizeof(ucontext_t));
+    if (u.init_local2(cursor, &nt->context, UNW_INIT_SIGNAL_FRAME) < 0) {
+      inner[w.inner++] = pc;
+      w.inner_end = kNativeBroken;
+      return w;
+    }
+    for (;;) {
+      uintptr_t ip = Reg(cursor, UNW_REG_IP);
+      if (ip == 0) break;
+      if (w.inner > 0 && InV8(pages, cp, ip)) {
+        rs.pc = reinterpret_cast<void*>(ip);
+        rs.sp = reinterpret_cast<void*>(Reg(cursor, UNW_REG_SP));
+        rs.fp = reinterpret_cast<void*>(Reg(cursor, UNW_X86_64_RBP));
+        w.reached_js = true;
+        break;
+      }
+      if (w.inner == kMaxInnerNative) {
+        w.inner_end = kNativeTruncated;
+        break;
+      }
+      inner[w.inner++] = ip;
+      int r = ++steps > kMaxNativeSteps ? -1 : u.step(cursor);
+      if (r == 0) break;
+      if (r < 0) {
+        w.inner_end = kNativeBroken;
+        break;
+      }
+    }
+    if (!w.reached_js) return w;
+  } else {
+    w.reached_js = true;
+  }
+  // Outer: V8's unwinder crosses a JS segment down to the C++ frame that entered it; libunwind walks
+  // on from there. Should it meet V8 code again (C++ called from JS, calling JS), the frames found so
+  // far were a middle segment: they are dropped and the walk goes on below, so what is kept is the
+  // bottom segment, down to main or the thread's start.
+  bool first_segment = true;
+  uintptr_t key_pc = 0, key_sp = 0;
+  auto remember = [&]() {
+    nt->outer_key_pc = key_pc;
+    nt->outer_key_sp = key_sp;
+    nt->outer_count = w.outer;
+    nt->outer_end = w.outer_end;
+    for (uint32_t i = 0; i < w.outer; i++) nt->outer_pcs[i] = outer[i];
+  };
+  for (;;) {
+    if (!v8::Unwinder::TryUnwindV8Frames(nt->entry_stubs, pages, cp, &rs, reinterpret_cast<const void*>(nt->stack_hi))) {
+      w.outer = 0;
+      w.outer_end = kNativeBroken;
+      return w;
+    }
+    if (first_segment) {
+      first_segment = false;
+      key_pc = reinterpret_cast<uintptr_t>(rs.pc);
+      key_sp = reinterpret_cast<uintptr_t>(rs.sp);
+      if (key_pc == nt->outer_key_pc && key_sp == nt->outer_key_sp && key_pc != 0) {
+        w.outer = nt->outer_count;
+        w.outer_end = nt->outer_end;
+        for (uint32_t i = 0; i < w.outer; i++) outer[i] = nt->outer_pcs[i];
+        return w;
+      }
+    }
+    w.outer = 0;
+    w.outer_end = kNativeComplete;
+    std::memcpy(&nt->context, uc, sizeof(ucontext_t));
+    nt->context.uc_mcontext.gregs[REG_RIP] = static_cast<greg_t>(reinterpret_cast<uintptr_t>(rs.pc));
+    nt->context.uc_mcontext.gregs[REG_RSP] = static_cast<greg_t>(reinterpret_cast<uintptr_t>(rs.sp));
+    nt->context.uc_mcontext.gregs[REG_RBP] = static_cast<greg_t>(reinterpret_cast<uintptr_t>(rs.fp));
+    if (u.init_local2(cursor, &nt->context, 0) < 0) {
+      w.outer_end = kNativeBroken;
+      return w;
+    }
+    bool again = false;
+    for (;;) {
+      uintptr_t ip = Reg(cursor, UNW_REG_IP);
+      if (ip == 0) break;
+      if (InV8(pages, cp, ip)) {
+        rs.pc = reinterpret_cast<void*>(ip);
+        rs.sp = reinterpret_cast<void*>(Reg(cursor, UNW_REG_SP));
+        rs.fp = reinterpret_cast<void*>(Reg(cursor, UNW_X86_64_RBP));
+        again = true;
+        break;
+      }
+      if (w.outer < kMaxOuterNative) outer[w.outer++] = ip;
+      else w.outer_end = kNativeTruncated;
+      if (++steps > kMaxNativeSteps) {
+        if (w.outer_end == kNativeComplete) w.outer_end = kNativeTruncated;
+        remember();
+        return w;
+      }
+      int r = u.step(cursor);
+      if (r == 0) break;
+      if (r < 0) {
+        w.outer_end = kNativeBroken;
+        break;
+      }
+    }
+    if (!again) {
+      remember();
+      return w;
+    }
+  }
+#else
+  (void)isolate; (void)uc; (void)inner; (void)outer; (void)cp;
+  w.inner_end = kNativeBroken;
+  return w;
+#endif
+}
+
+namespace {
+
 // Signal handler: copies one sample into the thread's ring.
 void TakeSample(ThreadState* ts, void* context, uint64_t tick_us) {
+  uint64_t t0 = ts->native ? MonoNs() : 0;  // the vDSO's clock: cheap, unlike the thread CPU clock
   uint64_t seq = ts->seq.fetch_add(1, std::memory_order_relaxed);
   uint64_t cpu = ClockNs(CLOCK_THREAD_CPUTIME_ID);
   v8::RegisterState regs;
@@ -71,9 +224,13 @@ void TakeSample(ThreadState* ts, void* context, uint64_t tick_us) {
   info.vm_state = v8::OTHER;
   ts->isolate->GetStackSample(regs, frames, ts->max_depth, &info);
   uint64_t n = info.frames_count;
+  NativeWalk walk;
+  uint64_t* inner = ts->native_pcs;
+  uint64_t* outer = ts->native_pcs + kMaxInnerNative;
+  if (ts->native) walk = UnwindNative(ts->isolate, ts->native.get(), uc, inner, outer);
   uint64_t head = ts->head.load(std::memory_order_relaxed);
   uint64_t tail = ts->tail.load(std::memory_order_acquire);
-  if (head - tail + kHeaderWords + n > kRingWords) {
+  if (head - tail + kHeaderWords + n + walk.inner + walk.outer > kRingWords) {
     ts->dropped[kDropRingFull].fetch_add(1, std::memory_order_relaxed);
     return;
   }
@@ -83,10 +240,24 @@ void TakeSample(ThreadState* ts, void* context, uint64_t tick_us) {
   ring[(head + 1) & mask] = tick_us;
   ring[(head + 2) & mask] = cpu;
   uint64_t label = tls_label_set.load(std::memory_order_relaxed);
-  ring[(head + 3) & mask] = label << 40 | static_cast<uint64_t>(FormatState(info.vm_state)) << 32 | n;
+  uint64_t native = ts->native ? kRingNative | static_cast<uint64_t>(walk.inner) << kRingInnerShift |
+                                      static_cast<uint64_t>(walk.outer) << kRingOuterShift |
+                                      static_cast<uint64_t>(walk.inner_end) << kRingInnerEndShift |
+                                      static_cast<uint64_t>(walk.outer_end) << kRingOuterEndShift |
+                                      (walk.reached_js ? kRingReachedJS : 0)
+                                : 0;
+  ring[(head + 3) & mask] = label << 40 | static_cast<uint64_t>(FormatState(info.vm_state)) << 32 | native | n;
   ring[(head + 4) & mask] = reinterpret_cast<uintptr_t>(regs.pc);
   for (uint64_t i = 0; i < n; i++) ring[(head + kHeaderWords + i) & mask] = reinterpret_cast<uintptr_t>(frames[i]);
-  ts->head.store(head + kHeaderWords + n, std::memory_order_release);
+  uint64_t at = head + kHeaderWords + n;
+  for (uint32_t i = 0; i < walk.inner; i++) ring[(at++) & mask] = inner[i];
+  for (uint32_t i = 0; i < walk.outer; i++) ring[(at++) & mask] = outer[i];
+  ts->head.store(at, std::memory_order_release);
+  if (ts->native) {
+    uint64_t spent = MonoNs() - t0;
+    ts->handler_ns.fetch_add(spent, std::memory_order_relaxed);
+    ts->handler_samples.fetch_add(1, std::memory_order_relaxed);
+  }
 }
 
 // Signal handler for the sample signal. Ours carry kTickMagic and come from this process; anything

@@ -7,6 +7,9 @@
 //   writer.cc   the writer thread ("vmprof-writer"): drain, resolve, intern, encode, write
 //   session.cc  the API called from JS (Start, AddThread, Stop), on the caller's JS thread
 //   labels.cc   the label-set registry: interned on JS threads, read by the writer (never the handler)
+//   unwind.cc   native frames: loads libunwind and warms it up on each JS thread (JS threads only;
+//               the handler's walk, UnwindNative, is in signal.cc)
+//   symbols.cc  native frames: pcs to ELF symbols (the writer)
 #pragma once
 
 #include <signal.h>
@@ -25,6 +28,8 @@
 #include "codemap.h"
 #include "encoder.h"
 #include "profiler.h"
+#include "symbols.h"
+#include "unwind.h"
 
 namespace v8 { class Isolate; struct JitCodeEvent; }
 
@@ -33,6 +38,16 @@ namespace vmprof {
 constexpr uint32_t kMaxDepthCap = 1024;          // frames per sample, at most
 constexpr uint64_t kRingWords = 1 << 17;         // 1 MiB per thread: seconds of samples at 1 kHz
 constexpr uint64_t kHeaderWords = 5;             // ring words of a sample before its frames
+// The fourth header word of a sample: label set << 40 | VM state << 32 | native bits | frame count.
+constexpr uint64_t kRingFrameMask = 0xfff;           // bits 0-11: JS frames (kMaxDepthCap fits)
+constexpr int kRingInnerShift = 12;                   // bits 12-17: inner native pcs
+constexpr int kRingOuterShift = 18;                   // bits 18-22: outer native pcs
+constexpr int kRingInnerEndShift = 23;                // bits 23-24: how the inner walk ended (NativeEnd)
+constexpr int kRingOuterEndShift = 25;                // bits 25-26: how the outer walk ended
+constexpr uint64_t kRingReachedJS = uint64_t{1} << 27;  // the inner walk reached V8 code
+constexpr uint64_t kRingNative = uint64_t{1} << 28;     // native frames were unwound for this sample
+static_assert(kMaxDepthCap <= kRingFrameMask, "frame count field");
+static_assert(kMaxInnerNative < 64 && kMaxOuterNative < 32, "native count fields");
 // A tick's signal carries kTickMagic in its value's top 16 bits and the tick's time (µs since the
 // session's origin) in the low 48: it tells our signals from anyone else's, and dates the sample.
 constexpr uint64_t kTickMagic = 0x564d;          // "VM"
@@ -65,11 +80,19 @@ struct ThreadState {
   // under events_mu by the JIT handler, which pushes in the same critical section).
   std::atomic<uint64_t> seq{0};
   // Single-producer (signal handler) single-consumer (writer) ring of 64-bit words. A sample is
-  // [seq, tick µs, thread CPU ns, label set << 40 | state << 32 | frame count, pc, frames...].
+  // [seq, tick µs, thread CPU ns, label set << 40 | state << 32 | native bits | frame count, pc,
+  //  frames..., inner native pcs..., outer native pcs...] (the kRing* fields above).
   std::unique_ptr<uint64_t[]> ring;
   std::atomic<uint64_t> head{0}, tail{0};
   // GetStackSample's output, preallocated: the handler keeps no large buffer on the thread's stack.
   std::unique_ptr<void*[]> frame_buffer;
+  // Native unwinding (null unless the session records native frames): set up on the JS thread
+  // before sampling starts, used by the handler only; its pcs are gathered in native_pcs.
+  std::unique_ptr<NativeThread> native;
+  uint64_t native_pcs[kMaxInnerNative + kMaxOuterNative] = {};
+  // Native sessions: the time the handler spent taking samples (GetStackSample, the unwind, the copy;
+  // monotonic clock, ns), and how many; written by the handler, read by the writer at the end.
+  std::atomic<uint64_t> handler_ns{0}, handler_samples{0};
   std::atomic<uint64_t> dropped[kDropReasons] = {};
   // Signals queued by the sampler thread and taken by the handler.
   std::atomic<uint64_t> sent{0}, received{0};
@@ -104,6 +127,7 @@ struct ThreadState {
     std::vector<uint32_t> stack;
     std::vector<uint32_t> kept;   // frames interned so far (builtins not counted)
     std::vector<bool> folded;     // a builtin was left out so far
+    uint32_t base = 0;            // the stack the JS frames were put on (native frames below JS)
   } stack_cache;
 
   uint64_t DroppedTotal() const {
@@ -153,6 +177,7 @@ struct Session {
   uint32_t stack_count = 0;
   uint32_t next_thread_id = 1;
   uint32_t unknown_function = 0, truncated_function = 0;
+  std::unique_ptr<Symbolizer> symbols;  // native pcs -> functions (native sessions only)
   uint64_t samples = 0;
   uint64_t unresolved_frames = 0;  // sampled addresses in no code V8 reported
   uint64_t dropped_retired[kDropReasons] = {};  // counters of threads that left the session

@@ -73,7 +73,7 @@ void ResolveFrame(Session* s, ThreadState* ts, uint64_t address, bool return_add
 }
 
 // The stack of a sample with every frame kept (builtins included): for samples with no JS frame.
-uint32_t StackWithBuiltins(Session* s, ThreadState* ts, uint64_t pc, const uint64_t* frames, uint64_t n) {
+uint32_t StackWithBuiltins(Session* s, ThreadState* ts, uint64_t pc, const uint64_t* frames, uint64_t n, uint32_t base) {
   std::vector<ResolvedFrame> out, one;
   if (n >= ts->max_depth) out.push_back({PseudoFunction(s, &s->truncated_function, "(truncated stack)"), kTierUnknown});
   for (uint64_t i = n; i-- > 0;) {
@@ -81,7 +81,7 @@ uint32_t StackWithBuiltins(Session* s, ThreadState* ts, uint64_t pc, const uint6
     out.insert(out.end(), one.begin(), one.end());
   }
   if (n == 0 || pc != frames[0]) ts->codemap->ResolveJS(pc, out);
-  uint32_t stack = 0;
+  uint32_t stack = base;
   for (const auto& f : out) stack = StackId(s, stack, FrameId(s, f));
   return stack;
 }
@@ -96,11 +96,13 @@ uint32_t StackWithBuiltins(Session* s, ThreadState* ts, uint64_t pc, const uint6
 // Consecutive samples of a thread share most of their outer frames: the interned stack at each depth
 // of the previous sample is kept (ThreadState::stack_cache) and reused for the same addresses, until
 // the next code event changes what addresses mean.
-uint32_t SampleStack(Session* s, ThreadState* ts, uint64_t pc, const uint64_t* frames, uint64_t n) {
+//
+// `base` is the stack the JS frames go on: 0, or the native frames below the outermost JS frame.
+uint32_t SampleStack(Session* s, ThreadState* ts, uint64_t pc, const uint64_t* frames, uint64_t n, uint32_t base) {
   ThreadState::StackCache& c = ts->stack_cache;
   bool truncated = n >= ts->max_depth;
   size_t common = 0;
-  if (c.epoch == ts->codemap->epoch() && c.truncated == truncated) {
+  if (c.epoch == ts->codemap->epoch() && c.truncated == truncated && c.base == base) {
     size_t limit = std::min<size_t>(n, c.address.size());
     while (common < limit) {
       size_t i = common;
@@ -117,12 +119,13 @@ uint32_t SampleStack(Session* s, ThreadState* ts, uint64_t pc, const uint64_t* f
   }
   c.epoch = ts->codemap->epoch();
   c.truncated = truncated;
+  c.base = base;
   c.address.resize(common);
   c.role.resize(common);
   c.stack.resize(common);
   c.kept.resize(common);
   c.folded.resize(common);
-  uint32_t stack = 0;
+  uint32_t stack = base;
   size_t kept = 0;
   bool folded = false;
   if (common > 0) {
@@ -130,7 +133,7 @@ uint32_t SampleStack(Session* s, ThreadState* ts, uint64_t pc, const uint64_t* f
     kept = c.kept[common - 1];
     folded = c.folded[common - 1];
   } else if (truncated) {
-    stack = StackId(s, 0, FrameId(s, {PseudoFunction(s, &s->truncated_function, "(truncated stack)"), kTierUnknown}));
+    stack = StackId(s, base, FrameId(s, {PseudoFunction(s, &s->truncated_function, "(truncated stack)"), kTierUnknown}));
   }
   std::vector<ResolvedFrame>& out = s->scratch;
   auto push = [&](const std::vector<ResolvedFrame>& resolved) {
@@ -159,7 +162,40 @@ uint32_t SampleStack(Session* s, ThreadState* ts, uint64_t pc, const uint64_t* f
     ts->codemap->ResolveJS(pc, out);
     push(out);
   }
-  if (kept == 0 && folded) return StackWithBuiltins(s, ts, pc, frames, n);
+  if (kept == 0 && folded) return StackWithBuiltins(s, ts, pc, frames, n, base);
+  return stack;
+}
+
+// The native frames of a sample (see unwind.h and the ring layout in state.h), around its JS stack.
+struct NativePart {
+  uint64_t word = 0;  // the sample's header word (kRing* fields)
+  const uint64_t* inner = nullptr;
+  const uint64_t* outer = nullptr;
+};
+
+uint32_t NativeStack(Session* s, uint32_t stack, uint32_t function) {
+  return StackId(s, stack, FrameId(s, {function, kTierUnknown}));
+}
+
+// A sample of a native session: outer native frames (from main or the thread's start), its JS
+// frames, then the inner native frames down to the interrupted pc. Where a walk stopped early, the
+// frames it found are kept and one "(unknown native)" frame stands for the rest.
+uint32_t NativeSampleStack(Session* s, ThreadState* ts, uint64_t pc, const uint64_t* frames, uint64_t n,
+                           const NativePart& np) {
+  Symbolizer& sym = *s->symbols;
+  uint32_t inner = static_cast<uint32_t>(np.word >> kRingInnerShift) & 63;
+  uint32_t outer = static_cast<uint32_t>(np.word >> kRingOuterShift) & 31;
+  auto inner_end = static_cast<NativeEnd>((np.word >> kRingInnerEndShift) & 3);
+  auto outer_end = static_cast<NativeEnd>((np.word >> kRingOuterEndShift) & 3);
+  bool reached_js = (np.word & kRingReachedJS) != 0;
+  uint32_t base = 0;
+  if (reached_js && n < ts->max_depth) {
+    if (outer_end != kNativeComplete) base = NativeStack(s, base, sym.Unknown());
+    for (uint32_t i = outer; i-- > 0;) base = NativeStack(s, base, sym.Resolve(np.outer[i], true));
+  }
+  uint32_t stack = n > 0 || base != 0 ? SampleStack(s, ts, pc, frames, n, base) : 0;
+  if (inner_end != kNativeComplete) stack = NativeStack(s, stack, sym.Unknown());
+  for (uint32_t i = inner; i-- > 0;) stack = NativeStack(s, stack, sym.Resolve(np.inner[i], i != 0));
   return stack;
 }
 
@@ -172,8 +208,9 @@ uint32_t LabelId(Session* s, uint32_t registry_id) {
 }
 
 void AddSample(Session* s, ThreadState* ts, uint64_t tick_us, uint64_t cpu_ns, uint8_t state, uint32_t label,
-               uint64_t pc, const uint64_t* frames, uint64_t n) {
-  uint32_t stack = SampleStack(s, ts, pc, frames, n);
+               uint64_t pc, const uint64_t* frames, uint64_t n, const NativePart& np) {
+  uint32_t stack = (np.word & kRingNative) && s->symbols ? NativeSampleStack(s, ts, pc, frames, n, np)
+                                                          : SampleStack(s, ts, pc, frames, n, 0);
   // The sample is dated by its tick (a queued tick taken late still says when it was due).
   uint64_t t = tick_us < ts->last_time_us ? ts->last_time_us : tick_us;
   uint64_t wall = t - ts->last_time_us;
@@ -220,17 +257,28 @@ void Drain(Session* s, ThreadState* ts) {
   const uint64_t* ring = ts->ring.get();
   constexpr uint64_t mask = kRingWords - 1;
   uint64_t frames[kMaxDepthCap];
+  uint64_t native_pcs[kMaxInnerNative + kMaxOuterNative];
+  if (s->symbols) s->symbols->Refresh();
   while (tail != head) {
     uint64_t seq = ring[tail & mask];
     uint64_t tick_us = ring[(tail + 1) & mask];
     uint64_t cpu = ring[(tail + 2) & mask];
     uint64_t word = ring[(tail + 3) & mask];
-    uint64_t n = word & 0xffffffffu;
+    uint64_t n = word & kRingFrameMask;
     uint64_t pc = ring[(tail + 4) & mask];
     for (uint64_t i = 0; i < n; i++) frames[i] = ring[(tail + kHeaderWords + i) & mask];
     tail += kHeaderWords + n;
+    NativePart np;
+    if (word & kRingNative) {
+      uint64_t native = ((word >> kRingInnerShift) & 63) + ((word >> kRingOuterShift) & 31);
+      for (uint64_t i = 0; i < native; i++) native_pcs[i] = ring[(tail + i) & mask];
+      tail += native;
+      np.word = word;
+      np.inner = native_pcs;
+      np.outer = native_pcs + ((word >> kRingInnerShift) & 63);
+    }
     while (ei < events.size() && events[ei].seq < seq) ts->codemap->Apply(events[ei++]);
-    AddSample(s, ts, tick_us, cpu, static_cast<uint8_t>(word >> 32), static_cast<uint32_t>(word >> 40), pc, frames, n);
+    AddSample(s, ts, tick_us, cpu, static_cast<uint8_t>(word >> 32), static_cast<uint32_t>(word >> 40), pc, frames, n, np);
   }
   ts->tail.store(tail, std::memory_order_release);
   for (; ei < events.size(); ei++) ts->codemap->Apply(events[ei]);
@@ -311,7 +359,24 @@ void Finish(Session* s) {
   meta.push_back({"sampler_priority", MetaValue{MetaValue::kString, s->realtime_sampler.load() ? "realtime" : "normal", 0, {}}});
   meta.push_back({"jit_events_lost", integer(g_jit_events_lost.load())});
   meta.push_back({"unresolved_frames", integer(s->unresolved_frames)});
+  if (s->symbols) {
+    uint64_t ns = 0, n = 0;
+    for (ThreadState* ts : s->threads) {
+      ns += ts->handler_ns.load();
+      n += ts->handler_samples.load();
+    }
+    // What taking one sample cost the sampled thread (its CPU time in the handler), ns on average.
+    if (n > 0) meta.push_back({"native_sample_cost_ns", integer(ns / n)});
+    meta.push_back({"native_symbolized", integer(s->symbols->symbolized())});
+    meta.push_back({"native_unsymbolized", integer(s->symbols->unsymbolized())});
+  }
   EncodeMeta(out, 0, meta);
+  if (s->symbols) {
+    MetaEntries process;
+    MetaValue list{MetaValue::kList, {}, 0, s->symbols->MappingStrings()};
+    process.push_back({"native_mappings", list});
+    EncodeMeta(out, 1, process);
+  }
   Bytes end;
   out.record(kEnd, end);
   if (s->error.empty()) WriteAll(s, out.data);
