@@ -94,6 +94,7 @@ bool Start(int fd, const Options& options, const MetaEntries& meta, const std::s
   s->timer_kind = options.cpu_mode ? "thread-cpu-clock" : "wall-clock";
   g_session = s;
   g_signal_session.store(s);
+  if (options.native) g_objects_wake_fd.store(s->wake[1]);
   return true;
 }
 
@@ -210,6 +211,7 @@ Stats Stop() {
     s->ticker.join();
   }
   g_signal_session.store(nullptr);  // termination signals now take their default action again
+  g_objects_wake_fd.store(-1);
   {
     std::lock_guard<std::mutex> l(s->mu);
     Finish(s);

@@ -1,9 +1,9 @@
 // The signal handlers. Everything in OnSampleSignal, TakeSample and UnwindNative runs inside a signal
 // handler on the interrupted JS thread: no allocation, no locks, no V8 heap access beyond
 // Isolate::GetStackSample (and, with native frames, Isolate::CopyCodePages and v8::Unwinder, both
-// signal-safe by contract, and libunwind's local-mode unw_init_local2/unw_step/unw_get_reg, loaded
-// and warmed up on this thread beforehand: unwind.h); only atomics, clock_gettime and the thread's
-// preallocated buffers. The
+// signal-safe by contract, and libunwind's unw_init_remote/unw_step/unw_get_reg over our own
+// accessors, which read only the thread's stack and the objects the writer listed: unwind.h); only
+// atomics, clock_gettime, write(2) to wake the writer, and the thread's preallocated buffers. The
 // install/check functions below run on the JS thread (install) or the sampler thread (check).
 //
 // Why a real-time signal and not SIGPROF: SIGPROF is shared. V8's own CpuProfiler (--cpu-prof,
@@ -64,12 +64,108 @@ inline uintptr_t Reg(unw_cursor_t* cursor, unw_regnum_t reg) {
 // loops costs a bounded time.
 constexpr uint32_t kMaxNativeSteps = 256;
 
+// The object whose code holds `pc`, or null.
+const UnwindObject* FindObject(const UnwindObjects* l, uintptr_t pc) {
+  const UnwindObject* o = l->objects.data();
+  size_t lo = 0, hi = l->objects.size();
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    if (pc < o[mid].code_lo) hi = mid;
+    else if (pc >= o[mid].code_hi) lo = mid + 1;
+    else return &o[mid];
+  }
+  return nullptr;
+}
+
+// True when [addr, addr + size) lies in this thread's stack or in a loaded object's readable segment.
+bool Readable(const NativeThread* nt, const UnwindObjects* l, uintptr_t addr, size_t size) {
+  if (addr + size < addr) return false;
+  if (addr >= nt->stack_lo && addr + size <= nt->stack_hi) return true;
+  const AddressRange* r = l->readable.data();
+  size_t lo = 0, hi = l->readable.size();
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    if (addr < r[mid].lo) hi = mid;
+    else if (addr >= r[mid].hi) lo = mid + 1;
+    else return addr + size <= r[mid].hi;
+  }
+  return false;
+}
+
+// libunwind's accessors over this process (unwind.h), for the thread being unwound (`arg`). Memory is
+// read only where Readable says so; code is looked up only in the published object list.
+int FindProcInfo(unw_addr_space_t as, unw_word_t ip, unw_proc_info_t* pi, int need_unwind_info, void* arg) {
+  auto* nt = static_cast<NativeThread*>(arg);
+  const UnwindObjects* l = nt->objects_in_use.load(std::memory_order_relaxed);
+  const UnwindObject* o = l ? FindObject(l, ip) : nullptr;
+  if (o == nullptr || !o->has_table) return -UNW_ENOINFO;
+  return g_unwinder.search_unwind_table(as, ip, const_cast<unw_dyn_info_t*>(&o->table), pi, need_unwind_info, arg);
+}
+void PutUnwindInfo(unw_addr_space_t, unw_proc_info_t*, void*) {}  // libunwind frees what its search made
+int GetDynInfoListAddr(unw_addr_space_t, unw_word_t*, void*) { return -UNW_ENOINFO; }
+int AccessMem(unw_addr_space_t, unw_word_t addr, unw_word_t* val, int write, void* arg) {
+  auto* nt = static_cast<NativeThread*>(arg);
+  const UnwindObjects* l = nt->objects_in_use.load(std::memory_order_relaxed);
+  if (write || l == nullptr || !Readable(nt, l, addr, sizeof(unw_word_t))) return -UNW_EINVAL;
+  std::memcpy(val, reinterpret_cast<const void*>(addr), sizeof(unw_word_t));
+  return 0;
+}
+int AccessReg(unw_addr_space_t, unw_regnum_t reg, unw_word_t* val, int write, void* arg) {
+  auto* nt = static_cast<NativeThread*>(arg);
+  if (write) return -UNW_EREADONLYREG;
+  if (reg < 0 || reg > UNW_X86_64_RIP) return -UNW_EBADREG;
+  *val = nt->regs[reg];
+  return 0;
+}
+int AccessFpReg(unw_addr_space_t, unw_regnum_t, unw_fpreg_t*, int, void*) { return -UNW_EBADREG; }
+int Resume(unw_addr_space_t, unw_cursor_t*, void*) { return -UNW_EINVAL; }
+int GetProcName(unw_addr_space_t, unw_word_t, char*, size_t, unw_word_t*, void*) { return -UNW_ENOINFO; }
+
+unw_accessors_t g_accessors = {FindProcInfo, PutUnwindInfo, GetDynInfoListAddr, AccessMem, AccessReg, AccessFpReg, Resume, GetProcName};
+
+#if defined(__x86_64__)
+// The interrupted registers in libunwind's numbering.
+void LoadRegs(NativeThread* nt, const ucontext_t* uc) {
+  static constexpr int kGreg[UNW_X86_64_RIP + 1] = {REG_RAX, REG_RDX, REG_RCX, REG_RBX, REG_RSI, REG_RDI, REG_RBP, REG_RSP, REG_R8,
+                                                    REG_R9,  REG_R10, REG_R11, REG_R12, REG_R13, REG_R14, REG_R15, REG_RIP};
+  for (int i = 0; i <= UNW_X86_64_RIP; i++) nt->regs[i] = static_cast<unw_word_t>(uc->uc_mcontext.gregs[kGreg[i]]);
+}
+#endif
+
+// Holds the current object list for the walk (NativeThread::objects_in_use) and lets it go at the end.
+struct ObjectsHold {
+  NativeThread* nt;
+  const UnwindObjects* list = nullptr;
+  explicit ObjectsHold(NativeThread* t) : nt(t) {
+    // Publish, then check that it is still the current list: the writer, which replaces the list
+    // before it looks at what threads hold, then never frees it under us.
+    for (int i = 0; i < 4 && list == nullptr; i++) {
+      const UnwindObjects* l = g_objects.load(std::memory_order_seq_cst);
+      nt->objects_in_use.store(l, std::memory_order_seq_cst);
+      if (g_objects.load(std::memory_order_seq_cst) == l) list = l;
+    }
+    if (list == nullptr) nt->objects_in_use.store(nullptr, std::memory_order_release);
+  }
+  ~ObjectsHold() { nt->objects_in_use.store(nullptr, std::memory_order_release); }
+};
+
 }  // namespace
 
-// Signal handler (unwind.h). libunwind in local mode, per-thread cache, warmed up on this thread
-// before its first signal (WarmUpUnwinder): no allocation here. Its unw_step validates each address
-// it reads (Debian builds it with conservative checks), so a corrupted frame ends the walk instead of
-// faulting; V8's own frames are crossed with v8::Unwinder, which is signal-safe by contract.
+unw_accessors_t* HandlerAccessors() { return &g_accessors; }
+
+void ObjectsMissed() {
+  if (g_objects_missed.exchange(true, std::memory_order_relaxed)) return;
+  int fd = g_objects_wake_fd.load(std::memory_order_relaxed);
+  if (fd >= 0) {
+    char c = kWakeObjects;
+    (void)!write(fd, &c, 1);
+  }
+}
+
+// Signal handler (unwind.h). libunwind through our accessors, per-thread cache, warmed up on this
+// thread before its first signal (WarmUpUnwinder): no allocation, no lock, no call into the dynamic
+// loader here. A corrupted frame makes an accessor refuse the read and the walk end; V8's own frames
+// are crossed with v8::Unwinder, which is signal-safe by contract.
 NativeWalk UnwindNative(v8::Isolate* isolate, NativeThread* nt, const ucontext_t* uc, uint64_t* inner,
                         uint64_t* outer) {
   NativeWalk w;
@@ -85,11 +181,18 @@ NativeWalk UnwindNative(v8::Isolate* isolate, NativeThread* nt, const ucontext_t
   rs.fp = reinterpret_cast<void*>(uc->uc_mcontext.gregs[REG_RBP]);
   uint32_t steps = 0;
   unw_cursor_t* cursor = &nt->cursor;
+  ObjectsHold hold(nt);
+  const UnwindObjects* objects = hold.list;
+  // Native code in no listed object: a library loaded since the list was made (the writer lists
+  // them again), or code of no file at all. libunwind then falls back on the frame pointer.
+  auto note = [&](uintptr_t ip) {
+    if (FindObject(objects, ip) == nullptr) ObjectsMissed();
+  };
   if (!InV8(pages, cp, pc)) {
     // Inner: from the interrupted pc up to the first V8 code (a builtin such as CallApiCallback or
     // CEntry, or JIT code), or the stack's end when no JS runs on this thread right now.
-    std::memcpy(&nt->context, uc, sizeof(ucontext_t));
-    if (u.init_local2(cursor, &nt->context, UNW_INIT_SIGNAL_FRAME) < 0) {
+    LoadRegs(nt, uc);
+    if (objects == nullptr || u.init_remote(cursor, u.as, nt) < 0) {
       inner[w.inner++] = pc;
       w.inner_end = kNativeBroken;
       return w;
@@ -109,6 +212,7 @@ NativeWalk UnwindNative(v8::Isolate* isolate, NativeThread* nt, const ucontext_t
         break;
       }
       inner[w.inner++] = ip;
+      note(ip);
       int r = ++steps > kMaxNativeSteps ? -1 : u.step(cursor);
       if (r == 0) break;
       if (r < 0) {
@@ -152,11 +256,13 @@ NativeWalk UnwindNative(v8::Isolate* isolate, NativeThread* nt, const ucontext_t
     }
     w.outer = 0;
     w.outer_end = kNativeComplete;
-    std::memcpy(&nt->context, uc, sizeof(ucontext_t));
-    nt->context.uc_mcontext.gregs[REG_RIP] = static_cast<greg_t>(reinterpret_cast<uintptr_t>(rs.pc));
-    nt->context.uc_mcontext.gregs[REG_RSP] = static_cast<greg_t>(reinterpret_cast<uintptr_t>(rs.sp));
-    nt->context.uc_mcontext.gregs[REG_RBP] = static_cast<greg_t>(reinterpret_cast<uintptr_t>(rs.fp));
-    if (u.init_local2(cursor, &nt->context, 0) < 0) {
+    // Restart below the JS segment: its C++ caller's pc, sp and fp (the other registers are the
+    // interrupted ones: frames that saved them say where, and libunwind reads them from the stack).
+    LoadRegs(nt, uc);
+    nt->regs[UNW_X86_64_RIP] = reinterpret_cast<uintptr_t>(rs.pc);
+    nt->regs[UNW_X86_64_RSP] = reinterpret_cast<uintptr_t>(rs.sp);
+    nt->regs[UNW_X86_64_RBP] = reinterpret_cast<uintptr_t>(rs.fp);
+    if (objects == nullptr || u.init_remote(cursor, u.as, nt) < 0) {
       w.outer_end = kNativeBroken;
       return w;
     }
@@ -173,6 +279,7 @@ NativeWalk UnwindNative(v8::Isolate* isolate, NativeThread* nt, const ucontext_t
       }
       if (w.outer < kMaxOuterNative) outer[w.outer++] = ip;
       else w.outer_end = kNativeTruncated;
+      note(ip);
       if (++steps > kMaxNativeSteps) {
         if (w.outer_end == kNativeComplete) w.outer_end = kNativeTruncated;
         remember();

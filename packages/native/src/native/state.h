@@ -7,8 +7,8 @@
 //   writer.cc   the writer thread ("vmprof-writer"): drain, resolve, intern, encode, write
 //   session.cc  the API called from JS (Start, AddThread, Stop), on the caller's JS thread
 //   labels.cc   the label-set registry: interned on JS threads, read by the writer (never the handler)
-//   unwind.cc   native frames: loads libunwind and warms it up on each JS thread (JS threads only;
-//               the handler's walk, UnwindNative, is in signal.cc)
+//   unwind.cc   native frames: loads libunwind and warms it up on each JS thread; lists the loaded
+//               objects for the handler (the writer); the handler's walk and accessors are in signal.cc
 //   symbols.cc  native frames: pcs to ELF symbols (the writer)
 #pragma once
 

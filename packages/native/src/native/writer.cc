@@ -389,10 +389,16 @@ void WriterLoop(Session* s) {
     pollfd p[2] = {{s->wake[0], POLLIN, 0}, {s->options.control_fd, POLLIN, 0}};
     int r = poll(p, s->options.control_fd >= 0 ? 2 : 1, kTickMs);
     int sig = 0;
+    bool objects_asked = false;  // a handler met code in no listed object (unwind.h)
     if (r > 0 && (p[0].revents & POLLIN)) {
       char c = 0;
       if (read(s->wake[0], &c, 1) == 1) sig = c;
-      if (sig == 0) return;  // Stop() asked us to end; it finishes the session itself
+      if (sig == kWakeObjects) {
+        objects_asked = true;
+        sig = 0;
+      } else if (sig == 0) {
+        return;  // Stop() asked us to end; it finishes the session itself
+      }
     }
     // The control pipe's last writer went away (the recorder detached, or died): finish now. Bytes
     // written to it mean nothing; they are read and dropped.
@@ -405,6 +411,15 @@ void WriterLoop(Session* s) {
     {
       std::lock_guard<std::mutex> lock(s->mu);
       if (s->finished) return;
+      if (s->options.native) {
+        // The loaded objects as native unwinding sees them, listed again when the loader added or
+        // removed any. A handler's request stands until a new list came of it or the next regular
+        // cycle: code no list will ever hold wakes us at most once per cycle.
+        std::vector<NativeThread*> native;
+        for (ThreadState* ts : s->threads)
+          if (ts->native) native.push_back(ts->native.get());
+        if (RefreshObjects(native) || !objects_asked) g_objects_missed.store(false, std::memory_order_relaxed);
+      }
       for (ThreadState* ts : s->threads) Drain(s, ts);
       if (sig != 0 || s->pending_samples >= kFlushSamples || MonoNs() - s->last_flush_ns >= kFlushIntervalNs) Flush(s);
       if (sig != 0 || detached) Finish(s);
