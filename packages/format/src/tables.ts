@@ -19,7 +19,10 @@ export interface FunctionTable {
   /** Number of samples behind `total` and `self` (whatever the weight). */
   totalCount: Float64Array;
   selfCount: Float64Array;
-  /** Cumulative weight by the tier the function ran in, indexed by tierKey(id, tier); once per sample and tier. */
+  /**
+   * Cumulative weight by the tier the function ran in, indexed by tierKey(id, tier): each sample
+   * counts once, for the tier of the function's innermost frame, so a function's tiers sum to `total`.
+   */
   totalByTier: Float64Array;
   /** Self weight by tier, indexed by tierKey(id, tier). */
   selfByTier: Float64Array;
@@ -40,22 +43,19 @@ export function functionTable(p: Profile, agg: Aggregate, order: "total" | "self
   const selfByTier = new Float64Array(n * TIER_SLOTS);
   const totalByTier = new Float64Array(n * TIER_SLOTS);
   const seen = new Int32Array(n).fill(-1);
-  const seenTier = new Int32Array(n * TIER_SLOTS).fill(-1);
   let stamp = 0;
   forEachPath(agg, (path, w, c, tiers) => {
     stamp++;
     const len = path.length;
-    for (let i = 0; i < len; i++) {
+    // Leaf first: a function on the path more than once (recursion, or a call between its tiers)
+    // counts once, for the tier of its innermost frame, so its tiers add up to its total.
+    for (let i = len - 1; i >= 0; i--) {
       const f = path[i];
       if (seen[f] !== stamp) {
         seen[f] = stamp;
         total[f] += w;
         totalCount[f] += c;
-      }
-      const ft = tierKey(f, tiers[i]);
-      if (seenTier[ft] !== stamp) {
-        seenTier[ft] = stamp;
-        totalByTier[ft] += w;
+        totalByTier[tierKey(f, tiers[i])] += w;
       }
     }
     if (len === 0) return;

@@ -87,6 +87,24 @@ test("cumulative counts each function once per sample (recursion included); self
   assert.equal(selfSum, 32, "every sample has exactly one leaf");
 });
 
+test("a function on a path twice, in two tiers, counts once for the tier of its innermost frame: its tiers sum to its total", () => {
+  const sink = memorySink();
+  const w = new ProfileWriter(sink);
+  const T = w.addThread({ process: w.addProcess({ pid: 1 }), tid: 1, name: "main" });
+  const f = w.addFunction({ name: "bind", file: "/t.js", line: 1, column: 1 });
+  const interpreted = w.frame(f, Tier.INTERPRETED);
+  const optimized = w.frame(f, Tier.OPTIMIZED);
+  for (let i = 1; i <= 4; i++) w.sample(T, i * 1000, 1000, 1000, VmState.JS, w.stack([interpreted, optimized]));
+  for (let i = 5; i <= 6; i++) w.sample(T, i * 1000, 1000, 1000, VmState.JS, w.stack([optimized, interpreted]));
+  w.end();
+  const q = decodeProfile(sink.bytes(), "t.prof");
+  const id = findFunctions(q, "bind")[0];
+  const t = functionTable(q, aggregate(q));
+  assert.equal(t.total[id], 6);
+  assert.equal(t.totalByTier[tierKey(id, Tier.OPTIMIZED)], 4);
+  assert.equal(t.totalByTier[tierKey(id, Tier.INTERPRETED)], 2);
+});
+
 test("callers and callees (vmprof's function_profile)", () => {
   const agg = aggregate(p);
   const fb = functionProfile(p, agg, id("b"));

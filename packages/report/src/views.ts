@@ -81,7 +81,10 @@ export interface FunctionRef {
   kind: FunctionKindName;
 }
 
-/** Share of a JS function's time by the tier that ran it, in percent of its cumulative weight. */
+/**
+ * Share of a JS function's time by the tier that ran it, in percent of its cumulative weight; they sum
+ * to 100 (a sample with the function more than once counts for the tier of its innermost frame).
+ */
 export interface Tiers {
   interpreted: number;
   baseline: number;
