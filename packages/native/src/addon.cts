@@ -34,6 +34,8 @@ export interface Addon {
   stop(): SamplerStats;
   stats(): SamplerStats;
   isEnabled(): boolean;
+  /** True on the process's main thread, false on a worker thread. */
+  isMainThread(): boolean;
   installTerminationHandlers(): void;
   /** How the sampler reads one of V8's code names (tests and diagnostics). */
   parseCodeName(v8Name: string, scriptName: string, bytecode: boolean, wasm: boolean): ParsedCodeName;

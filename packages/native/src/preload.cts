@@ -14,7 +14,6 @@
  */
 import fs = require("node:fs");
 import path = require("node:path");
-import wt = require("node:worker_threads");
 import addon = require("./addon.cjs");
 import meta = require("@vmprof/format/meta");
 
@@ -22,15 +21,18 @@ function run(): void {
   const env = process.env;
   const dir = env.VMPROF_DIR;
   if (!dir) return;
-  if (!wt.isMainThread) {
-    let native: addon.Addon;
-    try {
-      native = addon.loadAddon();
-    } catch {
-      return; // the main thread already reported it
-    }
-    if (native.isEnabled()) native.addThread(addon.workerName(), 1);
-    return;
+  let native: addon.Addon | undefined;
+  let loadError: Error | undefined;
+  try {
+    native = addon.loadAddon();
+  } catch (e) {
+    loadError = e as Error;
+  }
+  // The addon tells a worker thread from the main one; without it, node:worker_threads does.
+  const mainThread = native ? native.isMainThread() : (require("node:worker_threads") as typeof import("node:worker_threads")).isMainThread;
+  if (!mainThread) {
+    if (native?.isEnabled()) native.addThread(addon.workerName(), 1);
+    return; // a failed load is reported by the main thread
   }
   if (env.VMPROF_CHILDREN === "0") {
     try {
@@ -39,11 +41,8 @@ function run(): void {
       return; // not the first process: children are not profiled
     }
   }
-  let native: addon.Addon;
-  try {
-    native = addon.loadAddon();
-  } catch (e) {
-    fs.writeFileSync(path.join(dir, `error-${process.pid}.txt`), `${(e as Error).message}\n`);
+  if (!native) {
+    fs.writeFileSync(path.join(dir, `error-${process.pid}.txt`), `${loadError?.message}\n`);
     if (env.VMPROF_ALLOW_UNPROFILED === "1") return;
     process.exit(2);
   }

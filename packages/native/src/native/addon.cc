@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <napi.h>
 #include <unistd.h>
+#include <uv.h>
 #include <v8.h>
 
 #include <cerrno>
@@ -93,6 +94,13 @@ Napi::Value ReleaseThread(const Napi::CallbackInfo& info) {
 }
 Napi::Value Stats(const Napi::CallbackInfo& info) { return StatsObject(info.Env(), vmprof::CurrentStats()); }
 Napi::Value IsEnabled(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), vmprof::IsEnabled()); }
+// The main thread runs libuv's default loop; each worker thread has a loop of its own. (The preload
+// asks this instead of loading node:worker_threads, a few ms of every profiled process's start.)
+Napi::Value IsMainThread(const Napi::CallbackInfo& info) {
+  uv_loop_t* loop = nullptr;
+  if (napi_get_uv_event_loop(info.Env(), &loop) != napi_ok) loop = nullptr;
+  return Napi::Boolean::New(info.Env(), loop != nullptr && loop == uv_default_loop());
+}
 Napi::Value InstallTerminationHandlers(const Napi::CallbackInfo& info) {
   vmprof::InstallTerminationHandlers();
   return info.Env().Undefined();
@@ -225,6 +233,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("releaseThread", Napi::Function::New(env, ReleaseThread));
   exports.Set("stats", Napi::Function::New(env, Stats));
   exports.Set("isEnabled", Napi::Function::New(env, IsEnabled));
+  exports.Set("isMainThread", Napi::Function::New(env, IsMainThread));
   exports.Set("installTerminationHandlers", Napi::Function::New(env, InstallTerminationHandlers));
   exports.Set("parseCodeName", Napi::Function::New(env, ParseCodeName));
   exports.Set("encoderSample", Napi::Function::New(env, EncoderSample));
