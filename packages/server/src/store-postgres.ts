@@ -88,6 +88,12 @@ export class PostgresStore implements Store {
     // An idle connection the server closes (restart, shutdown) is an event, not a crash; the pool
     // drops it and the next request opens a new one.
     pool.on("error", (e) => process.stderr.write(`vmprof-server: ${description}: connection lost (${e.message.split("\n")[0]})\n`));
+    // Every connection keeps a listener of its own for as long as it lives: the pool listens only
+    // while a connection is idle, and pool.query only for the first error, so a connection that
+    // PostgreSQL ends while it is checked out (or that reports its end twice) would otherwise emit
+    // "error" with no listener and end the process (seen in CI when PostgreSQL was stopped under
+    // requests). What the failure means reaches the request that used it as a rejected query.
+    pool.on("connect", (client) => client.on("error", () => {}));
     try {
       await withTransaction(pool, async (c) => {
         await c.query("SELECT pg_advisory_xact_lock($1)", [MIGRATION_LOCK]);
