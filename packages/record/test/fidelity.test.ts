@@ -42,8 +42,14 @@ for (const major of MAJORS) {
 
   test(`Node ${major}: nested inlining (top-level > north > mix) is rebuilt in full`, () => {
     const file = path.join(dir, `nested-${major}.prof`);
-    run(["-o", file, "--", nodeBinary(major), fixture("nested.cjs"), "2000"]);
-    const s = shares(read(file));
+    run(["-o", file, "--", nodeBinary(major), fixture("nested.cjs"), "2500"]);
+    // The first half second left out: until the loop's optimized code is ready (later on a loaded
+    // machine, where the compiler thread waits for a CPU) the calls cost more than their share of
+    // mix, which inflates east's share (24 % where 20 % is due, seen in CI).
+    const p0 = read(file);
+    let first = Infinity;
+    for (let i = 0; i < p0.samples.count; i++) first = Math.min(first, p0.samples.time[i]);
+    const s = shares(p0, "samples", undefined, first + 500_000);
     const callers = ["north", "south", "east"];
     const sum = callers.reduce((a, n) => a + share(s, n), 0);
     const line = `${fmt(s, callers)}; mix self ${share(s, "mix", "self").toFixed(1)}`;
@@ -53,8 +59,7 @@ for (const major of MAJORS) {
       assert.ok(Math.abs((100 * share(s, n)) / sum - want) <= 4, `${n}: ${line}`);
     assert.ok(share(s, "mix", "self") > 85, line);
     // No function carries a V8 marker ("o*north", "*mix"...).
-    const p = read(file);
-    for (const f of p.functions) assert.doesNotMatch(f.name, /^o?[~^+*]'?\w/, f.name);
+    for (const f of p0.functions) assert.doesNotMatch(f.name, /^o?[~^+*]'?\w/, f.name);
   });
 }
 

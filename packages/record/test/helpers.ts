@@ -32,8 +32,8 @@ export function recordAsync(args: string[], cwd?: string) {
 }
 
 /** Cumulative and self shares (percent of the chosen weight) by function name. */
-export function shares(p: Profile, weight: Weight = "samples", threads?: number[]): Map<string, { total: number; self: number }> {
-  const agg = aggregate(p, { weight, selection: threads ? { tids: threads } : {} });
+export function shares(p: Profile, weight: Weight = "samples", threads?: number[], fromUs?: number): Map<string, { total: number; self: number }> {
+  const agg = aggregate(p, { weight, selection: { ...(threads ? { tids: threads } : {}), ...(fromUs !== undefined ? { from: fromUs } : {}) } });
   const t = functionTable(p, agg);
   const out = new Map<string, { total: number; self: number }>();
   for (let id = 1; id < functionIdLimit(p); id++) {
