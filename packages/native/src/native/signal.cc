@@ -80,7 +80,7 @@ const UnwindObject* FindObject(const UnwindObjects* l, uintptr_t pc) {
 // True when [addr, addr + size) lies in this thread's stack or in a loaded object's readable segment.
 bool Readable(const NativeThread* nt, const UnwindObjects* l, uintptr_t addr, size_t size) {
   if (addr + size < addr) return false;
-  if (addr >= nt->stack_lo && addr + size <= nt->stack_hi) return true;
+  if (addr >= nt->read_lo && addr + size <= nt->stack_hi) return true;
   const AddressRange* r = l->readable.data();
   size_t lo = 0, hi = l->readable.size();
   while (lo < hi) {
@@ -175,6 +175,8 @@ NativeWalk UnwindNative(v8::Isolate* isolate, NativeThread* nt, const ucontext_t
   const v8::MemoryRange* cp = nt->code_pages;
 #if defined(__x86_64__)
   uintptr_t pc = static_cast<uintptr_t>(uc->uc_mcontext.gregs[REG_RIP]);
+  uintptr_t sp = static_cast<uintptr_t>(uc->uc_mcontext.gregs[REG_RSP]);
+  nt->read_lo = sp - 128 > nt->stack_lo && sp - 128 < sp ? sp - 128 : nt->stack_lo;
   v8::RegisterState rs;
   rs.pc = reinterpret_cast<void*>(pc);
   rs.sp = reinterpret_cast<void*>(uc->uc_mcontext.gregs[REG_RSP]);

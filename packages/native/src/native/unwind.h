@@ -74,6 +74,9 @@ struct UnwindObjects {
 // keeps no large buffer on the interrupted thread's stack.
 struct NativeThread {
   uintptr_t stack_lo = 0, stack_hi = 0;  // the thread's stack, [lo, hi)
+  // The lowest stack address a walk may read: the interrupted stack pointer less the red zone (no
+  // frame lies below it; a corrupted frame pointer could point into pages the stack never grew to).
+  uintptr_t read_lo = 0;
   v8::JSEntryStubs entry_stubs{};
   v8::MemoryRange code_pages[kCodePages];
   unw_cursor_t cursor;
