@@ -1,6 +1,7 @@
 // Symbolization of native pcs (symbols.h). Runs on the writer thread, or a JS thread holding
 // Session::mu; never in a signal handler. Reads /proc/self/maps and ELF files, allocates freely.
 #include "symbols.h"
+#include "unwind.h"
 
 #include <cxxabi.h>
 #include <elf.h>
@@ -158,23 +159,12 @@ uint32_t Symbolizer::Unknown() {
 }
 
 void Symbolizer::Refresh() {
-  struct Counts {
-    unsigned long long adds, subs;
-  } c{0, 0};
-  dl_iterate_phdr(
-      [](dl_phdr_info* info, size_t size, void* data) {
-        auto* c = static_cast<Counts*>(data);
-        if (size >= offsetof(dl_phdr_info, dlpi_subs) + sizeof(info->dlpi_subs)) {
-          c->adds = info->dlpi_adds;
-          c->subs = info->dlpi_subs;
-        }
-        return 1;  // the counters are the same in every entry: one is enough
-      },
-      &c);
+  unsigned long long adds = 0, subs = 0;
+  LoaderCounters(&adds, &subs);
   reread_ = false;
-  if (c.adds == adds_ && c.subs == subs_) return;
-  adds_ = c.adds;
-  subs_ = c.subs;
+  if (adds == adds_ && subs == subs_) return;
+  adds_ = adds;
+  subs_ = subs;
   ReadMaps();
 }
 

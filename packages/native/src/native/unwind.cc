@@ -27,7 +27,8 @@ namespace {
 std::mutex g_objects_mu;                     // RefreshObjects: one lister at a time
 std::vector<const UnwindObjects*> g_retired;  // replaced lists not yet freed (under g_objects_mu)
 
-// The loader's counters of objects added and removed, from the first object dl_iterate_phdr gives.
+}  // namespace
+
 void LoaderCounters(unsigned long long* adds, unsigned long long* subs) {
   struct Out {
     unsigned long long adds = 0, subs = 0;
@@ -45,6 +46,8 @@ void LoaderCounters(unsigned long long* adds, unsigned long long* subs) {
   *adds = out.adds;
   *subs = out.subs;
 }
+
+namespace {
 
 // Size in bytes of a value of DWARF pointer encoding `enc` in .eh_frame_hdr; 0 for one we do not read.
 size_t EncodedSize(uint8_t enc) {

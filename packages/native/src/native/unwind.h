@@ -109,6 +109,10 @@ void WarmUpUnwinder(v8::Isolate* isolate, NativeThread* nt);
 // new list was published.
 bool RefreshObjects(const std::vector<NativeThread*>& threads);
 
+// Writer or JS thread: the dynamic loader's counters of objects added and removed so far (one
+// dl_iterate_phdr call, stopped at the first object), to tell whether anything was loaded or unloaded.
+void LoaderCounters(unsigned long long* adds, unsigned long long* subs);
+
 // Signal handler (signal.cc): a pc outside every listed object and outside V8's code was met (a library
 // loaded since the list was made, say). Unless a request is pending, sets g_objects_missed and wakes
 // the writer, which lists the objects again. The writer clears the request when a new list came of
