@@ -15,7 +15,7 @@ const run = (label, args) => {
   if (r.status !== 0) throw new Error(`${label} exited with ${r.status}`);
 };
 try {
-  run(`vmprof-record -o ${path} -- node examples/app.js`, ["packages/record/bin/run.js", "-o", path, "--", process.execPath, "examples/app.js"]);
+  run(`vmprof-record -o ${path} -- node examples/app.js`, ["packages/record/bin/run.cjs", "-o", path, "--", process.execPath, "examples/app.js"]);
   run(`vmprof-report --top ${path}`, ["packages/report/bin/run.js", "--top", "--limit", "25", path]);
 } finally {
   rmSync(dir, { recursive: true, force: true });

@@ -10,7 +10,7 @@ const pkg = path.resolve(here, "../..");
 /** The commands as a user runs them. */
 export const CONVERT = path.join(pkg, "bin/run.js");
 export const REPORT = path.resolve(pkg, "../report/bin/run.js");
-export const RECORD = path.resolve(pkg, "../record/bin/run.js");
+export const RECORD = path.resolve(pkg, "../record/bin/run.cjs");
 /** Checked-in profiles: app.prof has 3 processes/threads and a function named <img src=x onerror=alert(1)>. */
 export const APP = path.resolve(pkg, "../report/test/fixtures/app.prof");
 /** A CPU-bound test program of the record package. */

@@ -7,7 +7,7 @@ import { spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { createRequire } from "node:module";
 import type { ContinuousUploader } from "@vmprof/client";
 import type { Profile } from "@vmprof/format";
 import { redactArgv } from "@vmprof/format/meta";
@@ -64,7 +64,7 @@ const FORWARDED: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
 
 /** Absolute path of the native package's preload. */
 function preloadPath(): string {
-  return fileURLToPath(import.meta.resolve("@vmprof/native/preload"));
+  return createRequire(import.meta.url).resolve("@vmprof/native/preload");
 }
 
 /** Creates the file the profile is written to before renaming, to refuse an unwritable path early. */

@@ -9,7 +9,7 @@ import { aggregate, functionIdLimit, functionInfo, functionTable, readProfileSyn
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** The command as a user runs it. */
-export const BIN = path.resolve(here, "../../bin/run.js");
+export const BIN = path.resolve(here, "../../bin/run.cjs");
 /** Test programs. */
 export const FIXTURES = path.resolve(here, "../../test/fixtures");
 export const fixture = (name: string) => path.join(FIXTURES, name);

@@ -186,7 +186,7 @@ process.on("exit", () => fs.rmSync(dir, { recursive: true, force: true }));
 const RECORDED = path.join(dir, "labels.prof");
 
 before(() => {
-  const record = path.resolve(root, "../record/bin/run.js");
+  const record = path.resolve(root, "../record/bin/run.cjs");
   const r = spawnSync(process.execPath, [record, "-o", RECORDED, "--", process.execPath, fixture("labels-program.mjs"), "12"], { encoding: "utf8", timeout: 60_000 });
   assert.equal(r.status, 0, r.stderr);
 });

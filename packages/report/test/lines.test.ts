@@ -258,7 +258,7 @@ test("no line positions, an unknown function, a bad pattern, misplaced arguments
 });
 
 test("a real recording: --lines shows the example's hot lines in each function's body, with their text", () => {
-  const record = path.resolve(root, "../record/bin/run.js");
+  const record = path.resolve(root, "../record/bin/run.cjs");
   const app = path.resolve(root, "../../examples/app.js");
   const out = path.join(dir, "live.prof");
   const rec = spawnSync(process.execPath, [record, "-o", out, "--", process.execPath, app, "500"], { encoding: "utf8", timeout: 60_000 });

@@ -205,7 +205,7 @@ test("filters: --focus, --ignore, --hide, --no-internals", () => {
 });
 
 test("a live recording piped in: vmprof-record -o - -- node app.js | vmprof-report --top", () => {
-  const record = path.resolve(root, "../record/bin/run.js");
+  const record = path.resolve(root, "../record/bin/run.cjs");
   const app = path.resolve(root, "../../examples/app.js");
   const r = spawnSync("bash", ["-c", `"${process.execPath}" "${record}" -o - -- "${process.execPath}" "${app}" 800 | "${process.execPath}" "${BIN}" --top --json`], {
     encoding: "utf8",

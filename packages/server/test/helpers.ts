@@ -11,7 +11,7 @@ export const SERVER = path.join(pkg, "bin/run.js");
 /** Checked-in profile with 3 threads and a function named <img src=x onerror=alert(1)>. */
 export const APP = path.resolve(pkg, "../report/test/fixtures/app.prof");
 /** The recorder, and a program with known hot lines (record's tests). */
-export const RECORD = path.resolve(pkg, "../record/bin/run.js");
+export const RECORD = path.resolve(pkg, "../record/bin/run.cjs");
 export const LINES_PROGRAM = path.resolve(pkg, "../record/test/fixtures/lines.cjs");
 export const TRUNCATED = path.resolve(pkg, "../report/test/fixtures/truncated.prof");
 

@@ -34,7 +34,7 @@ const root = resolve(fileURLToPath(import.meta.url), "../../../..");
 const server = join(root, "packages/record/test/fixtures/labels-server.mjs");
 /** Iterations per unit of work: /a costs about 0.4 ms of CPU here, a light request. */
 const UNIT = "1000";
-const recorder = join(root, "packages/record/bin/run.js");
+const recorder = join(root, "packages/record/bin/run.cjs");
 const dir = mkdtempSync(join(os.tmpdir(), "vmprof-bench-labels-"));
 process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
 

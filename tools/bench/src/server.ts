@@ -98,7 +98,7 @@ try {
   // samples repeated end to end: our format holds millions of samples per MB) and pprof (what
   // Pyroscope agents send: summed stacks; from the synthetic recording, sized to 1 MB).
   const real = join(dir, "real.prof");
-  const rec = spawnSync(process.execPath, [join(root, "packages/record/bin/run.js"), "-o", real, "--", process.execPath, join(root, "packages/record/test/fixtures/workload.cjs"), "20"]);
+  const rec = spawnSync(process.execPath, [join(root, "packages/record/bin/run.cjs"), "-o", real, "--", process.execPath, join(root, "packages/record/test/fixtures/workload.cjs"), "20"]);
   if (rec.status !== 0) throw new Error(`vmprof-record failed: ${rec.stderr}`);
   const p = readProfileSync(real);
   let times = 8;
