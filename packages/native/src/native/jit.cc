@@ -1,10 +1,15 @@
 // The JIT code event handler (Isolate::SetJitCodeEventHandler), called by V8 on the isolate's JS
-// thread (the thread that creates or moves the code). It copies names and source positions out of V8
-// (which may allocate: it is not a signal handler), and queues them for the writer under the
-// thread's events_mu. It may be interrupted by the sample signal's handler at any point.
+// thread for code it creates or moves, and on V8's GC helper threads for the bytecode their parallel
+// compaction moves (Node 26 does; the JS thread then waits in the GC pause). On the JS thread it copies
+// names and source positions out of V8 (which may allocate: it is not a signal handler); on a helper
+// it only takes the move, finding the isolate's state in a registry under its own lock, and calls no
+// V8 API. Both queue what they took for the writer under the isolate's events_mu. On the JS thread it
+// may be interrupted by the sample signal's handler at any point.
 #include <v8.h>
 
 #include <algorithm>
+#include <mutex>
+#include <unordered_map>
 
 #include "state.h"
 
@@ -15,12 +20,16 @@ namespace {
 // Scripts whose line starts are kept at most (jit.cc's LineColumn cache).
 constexpr size_t kMaxLineStarts = 20000;
 
-// The profiled state of the event's isolate: the calling thread's own. V8 reports code events on
-// the isolate's thread; an event for another isolate (or one not profiled) is counted as lost.
+// The profiled state of the event's isolate when it is the calling thread's own.
 ThreadState* StateOf(v8::Isolate* isolate) {
   ThreadState* ts = tls_state;
   return ts != nullptr && (isolate == nullptr || ts->isolate == isolate) ? ts : nullptr;
 }
+
+// Isolates whose state collects, for events V8 reports on another thread. The lock is held while such
+// an event is queued, and taken to unregister before a state is freed: a helper never sees a freed one.
+std::mutex g_registry_mu;
+std::unordered_map<v8::Isolate*, ThreadState*> g_registry;
 
 // Queues an event. The sequence number is taken in the same critical section as the push, and the
 // writer takes the queue before it reads the ring: a sample is never resolved before an event that
@@ -63,8 +72,32 @@ std::string ScriptString(v8::Isolate* isolate, v8::Local<v8::Value> value) {
 
 }  // namespace
 
+void RegisterIsolate(ThreadState* ts) {
+  std::lock_guard<std::mutex> lock(g_registry_mu);
+  g_registry[ts->isolate] = ts;
+}
+
+void UnregisterIsolate(ThreadState* ts) {
+  std::lock_guard<std::mutex> lock(g_registry_mu);
+  auto it = g_registry.find(ts->isolate);
+  if (it != g_registry.end() && it->second == ts) g_registry.erase(it);
+}
+
 void OnJitCodeEvent(const v8::JitCodeEvent* e) {
   ThreadState* ts = StateOf(e->isolate);
+  if (ts == nullptr && e->type == v8::JitCodeEvent::CODE_MOVED && e->isolate != nullptr) {
+    // A GC helper thread moving an isolate's bytecode: its samples must find the code where it went.
+    std::lock_guard<std::mutex> lock(g_registry_mu);
+    auto it = g_registry.find(e->isolate);
+    if (it != g_registry.end() && it->second->collecting.load(std::memory_order_relaxed)) {
+      RawCodeEvent ev;
+      ev.type = RawCodeEvent::kMoved;
+      ev.start = reinterpret_cast<uintptr_t>(e->code_start);
+      ev.new_start = reinterpret_cast<uintptr_t>(e->new_code_start);
+      Queue(it->second, std::move(ev));
+      return;
+    }
+  }
   if (ts == nullptr || !ts->collecting.load(std::memory_order_relaxed)) {
     if (e->type == v8::JitCodeEvent::CODE_ADDED || e->type == v8::JitCodeEvent::CODE_MOVED)
       g_jit_events_lost.fetch_add(1, std::memory_order_relaxed);

@@ -157,6 +157,7 @@ bool AddThread(v8::Isolate* isolate, const std::string& name, uint8_t kind, std:
     s->threads.push_back(ts);
   }
   ts->collecting.store(true);
+  RegisterIsolate(ts);
   // Replays the code that exists already, then reports code as it is created and moved.
   isolate->SetJitCodeEventHandler(v8::kJitCodeEventEnumExisting, OnJitCodeEvent);
   ts->sampling.store(true);
@@ -186,7 +187,9 @@ void IsolateExiting(v8::Isolate* isolate) {
   }
   ts->collecting.store(false);
   isolate->SetJitCodeEventHandler(v8::kJitCodeEventDefault, nullptr);
-  // The handler runs on this thread: once it can no longer see the state, the state can go.
+  // The handler runs on this thread, and on GC helpers through the registry: once neither can see
+  // the state, the state can go.
+  UnregisterIsolate(ts);
   tls_state = nullptr;
   std::atomic_signal_fence(std::memory_order_seq_cst);
   delete ts;

@@ -3,7 +3,7 @@
 // which thread runs their code:
 //   signal.cc   the sample signal's handler, on the interrupted JS thread (async-signal-safe only)
 //   ticker.cc   the sampler thread ("vmprof-sampler"), which signals each JS thread
-//   jit.cc      the JIT code event handler, on the isolate's JS thread
+//   jit.cc      the JIT code event handler, on the isolate's JS thread (code moves also on V8's GC helpers)
 //   writer.cc   the writer thread ("vmprof-writer"): drain, resolve, intern, encode, write
 //   session.cc  the API called from JS (Start, AddThread, Stop), on the caller's JS thread
 //   labels.cc   the label-set registry: interned on JS threads, read by the writer (never the handler)
@@ -102,7 +102,7 @@ struct ThreadState {
   uint64_t owed_ns = 0;            // CPU time run since its last signal (cpu mode)
   uint64_t window_start_ns = 0;    // the current one-second window of the pending-signal count
   uint64_t window_min_pending = 0; // the fewest signals pending at a tick of that window
-  // Code events, made on the JS thread, taken by the writer.
+  // Code events, made on the JS thread (moves also on GC helper threads), taken by the writer.
   std::mutex events_mu;
   std::vector<RawCodeEvent> events;
   // JIT handler only (JS thread).
@@ -224,6 +224,10 @@ void DisarmTimer(Session* s, ThreadState* ts);
 
 // jit.cc
 void OnJitCodeEvent(const v8::JitCodeEvent* e);
+// The isolates whose code moves are taken from any thread (V8's GC helpers report the bytecode they
+// move): registered by the JS thread once its state collects, unregistered before the state is freed.
+void RegisterIsolate(ThreadState* ts);
+void UnregisterIsolate(ThreadState* ts);
 
 // writer.cc (the writer thread, or a JS thread holding Session::mu)
 bool WriteAll(Session* s, const std::string& data);
