@@ -45,14 +45,14 @@ process.prependListener("exit", () => { require("node:fs").writeFileSync(process
 `,
 );
 
-interface Run { ms: number; cpuS: number; rssKiB: number; samples?: number; rate?: number; bytesPerSample?: number }
+interface Run { ms: number; cpuS: number; programCpuS: number; rssKiB: number; samples?: number; rate?: number; bytesPerSample?: number }
 type Name = "plain" | "vmprof" | "vmprof-nl" | "vmprof-nat" | "vmprof@10" | "cpu-prof" | "datadog";
 const NAMES: Name[] = ["plain", "vmprof", "vmprof-nl", "vmprof-nat", "vmprof@10", "cpu-prof", "datadog"];
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const spread = (xs: number[]) => `${Math.min(...xs).toFixed(2)}..${Math.max(...xs).toFixed(2)}`;
 
 /** Runs a command under bash, whose `times` gives the CPU of every process it waited for. */
-function timed(cmd: string[], env: NodeJS.ProcessEnv): { ms: number; cpuS: number; rssKiB: number } {
+function timed(cmd: string[], env: NodeJS.ProcessEnv): { ms: number; cpuS: number; programCpuS: number; rssKiB: number } {
   const rssFile = join(dir, "rss");
   const quoted = cmd.map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(" ");
   const r = spawnSync("bash", ["-c", `${quoted} >/dev/null || exit $?; times`], {
@@ -64,7 +64,7 @@ function timed(cmd: string[], env: NodeJS.ProcessEnv): { ms: number; cpuS: numbe
   // `times`: the shell's own user/sys, then its children's.
   const children = r.stdout.trim().split("\n").pop()!.match(/(\d+)m([\d.]+)s/g)!;
   const cpuS = children.map((t) => { const [, m, s] = /(\d+)m([\d.]+)s/.exec(t)!; return Number(m) * 60 + Number(s); }).reduce((a, b) => a + b, 0);
-  const inside = JSON.parse(readFileSync(rssFile, "utf8")) as { ms: number; rssKiB: number };
+  const inside = JSON.parse(readFileSync(rssFile, "utf8")) as { ms: number; rssKiB: number; programCpuS: number };
   return { ...inside, cpuS };
 }
 
@@ -128,6 +128,11 @@ for (const seconds of DURATIONS) {
   const perSample = (median(v.map((r) => r.cpuS)) - median(v10.map((r) => r.cpuS))) / (median(v.map((r) => r.samples!)) - median(v10.map((r) => r.samples!)));
   const fixed = median(v10.map((r) => r.cpuS)) - baseCpu;
   console.log(`vmprof: ${(perSample * 1e6).toFixed(1)} µs of CPU per sample (all threads); fixed cost (start, finish) ${fixed.toFixed(3)} s CPU`);
+  // Where vmprof's extra CPU is spent: in the profiled process (sampling, code events, the preload;
+  // its final write runs before the program's own CPU is read) or in the recorder's own process.
+  const inProgram = median(v.map((r) => r.programCpuS)) - median(runs.plain.map((r) => r.programCpuS));
+  const recorderCpu = median(v.map((r) => r.cpuS - r.programCpuS));
+  console.log(`vmprof's extra CPU: ${inProgram.toFixed(3)} s in the profiled process, ${recorderCpu.toFixed(3)} s in the recorder's own process (medians)`);
   const ratio = (n: Name) => (median(runs[n].map((r) => r.cpuS)) - baseCpu) / (median(runs["cpu-prof"].map((r) => r.cpuS)) - baseCpu);
   console.log(`extra CPU against --cpu-prof's: vmprof ${ratio("vmprof").toFixed(2)}x, vmprof --no-lines ${ratio("vmprof-nl").toFixed(2)}x, datadog ${ratio("datadog").toFixed(2)}x`);
   // What lines cost: the pairwise (same round) differences of vmprof and vmprof --no-lines.
