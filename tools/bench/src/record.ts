@@ -129,9 +129,10 @@ for (const seconds of DURATIONS) {
   const fixed = median(v10.map((r) => r.cpuS)) - baseCpu;
   console.log(`vmprof: ${(perSample * 1e6).toFixed(1)} µs of CPU per sample (all threads); fixed cost (start, finish) ${fixed.toFixed(3)} s CPU`);
   // Where vmprof's extra CPU is spent: in the profiled process (sampling, code events, the preload;
-  // its final write runs before the program's own CPU is read) or in the recorder's own process.
+  // its final write runs before the program's own CPU is read) or in the recorder's own process. A
+  // plain run's CPU after that reading (Node's teardown) is taken off the second.
   const inProgram = median(v.map((r) => r.programCpuS)) - median(runs.plain.map((r) => r.programCpuS));
-  const recorderCpu = median(v.map((r) => r.cpuS - r.programCpuS));
+  const recorderCpu = median(v.map((r) => r.cpuS - r.programCpuS)) - median(runs.plain.map((r) => r.cpuS - r.programCpuS));
   console.log(`vmprof's extra CPU: ${inProgram.toFixed(3)} s in the profiled process, ${recorderCpu.toFixed(3)} s in the recorder's own process (medians)`);
   const ratio = (n: Name) => (median(runs[n].map((r) => r.cpuS)) - baseCpu) / (median(runs["cpu-prof"].map((r) => r.cpuS)) - baseCpu);
   console.log(`extra CPU against --cpu-prof's: vmprof ${ratio("vmprof").toFixed(2)}x, vmprof --no-lines ${ratio("vmprof-nl").toFixed(2)}x, datadog ${ratio("datadog").toFixed(2)}x`);
