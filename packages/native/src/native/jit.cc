@@ -26,6 +26,15 @@ ThreadState* StateOf(v8::Isolate* isolate) {
   return ts != nullptr && (isolate == nullptr || ts->isolate == isolate) ? ts : nullptr;
 }
 
+// A code move as the writer takes it.
+RawCodeEvent MoveOf(const v8::JitCodeEvent* e) {
+  RawCodeEvent ev;
+  ev.type = RawCodeEvent::kMoved;
+  ev.start = reinterpret_cast<uintptr_t>(e->code_start);
+  ev.new_start = reinterpret_cast<uintptr_t>(e->new_code_start);
+  return ev;
+}
+
 // Isolates whose state collects, for events V8 reports on another thread. The lock is held while such
 // an event is queued, and taken to unregister before a state is freed: a helper never sees a freed one.
 std::mutex g_registry_mu;
@@ -90,11 +99,7 @@ void OnJitCodeEvent(const v8::JitCodeEvent* e) {
     std::lock_guard<std::mutex> lock(g_registry_mu);
     auto it = g_registry.find(e->isolate);
     if (it != g_registry.end() && it->second->collecting.load(std::memory_order_relaxed)) {
-      RawCodeEvent ev;
-      ev.type = RawCodeEvent::kMoved;
-      ev.start = reinterpret_cast<uintptr_t>(e->code_start);
-      ev.new_start = reinterpret_cast<uintptr_t>(e->new_code_start);
-      Queue(it->second, std::move(ev));
+      Queue(it->second, MoveOf(e));
       return;
     }
   }
@@ -163,14 +168,9 @@ void OnJitCodeEvent(const v8::JitCodeEvent* e) {
       Queue(ts, std::move(ev));
       return;
     }
-    case v8::JitCodeEvent::CODE_MOVED: {
-      RawCodeEvent ev;
-      ev.type = RawCodeEvent::kMoved;
-      ev.start = reinterpret_cast<uintptr_t>(e->code_start);
-      ev.new_start = reinterpret_cast<uintptr_t>(e->new_code_start);
-      Queue(ts, std::move(ev));
+    case v8::JitCodeEvent::CODE_MOVED:
+      Queue(ts, MoveOf(e));
       return;
-    }
     default:
       return;
   }
