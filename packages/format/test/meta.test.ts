@@ -52,6 +52,9 @@ const ARGV_TABLE: [string[], string[]][] = [
   [["node", "tsc", "-p", "tsconfig.json"], ["node", "tsc", "-p", "tsconfig.json"]],
   [["node", "-p", "1 + 1"], ["node", "-p", "1 + 1"]],
   [["/usr/bin/redis-cli", "-a", "pw", "ping"], ["/usr/bin/redis-cli", "-a", REDACTED, "ping"]],
+  // Any case: names are matched lower-cased, inline credentials case-insensitively.
+  [["--PassWord=x", "--Api-Key", "k", "Key=v", "db_Key=w"], [`--PassWord=${REDACTED}`, "--Api-Key", REDACTED, `Key=${REDACTED}`, `db_Key=${REDACTED}`]],
+  [["node", "app.js", "bearer abc", "BASIC\tdef", "HTTPS://u:pw@h"], ["node", "app.js", `bearer ${REDACTED}`, `BASIC ${REDACTED}`, `HTTPS://u:${REDACTED}@h`]],
 ];
 
 for (const [argv, want] of ARGV_TABLE) {
