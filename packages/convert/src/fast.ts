@@ -1,5 +1,5 @@
 /**
- * The fast path of vmprof-convert: parses the common command lines with node:util and converts
+ * The fast path of vmprof-convert: parses the common command lines with parseFlagsFast and converts
  * without loading oclif. Anything it is not sure of (--help, --open, an unknown flag, a value to
  * refuse) is left to oclif, which prints help and every parse error.
  */

@@ -1,5 +1,5 @@
 /**
- * The fast path of vmprof-report: parses the common command lines with node:util and runs the report
+ * The fast path of vmprof-report: parses the common command lines with parseFlagsFast and runs the report
  * without loading oclif. Anything it is not sure of (--help, an unknown flag, a value to refuse, two
  * views at once) is left to oclif, which prints help and every parse error.
  */
