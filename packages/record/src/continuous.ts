@@ -9,8 +9,8 @@
  * the program's processes never wait for us (they write their files as without --every), and what
  * we hold is what the uploader holds (ContinuousUploader).
  */
-import fs from "node:fs";
-import path from "node:path";
+import { closeSync, openSync, readdirSync, readSync } from "node:fs";
+import { join } from "node:path";
 import type { ContinuousUploader } from "@vmprof/client";
 import type { WindowSource } from "@vmprof/format";
 
@@ -40,14 +40,14 @@ export class DirFollower {
   poll(): void {
     let names: string[];
     try {
-      names = fs.readdirSync(this.dir);
+      names = readdirSync(this.dir);
     } catch {
       return; // removed: the recording is over
     }
     for (const n of names) {
       if (!n.endsWith(".prof") || this.files.has(n)) continue;
       try {
-        const fd = fs.openSync(path.join(this.dir, n), "r");
+        const fd = openSync(join(this.dir, n), "r");
         this.files.set(n, { fd, offset: 0, source: this.uploader.addSource(`process ${n.slice(0, -5)}`) });
       } catch {
         // gone again (or not ours): nothing to follow
@@ -60,14 +60,14 @@ export class DirFollower {
   private read(f: Followed): void {
     if (f.fd < 0) return;
     for (;;) {
-      const n = fs.readSync(f.fd, this.buf, 0, this.buf.length, f.offset);
+      const n = readSync(f.fd, this.buf, 0, this.buf.length, f.offset);
       if (n === 0) break;
       f.offset += n;
       f.source.push(this.buf.subarray(0, n));
     }
     // A finished (or unreadable) file gets nothing more: let its descriptor go.
     if (f.source.complete || f.source.error) {
-      fs.closeSync(f.fd);
+      closeSync(f.fd);
       f.fd = -1;
     }
   }
@@ -77,7 +77,7 @@ export class DirFollower {
     clearInterval(this.timer);
     this.poll();
     for (const f of this.files.values()) {
-      if (f.fd >= 0) fs.closeSync(f.fd);
+      if (f.fd >= 0) closeSync(f.fd);
       f.fd = -1;
     }
   }

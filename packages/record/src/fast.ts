@@ -1,5 +1,5 @@
 /**
- * The fast path of vmprof-record: `vmprof-record [FLAGS] -- COMMAND...` parsed with node:util, the
+ * The fast path of vmprof-record: `vmprof-record [FLAGS] -- COMMAND...` parsed by parseFlagsFast, the
  * program started without loading oclif. Anything else (no `--`, --help, an unknown flag, a value
  * oclif would refuse) is left to oclif, which prints help and every parse error.
  */
