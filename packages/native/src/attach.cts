@@ -18,7 +18,9 @@
 import fs = require("node:fs");
 import inspector = require("node:inspector");
 import addon = require("./addon.cjs");
-import meta = require("@vmprof/format/meta");
+import type Meta = require("@vmprof/format/meta");
+
+const meta = require(addon.findExport(__dirname, "@vmprof/format", "./meta") ?? require.resolve("@vmprof/format/meta")) as typeof Meta;
 
 /** What the recorder asks for. */
 export interface AttachConfig {

@@ -15,7 +15,11 @@
 import fs = require("node:fs");
 import path = require("node:path");
 import addon = require("./addon.cjs");
-import meta = require("@vmprof/format/meta");
+import type Meta = require("@vmprof/format/meta");
+
+// Found without require.resolve's 2-4 ms (addon.findExport).
+const metaPath = addon.findExport(__dirname, "@vmprof/format", "./meta") ?? require.resolve("@vmprof/format/meta");
+const meta = require(metaPath) as typeof Meta;
 
 function run(): void {
   const env = process.env;
@@ -72,7 +76,7 @@ function run(): void {
     else {
       // Scripts of the program that declared source maps (ours, the sampler's own, left out): none
       // spares the recorder from looking for maps at all.
-      const own = [path.resolve(__dirname, "../..") + path.sep, path.dirname(require.resolve("@vmprof/format/meta")) + path.sep];
+      const own = [path.resolve(__dirname, "../..") + path.sep, path.dirname(metaPath) + path.sep];
       const mapped = stats.scripts.filter((f) => !own.some((d) => f.startsWith(d) || f.startsWith(`file://${d}`))).length;
       fs.writeFileSync(path.join(dir, `${process.pid}.done`), JSON.stringify({ samples: stats.samples, threads: stats.threads, mapped }));
     }

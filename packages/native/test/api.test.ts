@@ -5,6 +5,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { test } from "node:test";
+import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { aggregate, functionIdLimit, functionInfo, functionTable, readProfileSync } from "@vmprof/format";
 
@@ -146,4 +147,24 @@ test("withLabels refuses bad labels with a clear error before running fn, labels
   const labelled = [...p.samples.labels].filter((l) => l !== 0 && sets[l - 1] === "route=/a,tenant=t1").length;
   assert.ok(labelled >= 100, `${labelled} samples labelled route=/a,tenant=t1`);
   assert.ok(!sets.includes("request=late"), "a set past the registry's limit is not recorded");
+});
+
+test("findExport finds what require.resolve finds (a path or a conditions entry), and nothing where the walk cannot decide", async () => {
+  const { findExport } = (await import("../src/addon.cjs")).default;
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const req = createRequire(import.meta.url);
+  assert.equal(findExport(here, "@vmprof/format", "./meta"), req.resolve("@vmprof/format/meta")); // {types, default}
+  assert.equal(findExport(here, "@vmprof/native", "./preload"), req.resolve("@vmprof/native/preload")); // a plain path
+  assert.equal(findExport(here, "@vmprof/no-such-package", "./x"), undefined);
+  assert.equal(findExport(here, "@vmprof/format", "./no-such-entry"), undefined);
+  // A package nearer to the caller wins, as in Node's resolver; nested conditions are left to it.
+  const pkg = path.join(dir, "app", "node_modules", "@vmprof", "format");
+  fs.mkdirSync(path.join(pkg, "lib"), { recursive: true });
+  fs.writeFileSync(path.join(pkg, "lib", "meta.cjs"), "");
+  fs.writeFileSync(path.join(pkg, "package.json"), JSON.stringify({ exports: { "./meta": { import: "./lib/meta.mjs", require: "./lib/meta.cjs" }, "./deep": { node: { require: "./lib/meta.cjs" } } } }));
+  const from = path.join(dir, "app", "src");
+  fs.mkdirSync(from, { recursive: true });
+  assert.equal(findExport(from, "@vmprof/format", "./meta"), fs.realpathSync(path.join(pkg, "lib", "meta.cjs")));
+  assert.equal(createRequire(path.join(from, "x.js")).resolve("@vmprof/format/meta"), fs.realpathSync(path.join(pkg, "lib", "meta.cjs")));
+  assert.equal(findExport(from, "@vmprof/format", "./deep"), undefined);
 });

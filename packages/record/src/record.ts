@@ -4,13 +4,14 @@
  * process wrote into one profile.
  */
 import { spawn } from "node:child_process";
-import { closeSync, copyFileSync, createReadStream, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, realpathSync, renameSync, rmdirSync, rmSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { closeSync, copyFileSync, createReadStream, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { constants, tmpdir } from "node:os";
 import { basename, dirname, join, resolve as resolvePath, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { ContinuousUploader } from "@vmprof/client";
 import type { Profile } from "@vmprof/format";
 import { redactArgv } from "@vmprof/format/meta";
+import { findExport } from "@vmprof/native/addon";
 import { DirFollower } from "./continuous.js";
 
 /** What to record and where. */
@@ -64,31 +65,11 @@ const FORWARDED: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
 
 let preload: string | undefined;
 
-/**
- * Absolute path (real, as require.resolve gives) of the native package's preload. Found as Node's
- * resolver finds it: the first node_modules/@vmprof/native from here up, then its "exports" entry
- * for "./preload". That takes about 0.1 ms where require.resolve takes 2-4 ms, most of it loading
- * Node's ES module resolver to read "exports", before the program can start; anything this walk does
- * not find (NODE_PATH, an "exports" entry that is not a plain path) is left to require.resolve.
- */
+/** Absolute path (real, as require.resolve gives) of the native package's preload; found by findExport, else require.resolve. */
 async function preloadPath(): Promise<string> {
-  if (preload) return preload;
-  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
-    const pkg = join(dir, "node_modules", "@vmprof", "native");
-    // statSync, not a failing read: an exception costs as much as the read.
-    if (statSync(join(pkg, "package.json"), { throwIfNoEntry: false })) {
-      try {
-        const target = (JSON.parse(readFileSync(join(pkg, "package.json"), "utf8")) as { exports?: Record<string, unknown> }).exports?.["./preload"];
-        if (typeof target === "string") return (preload = realpathSync.native(join(pkg, target)));
-      } catch {
-        // unreadable, or no such file: require.resolve says why
-      }
-      break;
-    }
-    if (dirname(dir) === dir) break;
-  }
+  preload ??= findExport(dirname(fileURLToPath(import.meta.url)), "@vmprof/native", "./preload");
   // node:module is loaded only here: about 0.4 ms.
-  return (preload = (await import("node:module")).createRequire(import.meta.url).resolve("@vmprof/native/preload"));
+  return (preload ??= (await import("node:module")).createRequire(import.meta.url).resolve("@vmprof/native/preload"));
 }
 
 /**
