@@ -177,7 +177,7 @@ void IsolateExiting(v8::Isolate* isolate) {
       auto it = std::find(s->threads.begin(), s->threads.end(), ts);
       if (it != s->threads.end()) {
         if (!s->finished) {
-          Drain(s, ts);
+          Drain(s, ts, true);
           Flush(s);
         }
         for (int r = 0; r < kDropReasons; r++) s->dropped_retired[r] += ts->dropped[r].load();

@@ -231,7 +231,7 @@ void UnregisterIsolate(ThreadState* ts);
 
 // writer.cc (the writer thread, or a JS thread holding Session::mu)
 bool WriteAll(Session* s, const std::string& data);
-void Drain(Session* s, ThreadState* ts);
+void Drain(Session* s, ThreadState* ts, bool last = false);
 void Flush(Session* s);
 void Finish(Session* s);
 void WriterLoop(Session* s);
