@@ -76,9 +76,11 @@ test("the native encoder's bytes match the golden (UPDATE_GOLDEN=1 rewrites it) 
   const hex = (bytes.toString("hex").match(/.{1,64}/g) ?? []).join("\n") + "\n";
   if (process.env.UPDATE_GOLDEN === "1") fs.writeFileSync(GOLDEN, hex);
   assert.equal(hex, fs.readFileSync(GOLDEN, "utf8"), "the encoder's output changed: if the format changed too, update SPEC.md, the goldens and the version");
-  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "vmprof-encoder-")), "sample.prof");
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "vmprof-encoder-"));
+  const file = path.join(dir, "sample.prof");
   fs.writeFileSync(file, bytes);
   const p = readProfileSync(file);
+  fs.rmSync(dir, { recursive: true });
   assert.equal(p.truncation, undefined);
   assert.equal(p.meta.get("mode"), "cpu");
   assert.deepEqual(p.meta.get("argv"), ["node", "app.js"]);

@@ -155,8 +155,10 @@ test("a program that handles SIGINT itself keeps its own behaviour", async () =>
   assert.equal(read(file).truncation, undefined);
 });
 
-test("-o naming a FIFO or a device is refused before the program starts: renaming the profile into place would replace the node itself", () => {
-  const fifo = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "vmprof-fifo-")), "out.fifo");
+test("-o naming a FIFO or a device is refused before the program starts: renaming the profile into place would replace the node itself", (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "vmprof-fifo-"));
+  t.after(() => fs.rmSync(dir, { recursive: true }));
+  const fifo = path.join(dir, "out.fifo");
   assert.equal(spawnSync("mkfifo", [fifo]).status, 0);
   const r = record(["-o", fifo, "--", "node", "-e", "console.log('ran')"]);
   assert.equal(r.status, 2);
