@@ -51,6 +51,12 @@ const NAMES: Name[] = ["plain", "vmprof", "vmprof-nl", "vmprof-nat", "vmprof@10"
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const spread = (xs: number[]) => `${Math.min(...xs).toFixed(2)}..${Math.max(...xs).toFixed(2)}`;
 
+/** The CPU seconds of the processes a bash waited for, from the last line of its `times` (its own user/sys, then its children's). */
+function childrenCpu(stdout: string): number {
+  const children = stdout.trim().split("\n").pop()!.match(/(\d+)m([\d.]+)s/g)!;
+  return children.map((t) => { const [, m, s] = /(\d+)m([\d.]+)s/.exec(t)!; return Number(m) * 60 + Number(s); }).reduce((a, b) => a + b, 0);
+}
+
 /** Runs a command under bash, whose `times` gives the CPU of every process it waited for. */
 function timed(cmd: string[], env: NodeJS.ProcessEnv): { ms: number; cpuS: number; programCpuS: number; rssKiB: number } {
   const rssFile = join(dir, "rss");
@@ -61,9 +67,7 @@ function timed(cmd: string[], env: NodeJS.ProcessEnv): { ms: number; cpuS: numbe
     stdio: ["ignore", "pipe", "inherit"],
   });
   if (r.status !== 0) throw new Error(`${cmd.join(" ")} exited with ${r.status}`);
-  // `times`: the shell's own user/sys, then its children's.
-  const children = r.stdout.trim().split("\n").pop()!.match(/(\d+)m([\d.]+)s/g)!;
-  const cpuS = children.map((t) => { const [, m, s] = /(\d+)m([\d.]+)s/.exec(t)!; return Number(m) * 60 + Number(s); }).reduce((a, b) => a + b, 0);
+  const cpuS = childrenCpu(r.stdout);
   const inside = JSON.parse(readFileSync(rssFile, "utf8")) as { ms: number; rssKiB: number; programCpuS: number };
   return { ...inside, cpuS };
 }
@@ -146,5 +150,17 @@ for (const seconds of DURATIONS) {
   const nWall = nat((r) => (r.ms / base) * 100);
   console.log(`--native: +${median(nCpu).toFixed(3)} s CPU (${spread(nCpu)}), wall ${median(nWall).toFixed(2)} points (${spread(nWall)}) against vmprof without it, pairwise medians`);
   console.log(`lines: +${median(dCpu).toFixed(3)} s CPU (${spread(dCpu)}), wall ${median(dWall).toFixed(2)} points (${spread(dWall)}), bytes/sample x${bytes.toFixed(2)} against --no-lines, pairwise medians`);
+}
+// NODE_EXTRA_CA_CERTS is read in full when Node 20 starts, by every Node process: vmprof-record runs
+// one more (the recorder) than --cpu-prof does, so a large bundle there shows in its extra CPU.
+if (process.env.NODE_EXTRA_CA_CERTS) {
+  const start = (env: NodeJS.ProcessEnv) => childrenCpu(spawnSync("bash", ["-c", `'${process.execPath}' -e 0; times`], { env, encoding: "utf8" }).stdout);
+  const withCa: number[] = [], without: number[] = [];
+  const { NODE_EXTRA_CA_CERTS: _, ...bare } = process.env;
+  for (let i = 0; i < 5; i++) {
+    withCa.push(start(process.env));
+    without.push(start(bare));
+  }
+  console.log(`NODE_EXTRA_CA_CERTS is set: \`node -e 0\` costs ${median(withCa).toFixed(3)} s CPU with it, ${median(without).toFixed(3)} s without (medians of 5); the recorder's process pays that start too`);
 }
 rmSync(dir, { recursive: true, force: true });
