@@ -147,6 +147,14 @@ export function findExport(fromDir: string, name: string, subpath: string): stri
   }
 }
 
+/**
+ * The real path of what `require("<name>/<subpath>")` loads from `fromDir`: findExport's walk, else
+ * require.resolve (from this package), which throws when there is none.
+ */
+export function resolveExport(fromDir: string, name: string, subpath: string): string {
+  return findExport(fromDir, name, subpath) ?? require.resolve(`${name}/${subpath.slice(2)}`);
+}
+
 /** Metadata every process records about itself (the command line as given: redact before storing it elsewhere). */
 export function processMeta(argv: string[] | undefined): [string, MetaValue][] {
   const meta: [string, MetaValue][] = [

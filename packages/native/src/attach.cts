@@ -20,7 +20,7 @@ import inspector = require("node:inspector");
 import addon = require("./addon.cjs");
 import type Meta = require("@vmprof/format/meta");
 
-const meta = require(addon.findExport(__dirname, "@vmprof/format", "./meta") ?? require.resolve("@vmprof/format/meta")) as typeof Meta;
+const meta = require(addon.resolveExport(__dirname, "@vmprof/format", "./meta")) as typeof Meta;
 
 /** What the recorder asks for. */
 export interface AttachConfig {

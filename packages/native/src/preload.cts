@@ -18,7 +18,7 @@ import addon = require("./addon.cjs");
 import type Meta = require("@vmprof/format/meta");
 
 // Found without require.resolve's 2-4 ms (addon.findExport).
-const metaPath = addon.findExport(__dirname, "@vmprof/format", "./meta") ?? require.resolve("@vmprof/format/meta");
+const metaPath = addon.resolveExport(__dirname, "@vmprof/format", "./meta");
 const meta = require(metaPath) as typeof Meta;
 
 function run(): void {

@@ -149,14 +149,17 @@ test("withLabels refuses bad labels with a clear error before running fn, labels
   assert.ok(!sets.includes("request=late"), "a set past the registry's limit is not recorded");
 });
 
-test("findExport finds what require.resolve finds (a path or a conditions entry), and nothing where the walk cannot decide", async () => {
-  const { findExport } = (await import("../src/addon.cjs")).default;
+test("findExport (and resolveExport) find what require.resolve finds (a path or a conditions entry), and nothing where the walk cannot decide", async () => {
+  const { findExport, resolveExport } = (await import("../src/addon.cjs")).default;
   const here = path.dirname(fileURLToPath(import.meta.url));
   const req = createRequire(import.meta.url);
   assert.equal(findExport(here, "@vmprof/format", "./meta"), req.resolve("@vmprof/format/meta")); // {types, default}
   assert.equal(findExport(here, "@vmprof/native", "./preload"), req.resolve("@vmprof/native/preload")); // a plain path
   assert.equal(findExport(here, "@vmprof/no-such-package", "./x"), undefined);
   assert.equal(findExport(here, "@vmprof/format", "./no-such-entry"), undefined);
+  // resolveExport: the walk, else require.resolve, which says why when there is nothing.
+  assert.equal(resolveExport(here, "@vmprof/format", "./meta"), req.resolve("@vmprof/format/meta"));
+  assert.throws(() => resolveExport(here, "@vmprof/format", "./no-such-entry"), /ERR_PACKAGE_PATH_NOT_EXPORTED|not exported/);
   // A package nearer to the caller wins, as in Node's resolver; nested conditions are left to it.
   const pkg = path.join(dir, "app", "node_modules", "@vmprof", "format");
   fs.mkdirSync(path.join(pkg, "lib"), { recursive: true });

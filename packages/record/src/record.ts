@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 import type { ContinuousUploader } from "@vmprof/client";
 import type { Profile } from "@vmprof/format";
 import { redactArgv } from "@vmprof/format/meta";
-import { findExport } from "@vmprof/native/addon";
+import { resolveExport } from "@vmprof/native/addon";
 import { DirFollower } from "./continuous.js";
 
 /** What to record and where. */
@@ -65,11 +65,9 @@ const FORWARDED: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
 
 let preload: string | undefined;
 
-/** Absolute path (real, as require.resolve gives) of the native package's preload; found by findExport, else require.resolve. */
-async function preloadPath(): Promise<string> {
-  preload ??= findExport(dirname(fileURLToPath(import.meta.url)), "@vmprof/native", "./preload");
-  // node:module is loaded only here: about 0.4 ms.
-  return (preload ??= (await import("node:module")).createRequire(import.meta.url).resolve("@vmprof/native/preload"));
+/** Absolute path (real, as require.resolve gives) of the native package's preload. */
+function preloadPath(): string {
+  return (preload ??= resolveExport(dirname(fileURLToPath(import.meta.url)), "@vmprof/native", "./preload"));
 }
 
 /**
@@ -114,7 +112,7 @@ export async function record(o: RecordOptions): Promise<RecordResult> {
   };
   const env: NodeJS.ProcessEnv = {
     ...process.env,
-    NODE_OPTIONS: `--require ${JSON.stringify(await preloadPath())} ${process.env.NODE_OPTIONS ?? ""}`.trim(),
+    NODE_OPTIONS: `--require ${JSON.stringify(preloadPath())} ${process.env.NODE_OPTIONS ?? ""}`.trim(),
     VMPROF_DIR: dir,
     VMPROF_PERIOD_US: String(o.periodUs),
     VMPROF_MODE: o.mode,
@@ -192,7 +190,7 @@ async function resolveMaps(o: RecordOptions, profiles: Profile[]): Promise<numbe
   const cache = new SourceMapCache();
   let mapped = 0;
   for (let i = 0; i < profiles.length; i++) {
-    const r = resolveSources(profiles[i], { cache, ignore: [await nativePackageDir()] });
+    const r = resolveSources(profiles[i], { cache, ignore: [nativePackageDir()] });
     for (const w of r.warnings) o.log(`warning: ${w}`);
     profiles[i] = r.profile;
     mapped += r.functions + r.frames;
@@ -201,8 +199,8 @@ async function resolveMaps(o: RecordOptions, profiles: Profile[]): Promise<numbe
 }
 
 /** The directory of @vmprof/native (its preload runs in every profiled process; its maps are ours, not the program's). */
-async function nativePackageDir(): Promise<string> {
-  return resolvePath(dirname(await preloadPath()), "../..");
+function nativePackageDir(): string {
+  return resolvePath(dirname(preloadPath()), "../..");
 }
 
 /**
@@ -217,7 +215,7 @@ export async function takeSingle(o: RecordOptions, file: string, temp: string | 
   const { glanceProfile, mayHaveSourceMaps } = await import("@vmprof/sourcemap");
   const bytes = readFileSync(file);
   const glance = glanceProfile(bytes);
-  const native = (await nativePackageDir()) + sep;
+  const native = nativePackageDir() + sep;
   if (glance) for (const f of glance.files) if (f.startsWith(native)) glance.files.delete(f);
   if (!glance || !mayHaveSourceMaps(glance, process.cwd())) return takeAsIs(file, temp, output);
   const { decodeProfile } = await import("@vmprof/format");
