@@ -6,9 +6,10 @@ if [ -d /usr/include/node ] && [ -z "${npm_config_nodedir:-}" ]; then export npm
 # prebuilt binary); Go (`go tool pprof`) and Chromium, the real consumers the convert tests feed our
 # pprof, speedscope and SVG output to; PostgreSQL, which the server's storage tests start a throwaway
 # cluster of (its binaries are under /usr/lib/postgresql/VERSION/bin, not on PATH; the Debian
-# package's own cluster is not used). libunwind-dev, linux-perf and binutils: see below.
+# package's own cluster is not used); openssl, for the record test's TLS certificate. libunwind-dev,
+# linux-perf and binutils: see below.
 missing=()
-for pair in g++:g++ make:make python3:python3 go:golang-go chromium:chromium perf:linux-perf strip:binutils; do
+for pair in g++:g++ make:make python3:python3 go:golang-go chromium:chromium perf:linux-perf strip:binutils openssl:openssl; do
   command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
 done
 compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null || missing+=(postgresql)

@@ -110,8 +110,11 @@ export async function record(o: RecordOptions): Promise<RecordResult> {
     // Most often renamed into place by now; existsSync does not build an error to say it is gone.
     if (temp && existsSync(temp)) rmSync(temp, { force: true });
   };
+  // bin/run.cjs started us without NODE_EXTRA_CA_CERTS; the program gets it back as it was given.
+  const { VMPROF_NODE_EXTRA_CA_CERTS: ca, ...given } = process.env;
+  if (ca !== undefined) given.NODE_EXTRA_CA_CERTS = ca;
   const env: NodeJS.ProcessEnv = {
-    ...process.env,
+    ...given,
     NODE_OPTIONS: `--require ${JSON.stringify(preloadPath())} ${process.env.NODE_OPTIONS ?? ""}`.trim(),
     VMPROF_DIR: dir,
     VMPROF_PERIOD_US: String(o.periodUs),

@@ -1,12 +1,13 @@
 /** vmprof-record as a Unix command: endings, stdio, exit status, output, bad input. */
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
+import https from "node:https";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { test } from "node:test";
+import { describe, test } from "node:test";
 import { decodeProfile } from "@vmprof/format";
-import { fixture, read, record, recordAsync, share, shares, tempDir } from "./helpers.js";
+import { BIN, fixture, read, record, recordAsync, share, shares, tempDir } from "./helpers.js";
 
 const dir = tempDir();
 const out = (name: string) => path.join(dir, name);
@@ -165,4 +166,61 @@ test("-o naming a FIFO or a device is refused before the program starts: renamin
   assert.equal(r.stdout.toString(), "");
   assert.match(r.stderr.toString(), /cannot write .*out\.fifo: not a regular file \(for a pipe or a device, use -o - and redirect\)/);
   assert.ok(fs.statSync(fifo).isFIFO());
+});
+
+// bin/run.cjs starts the recorder's Node without NODE_EXTRA_CA_CERTS (Node 20 parses the whole file
+// at every start) unless it uploads, and gives it back to the program.
+describe("NODE_EXTRA_CA_CERTS, run as a command", () => {
+  const d = tempDir();
+  const cert = path.join(d, "cert.pem");
+  const key = path.join(d, "key.pem");
+  const made = spawnSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1"]);
+  assert.equal(made.status, 0, made.stderr?.toString());
+  // The program says what it was given, and what its parent (the recorder's Node) was started with.
+  const probe = path.join(d, "probe.cjs");
+  fs.writeFileSync(
+    probe,
+    `const parent = require("node:fs").readFileSync("/proc/" + process.ppid + "/environ", "utf8").split("\\0");
+let x = 0; for (let i = 0; i < 3e7; i++) x += i % 7;
+console.log(JSON.stringify({ ca: process.env.NODE_EXTRA_CA_CERTS ?? null, saved: process.env.VMPROF_NODE_EXTRA_CA_CERTS ?? null, parentCa: parent.find((e) => e.startsWith("NODE_EXTRA_CA_CERTS=")) ?? null, x }));`,
+  );
+  const { NODE_EXTRA_CA_CERTS: _, ...bare } = process.env;
+  const asCommand = (args: string[], env: NodeJS.ProcessEnv) => spawn(BIN, args, { env: { ...env, PATH: `${path.dirname(process.execPath)}:${process.env.PATH}` }, stdio: ["ignore", "pipe", "pipe"] });
+  const finish = (c: ReturnType<typeof spawn>) =>
+    new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      let stdout = "", stderr = "";
+      c.stdout!.on("data", (b) => (stdout += b));
+      c.stderr!.on("data", (b) => (stderr += b));
+      c.on("close", (code) => resolve({ code, stdout, stderr }));
+    });
+
+  test("the recorder starts without it; the program gets it as given, and nothing of ours", async () => {
+    const r = await finish(asCommand(["-o", path.join(d, "ca.prof"), "--", "node", probe], { ...bare, NODE_EXTRA_CA_CERTS: cert }));
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual({ ...JSON.parse(r.stdout), x: 0 }, { ca: cert, saved: null, parentCa: null, x: 0 });
+    assert.ok(read(path.join(d, "ca.prof")).samples.count > 0);
+    const none = await finish(asCommand(["-o", path.join(d, "none.prof"), "--", "node", probe], bare));
+    assert.equal(none.code, 0, none.stderr);
+    assert.deepEqual({ ...JSON.parse(none.stdout), x: 0 }, { ca: null, saved: null, parentCa: null, x: 0 });
+  });
+
+  test("--upload over HTTPS to a server whose certificate only NODE_EXTRA_CA_CERTS trusts", async (t) => {
+    let body = Buffer.alloc(0);
+    const server = https.createServer({ key: fs.readFileSync(key), cert: fs.readFileSync(cert) }, (req, res) => {
+      const chunks: Buffer[] = [];
+      req.on("data", (c: Buffer) => chunks.push(c));
+      req.on("end", () => {
+        body = Buffer.concat(chunks);
+        res.writeHead(201, { "content-type": "application/json" }).end(JSON.stringify({ id: "p1", url: "https://127.0.0.1/p/p1" }));
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    t.after(() => server.close());
+    const url = `https://127.0.0.1:${(server.address() as { port: number }).port}`;
+    const r = await finish(asCommand(["--upload", url, "-o", path.join(d, "up.prof"), "--", "node", probe], { ...bare, NODE_EXTRA_CA_CERTS: cert }));
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(JSON.parse(r.stdout).parentCa, `NODE_EXTRA_CA_CERTS=${cert}`);
+    assert.match(r.stderr, /https:\/\/127\.0\.0\.1\/p\/p1/);
+    assert.deepEqual(body, fs.readFileSync(path.join(d, "up.prof")));
+  });
 });
