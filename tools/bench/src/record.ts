@@ -23,7 +23,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { readProfileSync } from "@vmprof/format";
 
@@ -77,9 +77,10 @@ function run(name: Name, rounds: string, i: number): Run {
   if (name === "plain") return timed([node, "--require", maxrss, workload, rounds], process.env);
   if (name === "vmprof" || name === "vmprof@10" || name === "vmprof-nl" || name === "vmprof-nat") {
     const out = join(dir, `v${i}.prof`);
-    const env = { ...process.env, NODE_OPTIONS: `--require ${maxrss}` };
+    // Run as a user runs it: the command (its sh line starts the recorder's Node), on this Node.
+    const env = { ...process.env, NODE_OPTIONS: `--require ${maxrss}`, PATH: `${dirname(node)}:${process.env.PATH}` };
     const rate = { vmprof: ["--period", "0.001"], "vmprof-nl": ["--period", "0.001", "--no-lines"], "vmprof-nat": ["--period", "0.001", "--native"], "vmprof@10": ["--rate", "10"] }[name];
-    const t = timed([node, recorder, ...rate, "-o", out, "--", node, workload, rounds], env);
+    const t = timed([recorder, ...rate, "-o", out, "--", node, workload, rounds], env);
     const p = readProfileSync(out);
     let cpuUs = 0;
     for (let k = 0; k < p.samples.count; k++) cpuUs += p.samples.cpu[k];
@@ -113,14 +114,16 @@ for (const seconds of DURATIONS) {
     process.stderr.write(`${seconds} s, run ${i + 1}/${RUNS}: ${NAMES.map((n) => `${n} ${runs[n][i].ms.toFixed(0)} ms ${runs[n][i].cpuS.toFixed(2)} s CPU`).join(", ")}\n`);
   }
   const base = median(runs.plain.map((r) => r.ms));
-  const baseCpu = median(runs.plain.map((r) => r.cpuS));
+  /** Extra CPU seconds of each run against the plain run of its round. */
+  const extraOf = (n: Name) => runs[n].map((r, k) => r.cpuS - runs.plain[k].cpuS);
   const baseRss = median(runs.plain.map((r) => r.rssKiB)) / 1024;
-  console.log(`\nworkload ${rounds} rounds (~${seconds} s plain), ${RUNS} runs each, alternating; medians (spread min..max); 1 ms interval`);
+  console.log(`\nworkload ${rounds} rounds (~${seconds} s plain), ${RUNS} runs each, alternating; against the plain run of the same round: medians (spread min..max); 1 ms interval`);
   console.log("profiler      wall slowdown          extra CPU s              samples/s  bytes/sample  peak RSS MiB (+plain)");
   for (const n of NAMES) {
     const rs = runs[n];
-    const slow = rs.map((r) => ((r.ms - base) / base) * 100);
-    const extra = rs.map((r) => r.cpuS - baseCpu);
+    // Each run against the plain run of its own round (the machine's speed drifts between rounds).
+    const slow = rs.map((r, k) => ((r.ms - runs.plain[k].ms) / runs.plain[k].ms) * 100);
+    const extra = extraOf(n);
     const rate = rs[0].rate === undefined ? "-" : median(rs.map((r) => r.rate!)).toFixed(0);
     const bps = rs[0].bytesPerSample ? median(rs.map((r) => r.bytesPerSample!)).toFixed(2) : "-";
     const rss = median(rs.map((r) => r.rssKiB)) / 1024;
@@ -130,7 +133,7 @@ for (const seconds of DURATIONS) {
   }
   const v = runs.vmprof, v10 = runs["vmprof@10"];
   const perSample = (median(v.map((r) => r.cpuS)) - median(v10.map((r) => r.cpuS))) / (median(v.map((r) => r.samples!)) - median(v10.map((r) => r.samples!)));
-  const fixed = median(v10.map((r) => r.cpuS)) - baseCpu;
+  const fixed = median(extraOf("vmprof@10"));
   console.log(`vmprof: ${(perSample * 1e6).toFixed(1)} µs of CPU per sample (all threads); fixed cost (start, finish) ${fixed.toFixed(3)} s CPU`);
   // Where vmprof's extra CPU is spent: in the profiled process (sampling, code events, the preload;
   // its final write runs before the program's own CPU is read) or in the recorder's own process. A
@@ -138,7 +141,7 @@ for (const seconds of DURATIONS) {
   const inProgram = median(v.map((r) => r.programCpuS)) - median(runs.plain.map((r) => r.programCpuS));
   const recorderCpu = median(v.map((r) => r.cpuS - r.programCpuS)) - median(runs.plain.map((r) => r.cpuS - r.programCpuS));
   console.log(`vmprof's extra CPU: ${inProgram.toFixed(3)} s in the profiled process, ${recorderCpu.toFixed(3)} s in the recorder's own process (medians)`);
-  const ratio = (n: Name) => (median(runs[n].map((r) => r.cpuS)) - baseCpu) / (median(runs["cpu-prof"].map((r) => r.cpuS)) - baseCpu);
+  const ratio = (n: Name) => median(extraOf(n)) / median(extraOf("cpu-prof"));
   console.log(`extra CPU against --cpu-prof's: vmprof ${ratio("vmprof").toFixed(2)}x, vmprof --no-lines ${ratio("vmprof-nl").toFixed(2)}x, datadog ${ratio("datadog").toFixed(2)}x`);
   // What lines cost: the pairwise (same round) differences of vmprof and vmprof --no-lines.
   const pair = (f: (r: Run) => number) => v.map((r, k) => f(r) - f(runs["vmprof-nl"][k]));
@@ -150,17 +153,5 @@ for (const seconds of DURATIONS) {
   const nWall = nat((r) => (r.ms / base) * 100);
   console.log(`--native: +${median(nCpu).toFixed(3)} s CPU (${spread(nCpu)}), wall ${median(nWall).toFixed(2)} points (${spread(nWall)}) against vmprof without it, pairwise medians`);
   console.log(`lines: +${median(dCpu).toFixed(3)} s CPU (${spread(dCpu)}), wall ${median(dWall).toFixed(2)} points (${spread(dWall)}), bytes/sample x${bytes.toFixed(2)} against --no-lines, pairwise medians`);
-}
-// NODE_EXTRA_CA_CERTS is read in full when Node 20 starts, by every Node process: vmprof-record runs
-// one more (the recorder) than --cpu-prof does, so a large bundle there shows in its extra CPU.
-if (process.env.NODE_EXTRA_CA_CERTS) {
-  const start = (env: NodeJS.ProcessEnv) => childrenCpu(spawnSync("bash", ["-c", `'${process.execPath}' -e 0; times`], { env, encoding: "utf8" }).stdout);
-  const withCa: number[] = [], without: number[] = [];
-  const { NODE_EXTRA_CA_CERTS: _, ...bare } = process.env;
-  for (let i = 0; i < 5; i++) {
-    withCa.push(start(process.env));
-    without.push(start(bare));
-  }
-  console.log(`NODE_EXTRA_CA_CERTS is set: \`node -e 0\` costs ${median(withCa).toFixed(3)} s CPU with it, ${median(without).toFixed(3)} s without (medians of 5); the recorder's process pays that start too`);
 }
 rmSync(dir, { recursive: true, force: true });
