@@ -189,7 +189,7 @@ export const KNOWN_META = {
   native_mappings:
     'strings, per process: the executable file mappings that held a sampled native pc, "START END OFFSET BUILD_ID FILE" (hex; BUILD_ID "-" when none)',
   native_symbolized: "int: native pcs named by an ELF symbol",
-  native_sample_cost_ns: "int: the sampled thread's CPU time per sample in the sampler's signal handler with native frames, ns (mean)",
+  sample_cost_ns: "int: the sampled thread's time per sample in the sampler's signal handler (stack sample, native unwind if any, copy), ns (mean)",
   native_unsymbolized: "int: native pcs named by file+offset or (unknown native)",
   "label.*": "string: a label of every sample of the profile, or of the process (vmprof-record --label key=value)",
 } as const;

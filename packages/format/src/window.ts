@@ -21,7 +21,7 @@ import { ProfileDecoder } from "./reader.js";
 import { ProfileWriter, memorySink } from "./writer.js";
 
 /** Metadata that describes a whole run (counters, its start and end): replaced or left out in a window. */
-const RUN_ONLY = /^(start_time|end_time|samples|dropped_samples|dropped\..*|jit_events_lost|unresolved_frames|signal_handler_reinstalled|native_symbolized|native_unsymbolized|native_sample_cost_ns)$/;
+const RUN_ONLY = /^(start_time|end_time|samples|dropped_samples|dropped\..*|jit_events_lost|unresolved_frames|signal_handler_reinstalled|native_symbolized|native_unsymbolized|sample_cost_ns)$/;
 
 /** One cut window. */
 export interface Window {

@@ -60,6 +60,9 @@ for (const major of MAJORS) {
     assert.ok(share(s, "mix", "self") > 85, line);
     // No function carries a V8 marker ("o*north", "*mix"...).
     for (const f of p0.functions) assert.doesNotMatch(f.name, /^o?[~^+*]'?\w/, f.name);
+    // What a sample cost the sampled thread, in the handler: 2-5 µs here on every Node.
+    const cost = Number(p0.meta.get("sample_cost_ns"));
+    assert.ok(cost > 200 && cost < 100_000, `sample_cost_ns ${p0.meta.get("sample_cost_ns")}`);
   });
 }
 

@@ -181,6 +181,8 @@ void IsolateExiting(v8::Isolate* isolate) {
           Flush(s);
         }
         for (int r = 0; r < kDropReasons; r++) s->dropped_retired[r] += ts->dropped[r].load();
+        s->handler_ns_retired += ts->handler_ns.load();
+        s->handler_samples_retired += ts->handler_samples.load();
         s->threads.erase(it);
       }
     }

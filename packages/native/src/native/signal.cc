@@ -310,7 +310,7 @@ namespace {
 
 // Signal handler: copies one sample into the thread's ring.
 void TakeSample(ThreadState* ts, void* context, uint64_t tick_us) {
-  uint64_t t0 = ts->native ? MonoNs() : 0;  // the vDSO's clock: cheap, unlike the thread CPU clock
+  uint64_t t0 = MonoNs();  // the vDSO's clock: cheap, unlike the thread CPU clock
   uint64_t seq = ts->seq.fetch_add(1, std::memory_order_relaxed);
   uint64_t cpu = ClockNs(CLOCK_THREAD_CPUTIME_ID);
   v8::RegisterState regs;
@@ -362,11 +362,8 @@ void TakeSample(ThreadState* ts, void* context, uint64_t tick_us) {
   for (uint32_t i = 0; i < walk.inner; i++) ring[(at++) & mask] = inner[i];
   for (uint32_t i = 0; i < walk.outer; i++) ring[(at++) & mask] = outer[i];
   ts->head.store(at, std::memory_order_release);
-  if (ts->native) {
-    uint64_t spent = MonoNs() - t0;
-    ts->handler_ns.fetch_add(spent, std::memory_order_relaxed);
-    ts->handler_samples.fetch_add(1, std::memory_order_relaxed);
-  }
+  ts->handler_ns.fetch_add(MonoNs() - t0, std::memory_order_relaxed);
+  ts->handler_samples.fetch_add(1, std::memory_order_relaxed);
 }
 
 // Signal handler for the sample signal. Ours carry kTickMagic and come from this process; anything

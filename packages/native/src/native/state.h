@@ -90,8 +90,8 @@ struct ThreadState {
   // before sampling starts, used by the handler only; its pcs are gathered in native_pcs.
   std::unique_ptr<NativeThread> native;
   uint64_t native_pcs[kMaxInnerNative + kMaxOuterNative] = {};
-  // Native sessions: the time the handler spent taking samples (GetStackSample, the unwind, the copy;
-  // monotonic clock, ns), and how many; written by the handler, read by the writer at the end.
+  // The time the handler spent taking samples (GetStackSample, the unwind in native sessions, the
+  // copy; monotonic clock, ns), and how many; written by the handler, read by the writer at the end.
   std::atomic<uint64_t> handler_ns{0}, handler_samples{0};
   std::atomic<uint64_t> dropped[kDropReasons] = {};
   // Signals queued by the sampler thread and taken by the handler.
@@ -181,6 +181,7 @@ struct Session {
   uint64_t samples = 0;
   uint64_t unresolved_frames = 0;  // sampled addresses in no code V8 reported
   uint64_t dropped_retired[kDropReasons] = {};  // counters of threads that left the session
+  uint64_t handler_ns_retired = 0, handler_samples_retired = 0;  // the same for the handler's time
   uint64_t last_flush_ns = 0;
   size_t pending_samples = 0;
   std::string error;

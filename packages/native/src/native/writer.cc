@@ -363,14 +363,14 @@ void Finish(Session* s) {
   meta.push_back({"sampler_priority", MetaValue{MetaValue::kString, s->realtime_sampler.load() ? "realtime" : "normal", 0, {}}});
   meta.push_back({"jit_events_lost", integer(g_jit_events_lost.load())});
   meta.push_back({"unresolved_frames", integer(s->unresolved_frames)});
+  uint64_t handler_ns = s->handler_ns_retired, handled = s->handler_samples_retired;
+  for (ThreadState* ts : s->threads) {
+    handler_ns += ts->handler_ns.load();
+    handled += ts->handler_samples.load();
+  }
+  // What taking one sample cost the sampled thread (its time in the handler), ns on average.
+  if (handled > 0) meta.push_back({"sample_cost_ns", integer(handler_ns / handled)});
   if (s->symbols) {
-    uint64_t ns = 0, n = 0;
-    for (ThreadState* ts : s->threads) {
-      ns += ts->handler_ns.load();
-      n += ts->handler_samples.load();
-    }
-    // What taking one sample cost the sampled thread (its CPU time in the handler), ns on average.
-    if (n > 0) meta.push_back({"native_sample_cost_ns", integer(ns / n)});
     meta.push_back({"native_symbolized", integer(s->symbols->symbolized())});
     meta.push_back({"native_unsymbolized", integer(s->symbols->unsymbolized())});
   }
