@@ -8,7 +8,8 @@
 //   datadog@1k, datadog@10   @datadog/pprof's time profiler (CPU time and contexts on), profile encoded
 // and prints one JSON line per segment: variant, CPU µs of the whole process (every thread), CPU µs of
 // the profilers' own threads (vmprof-sampler and vmprof-writer; V8's v8:ProfEvntProc, which both
-// signals and processes; read from /proc/self/task/*/schedstat, ns), wall µs, samples taken. Same
+// signals and processes; read from /proc/self/task/*/schedstat, ns), wall µs, wall µs and main thread
+// CPU µs of the rounds alone (between the profiler's start and its stop), samples taken. Same
 // process, same JIT state, alternating: the machine's drift hits all alike.
 const fs = require("node:fs");
 const inspector = require("node:inspector");
@@ -32,6 +33,10 @@ function profilerThreads() {
   }
   return out;
 }
+
+// CPU ns so far of this (the sampled, main) thread: its work, our signal handler and the kernel's
+// delivery of the signal.
+const mainThreadNs = () => Number(fs.readFileSync(`/proc/self/task/${process.pid}/schedstat`, "utf8").split(" ")[0]);
 
 async function main() {
   const vmprof = await import(process.env.BENCH_NATIVE);
@@ -67,14 +72,18 @@ async function main() {
       const c0 = process.cpuUsage();
       const w0 = process.hrtime.bigint();
       await v.start();
+      const m0 = mainThreadNs();
+      const r0 = process.hrtime.bigint();
       for (let k = 0; k < ROUNDS; k++) round();
+      const roundsUs = Number(process.hrtime.bigint() - r0) / 1000;
+      const mainUs = (mainThreadNs() - m0) / 1000;
       const before = profilerThreads();  // threads end at stop: read them just before
       const samples = await v.stop();
       let threadsUs = 0;
       for (const ns of before.values()) threadsUs += ns / 1000;
       const c = process.cpuUsage(c0);
       const wallUs = Number(process.hrtime.bigint() - w0) / 1000;
-      console.log(JSON.stringify({ name, cpuUs: c.user + c.system, threadsUs, wallUs, samples }));
+      console.log(JSON.stringify({ name, cpuUs: c.user + c.system, threadsUs, wallUs, roundsUs, mainUs, samples }));
     }
   }
 }

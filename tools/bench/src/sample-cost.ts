@@ -35,7 +35,7 @@ const r = spawnSync(process.execPath, [join(root, "tools/bench/src/sample-cost-c
 });
 if (r.status !== 0) throw new Error(`the benchmark process exited with ${r.status}`);
 
-interface Segment { name: string; cpuUs: number; threadsUs: number; wallUs: number; samples: number }
+interface Segment { name: string; cpuUs: number; threadsUs: number; wallUs: number; roundsUs: number; mainUs: number; samples: number }
 const segments = r.stdout.trim().split("\n").map((l) => JSON.parse(l) as Segment);
 const byName = new Map<string, Segment[]>();
 for (const s of segments) byName.set(s.name, [...(byName.get(s.name) ?? []), s]);
@@ -61,5 +61,15 @@ for (const p of ["vmprof", "cpu-prof", "datadog"]) {
   console.log(
     `${p.padEnd(10)} ${`${median(ex).toFixed(0)} (${spread(ex, 0)})`.padEnd(23)} ${`${median(slow).toFixed(1)}% (${spread(slow, 1)})`.padEnd(22)} ${String(median(hi.map((s) => s.samples))).padStart(13)}   ${`${median(per).toFixed(1)} (${spread(per, 1)})`.padEnd(22)} ${`${median(fixed).toFixed(0)} (${spread(fixed, 0)})`.padEnd(19)} ${median(own).toFixed(1)} (${spread(own, 1)})`,
   );
+}
+// While sampling, after the start and before the stop: what the program feels. The rounds' wall time
+// against no profiler's, and the sampled thread's own extra CPU per sample (our signal handler, the
+// kernel's delivery, and what both evict from the caches), the part of the cost that slows it down.
+console.log("\nwhile sampling at 1 kHz (start and stop left out): rounds' wall slowdown, sampled thread's extra CPU µs per sample");
+for (const p of ["vmprof", "cpu-prof", "datadog"]) {
+  const hi = byName.get(`${p}@1k`)!;
+  const slow = hi.map((s, i) => (100 * (s.roundsUs - off[i].roundsUs)) / off[i].roundsUs);
+  const main = hi.map((s, i) => (s.mainUs - off[i].mainUs) / Math.max(1, s.samples));
+  console.log(`${p.padEnd(10)} ${`${median(slow).toFixed(2)}% (${spread(slow, 2)})`.padEnd(24)} ${median(main).toFixed(1)} (${spread(main, 1)})`);
 }
 console.log(`per sample against V8's CpuProfiler: vmprof ${(perSample.vmprof / perSample["cpu-prof"]).toFixed(2)}x, datadog ${(perSample.datadog / perSample["cpu-prof"]).toFixed(2)}x; extra CPU at 1 kHz: vmprof ${(extra.vmprof / extra["cpu-prof"]).toFixed(2)}x, datadog ${(extra.datadog / extra["cpu-prof"]).toFixed(2)}x`);
