@@ -45,7 +45,7 @@ process.prependListener("exit", () => { require("node:fs").writeFileSync(process
 `,
 );
 
-interface Run { ms: number; cpuS: number; programCpuS: number; rssKiB: number; samples?: number; rate?: number; bytesPerSample?: number }
+interface Run { ms: number; cpuS: number; programCpuS: number; rssKiB: number; samples?: number; rate?: number; bytesPerSample?: number; handlerNs?: number }
 type Name = "plain" | "vmprof" | "vmprof-nl" | "vmprof-nat" | "vmprof@10" | "cpu-prof" | "datadog";
 const NAMES: Name[] = ["plain", "vmprof", "vmprof-nl", "vmprof-nat", "vmprof@10", "cpu-prof", "datadog"];
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -84,7 +84,7 @@ function run(name: Name, rounds: string, i: number): Run {
     const p = readProfileSync(out);
     let cpuUs = 0;
     for (let k = 0; k < p.samples.count; k++) cpuUs += p.samples.cpu[k];
-    return { ...t, samples: p.samples.count, rate: p.samples.count / (cpuUs / 1e6), bytesPerSample: statSync(out).size / p.samples.count };
+    return { ...t, samples: p.samples.count, rate: p.samples.count / (cpuUs / 1e6), bytesPerSample: statSync(out).size / p.samples.count, handlerNs: Number(p.meta.get("sample_cost_ns")) };
   }
   if (name === "cpu-prof") {
     const d = join(dir, `c${i}`);
@@ -134,7 +134,8 @@ for (const seconds of DURATIONS) {
   const v = runs.vmprof, v10 = runs["vmprof@10"];
   const perSample = (median(v.map((r) => r.cpuS)) - median(v10.map((r) => r.cpuS))) / (median(v.map((r) => r.samples!)) - median(v10.map((r) => r.samples!)));
   const fixed = median(extraOf("vmprof@10"));
-  console.log(`vmprof: ${(perSample * 1e6).toFixed(1)} µs of CPU per sample (all threads); fixed cost (start, finish) ${fixed.toFixed(3)} s CPU`);
+  const handler = median(v.map((r) => r.handlerNs!)) / 1000;
+  console.log(`vmprof: ${(perSample * 1e6).toFixed(1)} µs of CPU per sample (all threads), of which ${handler.toFixed(1)} µs on the sampled thread in the signal handler (the profile's sample_cost_ns); fixed cost (start, finish) ${fixed.toFixed(3)} s CPU`);
   // Where vmprof's extra CPU is spent: in the profiled process (sampling, code events, the preload;
   // its final write runs before the program's own CPU is read) or in the recorder's own process. A
   // plain run's CPU after that reading (Node's teardown) is taken off the second.
