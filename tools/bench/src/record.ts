@@ -7,6 +7,10 @@
  *              the per-sample cost
  *   vmprof-nl  vmprof-record --period 0.001 --no-lines: functions only, to show what lines cost
  *   vmprof-nat vmprof-record --period 0.001 --native: C++ frames too (issue 18), its cost apart
+ *   floor      plain node with signal-floor.c preloaded: a thread queues an empty-handled signal to the
+ *              main thread every 1 ms, as vmprof's sampler thread does, and nothing else. What any
+ *              in-process signal sampler at 1 kHz costs on this machine before doing any work; vmprof's
+ *              slowdown minus this one is its own
  *   cpu-prof   node --cpu-prof --cpu-prof-interval 1000 (V8's CpuProfiler)
  *   datadog    @datadog/pprof's time profiler, intervalMicros 1000, CPU time and contexts on, its
  *              profile encoded at exit (as an agent would before upload)
@@ -19,7 +23,7 @@
  *
  * Run it on a quiet machine: nothing else heavy (builds, tests) at the same time.
  */
-import { spawnSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
@@ -45,9 +49,13 @@ process.prependListener("exit", () => { require("node:fs").writeFileSync(process
 `,
 );
 
+// The floor's library, built here with the system's C compiler (node-gyp needs one for the addon).
+const floorSo = join(dir, "signal-floor.so");
+execFileSync("cc", ["-O2", "-shared", "-fPIC", "-pthread", "-o", floorSo, join(root, "tools/bench/src/signal-floor.c")], { stdio: "inherit" });
+
 interface Run { ms: number; cpuS: number; programCpuS: number; rssKiB: number; samples?: number; rate?: number; bytesPerSample?: number; handlerNs?: number }
-type Name = "plain" | "vmprof" | "vmprof-nl" | "vmprof-nat" | "vmprof@10" | "cpu-prof" | "datadog";
-const NAMES: Name[] = ["plain", "vmprof", "vmprof-nl", "vmprof-nat", "vmprof@10", "cpu-prof", "datadog"];
+type Name = "plain" | "floor" | "vmprof" | "vmprof-nl" | "vmprof-nat" | "vmprof@10" | "cpu-prof" | "datadog";
+const NAMES: Name[] = ["plain", "floor", "vmprof", "vmprof-nl", "vmprof-nat", "vmprof@10", "cpu-prof", "datadog"];
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const spread = (xs: number[]) => `${Math.min(...xs).toFixed(2)}..${Math.max(...xs).toFixed(2)}`;
 
@@ -75,6 +83,8 @@ function timed(cmd: string[], env: NodeJS.ProcessEnv): { ms: number; cpuS: numbe
 function run(name: Name, rounds: string, i: number): Run {
   const node = process.execPath;
   if (name === "plain") return timed([node, "--require", maxrss, workload, rounds], process.env);
+  // env sets LD_PRELOAD for Node alone (not for the bash that times it) and execs it.
+  if (name === "floor") return timed(["env", `LD_PRELOAD=${floorSo}`, node, "--require", maxrss, workload, rounds], process.env);
   if (name === "vmprof" || name === "vmprof@10" || name === "vmprof-nl" || name === "vmprof-nat") {
     const out = join(dir, `v${i}.prof`);
     // Run as a user runs it: the command (its sh line starts the recorder's Node), on this Node.
@@ -131,6 +141,10 @@ for (const seconds of DURATIONS) {
       `${n.padEnd(12)} ${`${median(slow).toFixed(2)}% (${spread(slow)})`.padEnd(22)} ${`${median(extra).toFixed(3)} (${spread(extra)})`.padEnd(24)} ${rate.padStart(9)} ${bps.padStart(13)}  ${rss.toFixed(1)} (+${(rss - baseRss).toFixed(1)})`,
     );
   }
+  // The floor: a bare signal every 1 ms. What each profiler's wall slowdown is above it, in points of
+  // the plain run's time, pairwise (runs of the same round).
+  const above = (n: Name) => runs[n].map((r, k) => ((r.ms - runs.floor[k].ms) / runs.plain[k].ms) * 100);
+  console.log(`wall above the floor (a bare signal every 1 ms), pairwise medians in points: ${(["vmprof", "vmprof@10", "cpu-prof", "datadog"] as Name[]).map((n) => `${n} ${median(above(n)).toFixed(2)} (${spread(above(n))})`).join(", ")}`);
   const v = runs.vmprof, v10 = runs["vmprof@10"];
   const perSample = (median(v.map((r) => r.cpuS)) - median(v10.map((r) => r.cpuS))) / (median(v.map((r) => r.samples!)) - median(v10.map((r) => r.samples!)));
   const fixed = median(extraOf("vmprof@10"));
