@@ -11,6 +11,8 @@
  *              main thread every 1 ms, as vmprof's sampler thread does, and nothing else. What any
  *              in-process signal sampler at 1 kHz costs on this machine before doing any work; vmprof's
  *              slowdown minus this one is its own
+ *   floor-wake the same thread waking every 1 ms without sending anything: what a thread waking on
+ *              another CPU costs the program by itself
  *   cpu-prof   node --cpu-prof --cpu-prof-interval 1000 (V8's CpuProfiler)
  *   datadog    @datadog/pprof's time profiler, intervalMicros 1000, CPU time and contexts on, its
  *              profile encoded at exit (as an agent would before upload)
@@ -19,7 +21,10 @@
  * profile bytes per sample, peak RSS of the workload process; and, for vmprof, the CPU cost of one
  * sample: (extra CPU at 1 kHz - extra CPU at 10 Hz) / (samples at 1 kHz - samples at 10 Hz).
  *
- *   node tools/bench/dist/record.js [runs=5] [short seconds=1.5] [long seconds=20]
+ *   node tools/bench/dist/record.js [runs=5] [short seconds=1.5] [long seconds=20] [left out]
+ *
+ * `left out`: a comma-separated list of the rows not to run, among floor-wake, vmprof-nl, vmprof-nat
+ * and datadog (to shorten a run that does not need them).
  *
  * Run it on a quiet machine: nothing else heavy (builds, tests) at the same time.
  */
@@ -54,8 +59,11 @@ const floorSo = join(dir, "signal-floor.so");
 execFileSync("cc", ["-O2", "-shared", "-fPIC", "-pthread", "-o", floorSo, join(root, "tools/bench/src/signal-floor.c")], { stdio: "inherit" });
 
 interface Run { ms: number; cpuS: number; programCpuS: number; rssKiB: number; samples?: number; rate?: number; bytesPerSample?: number; handlerNs?: number }
-type Name = "plain" | "floor" | "vmprof" | "vmprof-nl" | "vmprof-nat" | "vmprof@10" | "cpu-prof" | "datadog";
-const NAMES: Name[] = ["plain", "floor", "vmprof", "vmprof-nl", "vmprof-nat", "vmprof@10", "cpu-prof", "datadog"];
+type Name = "plain" | "floor-wake" | "floor" | "vmprof" | "vmprof-nl" | "vmprof-nat" | "vmprof@10" | "cpu-prof" | "datadog";
+const OPTIONAL = new Set<Name>(["floor-wake", "vmprof-nl", "vmprof-nat", "datadog"]);
+const LEFT_OUT = new Set((process.argv[5] ?? "").split(",").filter(Boolean));
+for (const n of LEFT_OUT) if (!OPTIONAL.has(n as Name)) throw new Error(`cannot leave out ${n}: only ${[...OPTIONAL].join(", ")}`);
+const NAMES = (["plain", "floor-wake", "floor", "vmprof", "vmprof-nl", "vmprof-nat", "vmprof@10", "cpu-prof", "datadog"] as Name[]).filter((n) => !LEFT_OUT.has(n));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const spread = (xs: number[]) => `${Math.min(...xs).toFixed(2)}..${Math.max(...xs).toFixed(2)}`;
 
@@ -84,7 +92,10 @@ function run(name: Name, rounds: string, i: number): Run {
   const node = process.execPath;
   if (name === "plain") return timed([node, "--require", maxrss, workload, rounds], process.env);
   // env sets LD_PRELOAD for Node alone (not for the bash that times it) and execs it.
-  if (name === "floor") return timed(["env", `LD_PRELOAD=${floorSo}`, node, "--require", maxrss, workload, rounds], process.env);
+  if (name === "floor" || name === "floor-wake") {
+    const signal = name === "floor" ? "1" : "0";
+    return timed(["env", `LD_PRELOAD=${floorSo}`, `BENCH_FLOOR_SIGNAL=${signal}`, node, "--require", maxrss, workload, rounds], process.env);
+  }
   if (name === "vmprof" || name === "vmprof@10" || name === "vmprof-nl" || name === "vmprof-nat") {
     const out = join(dir, `v${i}.prof`);
     // Run as a user runs it: the command (its sh line starts the recorder's Node), on this Node.
@@ -119,6 +130,7 @@ function calibrate(seconds: number): string {
 for (const seconds of DURATIONS) {
   const rounds = calibrate(seconds);
   const runs = Object.fromEntries(NAMES.map((n) => [n, [] as Run[]])) as Record<Name, Run[]>;
+  const ran = (n: Name) => NAMES.includes(n);
   for (let i = 0; i < RUNS; i++) {
     for (const n of NAMES) runs[n].push(run(n, rounds, i));
     process.stderr.write(`${seconds} s, run ${i + 1}/${RUNS}: ${NAMES.map((n) => `${n} ${runs[n][i].ms.toFixed(0)} ms ${runs[n][i].cpuS.toFixed(2)} s CPU`).join(", ")}\n`);
@@ -144,7 +156,7 @@ for (const seconds of DURATIONS) {
   // The floor: a bare signal every 1 ms. What each profiler's wall slowdown is above it, in points of
   // the plain run's time, pairwise (runs of the same round).
   const above = (n: Name) => runs[n].map((r, k) => ((r.ms - runs.floor[k].ms) / runs.plain[k].ms) * 100);
-  console.log(`wall above the floor (a bare signal every 1 ms), pairwise medians in points: ${(["vmprof", "vmprof@10", "cpu-prof", "datadog"] as Name[]).map((n) => `${n} ${median(above(n)).toFixed(2)} (${spread(above(n))})`).join(", ")}`);
+  console.log(`wall above the floor (a bare signal every 1 ms), pairwise medians in points: ${(["floor-wake", "vmprof", "vmprof@10", "cpu-prof", "datadog"] as Name[]).filter(ran).map((n) => `${n} ${median(above(n)).toFixed(2)} (${spread(above(n))})`).join(", ")}`);
   const v = runs.vmprof, v10 = runs["vmprof@10"];
   const perSample = (median(v.map((r) => r.cpuS)) - median(v10.map((r) => r.cpuS))) / (median(v.map((r) => r.samples!)) - median(v10.map((r) => r.samples!)));
   const fixed = median(extraOf("vmprof@10"));
@@ -157,16 +169,19 @@ for (const seconds of DURATIONS) {
   const recorderCpu = median(v.map((r) => r.cpuS - r.programCpuS)) - median(runs.plain.map((r) => r.cpuS - r.programCpuS));
   console.log(`vmprof's extra CPU: ${inProgram.toFixed(3)} s in the profiled process, ${recorderCpu.toFixed(3)} s in the recorder's own process (medians)`);
   const ratio = (n: Name) => median(extraOf(n)) / median(extraOf("cpu-prof"));
-  console.log(`extra CPU against --cpu-prof's: vmprof ${ratio("vmprof").toFixed(2)}x, vmprof --no-lines ${ratio("vmprof-nl").toFixed(2)}x, datadog ${ratio("datadog").toFixed(2)}x`);
+  console.log(`extra CPU against --cpu-prof's: ${(["vmprof", "vmprof-nl", "datadog"] as Name[]).filter(ran).map((n) => `${n} ${ratio(n).toFixed(2)}x`).join(", ")}`);
+  if (ran("vmprof-nat")) {
+    const nat = (f: (r: Run) => number) => runs["vmprof-nat"].map((r, k) => f(r) - f(v[k]));
+    const nCpu = nat((r) => r.cpuS);
+    const nWall = nat((r) => (r.ms / base) * 100);
+    console.log(`--native: +${median(nCpu).toFixed(3)} s CPU (${spread(nCpu)}), wall ${median(nWall).toFixed(2)} points (${spread(nWall)}) against vmprof without it, pairwise medians`);
+  }
+  if (!ran("vmprof-nl")) continue;
   // What lines cost: the pairwise (same round) differences of vmprof and vmprof --no-lines.
   const pair = (f: (r: Run) => number) => v.map((r, k) => f(r) - f(runs["vmprof-nl"][k]));
   const dCpu = pair((r) => r.cpuS);
   const dWall = pair((r) => (r.ms / base) * 100);
   const bytes = median(v.map((r) => r.bytesPerSample!)) / median(runs["vmprof-nl"].map((r) => r.bytesPerSample!));
-  const nat = (f: (r: Run) => number) => runs["vmprof-nat"].map((r, k) => f(r) - f(v[k]));
-  const nCpu = nat((r) => r.cpuS);
-  const nWall = nat((r) => (r.ms / base) * 100);
-  console.log(`--native: +${median(nCpu).toFixed(3)} s CPU (${spread(nCpu)}), wall ${median(nWall).toFixed(2)} points (${spread(nWall)}) against vmprof without it, pairwise medians`);
   console.log(`lines: +${median(dCpu).toFixed(3)} s CPU (${spread(dCpu)}), wall ${median(dWall).toFixed(2)} points (${spread(dWall)}), bytes/sample x${bytes.toFixed(2)} against --no-lines, pairwise medians`);
 }
 rmSync(dir, { recursive: true, force: true });

@@ -4,7 +4,8 @@
 // SIGRTMIN+4 (the signal vmprof's sampler picks in an unused process) and starts one thread that, every
 // $BENCH_FLOOR_PERIOD_US microseconds (default 1000) of the monotonic clock, queues that signal to
 // the main thread with rt_tgsigqueueinfo, as vmprof's sampler thread does. Nothing is recorded: the
-// handler only returns. The difference between vmprof's slowdown and this one is what vmprof's own
+// handler only returns. With BENCH_FLOOR_SIGNAL=0 the thread only wakes up (no signal): what a thread
+// waking every period on another CPU costs the program by itself. The difference between vmprof's slowdown and this one is what vmprof's own
 // work (the handler's stack walk, its clock reads, the writer) adds.
 //
 // Built by tools/bench/dist/record.js with the system C compiler; not part of any package.
@@ -29,6 +30,8 @@ static void on_signal(int sig, siginfo_t* si, void* context) {
 // The ticker thread: sleeps to the next period, queues one signal, forever (the process's exit ends it).
 static void* ticker(void* arg) {
   long period_ns = (long)(intptr_t)arg;
+  const char* signal_env = getenv("BENCH_FLOOR_SIGNAL");
+  int send = !(signal_env && strcmp(signal_env, "0") == 0);
   struct timespec next;
   clock_gettime(CLOCK_MONOTONIC, &next);
   for (;;) {
@@ -39,6 +42,7 @@ static void* ticker(void* arg) {
     }
     while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL) != 0) {
     }
+    if (!send) continue;
     siginfo_t si;
     memset(&si, 0, sizeof si);
     si.si_signo = SIGRTMIN + 4;
