@@ -132,7 +132,10 @@ for (const seconds of DURATIONS) {
   const runs = Object.fromEntries(NAMES.map((n) => [n, [] as Run[]])) as Record<Name, Run[]>;
   const ran = (n: Name) => NAMES.includes(n);
   for (let i = 0; i < RUNS; i++) {
-    for (const n of NAMES) runs[n].push(run(n, rounds, i));
+    // Each round starts one row later than the one before, so that no row always runs right after
+    // plain (or always last) while the machine's speed drifts within a round.
+    const order = [...NAMES.slice(i % NAMES.length), ...NAMES.slice(0, i % NAMES.length)];
+    for (const n of order) runs[n].push(run(n, rounds, i));
     process.stderr.write(`${seconds} s, run ${i + 1}/${RUNS}: ${NAMES.map((n) => `${n} ${runs[n][i].ms.toFixed(0)} ms ${runs[n][i].cpuS.toFixed(2)} s CPU`).join(", ")}\n`);
   }
   const base = median(runs.plain.map((r) => r.ms));
