@@ -211,10 +211,7 @@ Stats Stop() {
       s->writer.join();
     }
   }
-  if (s->ticker.joinable()) {
-    s->ticker_stop.store(true);
-    s->ticker.join();
-  }
+  StopTicker(s);
   g_signal_session.store(nullptr);  // termination signals now take their default action again
   g_objects_wake_fd.store(-1);
   {

@@ -156,7 +156,7 @@ struct Session {
   std::mutex targets_mu;  // guards targets and their sampler-thread fields
   std::vector<ThreadState*> targets;
   std::thread ticker;
-  std::atomic<bool> ticker_stop{false};
+  std::atomic<uint32_t> ticker_stop{0};  // 1 once StopTicker asked it to end; the futex its sleep waits on
   std::atomic<uint64_t> handler_reinstalled{0};  // times the sample signal's handler was found replaced
   std::atomic<bool> realtime_sampler{false};      // the sampler thread got SCHED_FIFO
   // The writer thread and everything it owns.
@@ -220,6 +220,8 @@ void OnTerminationSignal(int sig);
 
 // ticker.cc
 void TickerLoop(Session* s);
+// Ends the sampler thread at once (it may be sleeping for a whole period) and joins it. JS thread.
+void StopTicker(Session* s);
 void ArmTimer(Session* s, ThreadState* ts);
 void DisarmTimer(Session* s, ThreadState* ts);
 

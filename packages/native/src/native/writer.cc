@@ -429,7 +429,7 @@ void WriterLoop(Session* s) {
       if (sig != 0 || detached) Finish(s);
     }
     if (detached) {
-      s->ticker_stop.store(true);  // the sampler thread ends; stop() joins both threads
+      s->ticker_stop.store(1);  // the sampler thread ends; stop() joins both threads
       return;
     }
     if (sig != 0) {  // a termination signal: the file is complete; now let it do what it did before us
