@@ -11,9 +11,11 @@
 // Built by tools/bench/dist/record.js with the system C compiler; not part of any package.
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,8 +30,15 @@ static void on_signal(int sig, siginfo_t* si, void* context) {
 }
 
 // The ticker thread: sleeps to the next period, queues one signal, forever (the process's exit ends it).
+// Set up as vmprof's sampler thread is: no timer slack, and the lowest real-time priority where
+// allowed, so that the floor differs from vmprof only by vmprof's own work.
 static void* ticker(void* arg) {
   long period_ns = (long)(intptr_t)arg;
+  prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+  struct sched_param sp;
+  memset(&sp, 0, sizeof sp);
+  sp.sched_priority = 1;
+  pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp);
   const char* signal_env = getenv("BENCH_FLOOR_SIGNAL");
   int send = !(signal_env && strcmp(signal_env, "0") == 0);
   struct timespec next;
