@@ -5,8 +5,9 @@
 // $BENCH_FLOOR_PERIOD_US microseconds (default 1000) of the monotonic clock, queues that signal to
 // the main thread with rt_tgsigqueueinfo, as vmprof's sampler thread does. Nothing is recorded: the
 // handler only returns. With BENCH_FLOOR_SIGNAL=0 the thread only wakes up (no signal): what a thread
-// waking every period on another CPU costs the program by itself. The difference between vmprof's slowdown and this one is what vmprof's own
-// work (the handler's stack walk, its clock reads, the writer) adds.
+// waking every period on another CPU costs the program by itself. The difference between vmprof's
+// slowdown and this one is what vmprof's own work (the handler's stack walk, its clock reads, the
+// writer) adds.
 //
 // Built by tools/bench/dist/record.js with the system C compiler; not part of any package.
 #define _GNU_SOURCE
