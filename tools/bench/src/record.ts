@@ -7,7 +7,8 @@
  *              the per-sample cost
  *   vmprof-nl  vmprof-record --period 0.001 --no-lines: functions only, to show what lines cost
  *   vmprof-nat vmprof-record --period 0.001 --native: C++ frames too (issue 18), its cost apart
- *   floor      plain node with signal-floor.c preloaded: a thread queues an empty-handled signal to the
+ *   floor      plain node with signal-floor.c preloaded: a thread set up as vmprof's sampler thread
+ *              (no timer slack, SCHED_FIFO 1 where allowed) queues an empty-handled signal to the
  *              main thread every 1 ms, as vmprof's sampler thread does, and nothing else. What any
  *              in-process signal sampler at 1 kHz costs on this machine before doing any work; vmprof's
  *              slowdown minus this one is its own
